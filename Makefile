@@ -1,0 +1,44 @@
+# Thin wrappers over scripts/ and CMake. See README.md.
+BUILD ?= build
+JOBS ?= 2
+CMAKE_FLAGS ?=
+
+.PHONY: all build test run bench deps clean format test-asan test-tsan
+
+all: build
+
+deps:
+	@scripts/deps.sh build
+
+build: deps
+	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS) >/dev/null
+	@cmake --build $(BUILD) -j$(JOBS)
+
+test:
+	@scripts/deps.sh test
+	@$(MAKE) --no-print-directory build
+	@scripts/test.sh $(BUILD)
+
+run: build
+	@scripts/run.sh $(BUILD)
+
+bench:
+	@scripts/deps.sh bench
+	@$(MAKE) --no-print-directory build
+	@scripts/bench.sh $(BUILD)
+
+test-asan:
+	@scripts/deps.sh test
+	@$(MAKE) --no-print-directory build BUILD=build-asan CMAKE_FLAGS="-DPUSHER_SANITIZE=ON -DPUSHER_BENCH=OFF"
+	@scripts/test.sh build-asan
+
+test-tsan:
+	@scripts/deps.sh test
+	@$(MAKE) --no-print-directory build BUILD=build-tsan CMAKE_FLAGS="-DPUSHER_TSAN=ON -DPUSHER_BENCH=OFF"
+	@scripts/test.sh build-tsan
+
+format:
+	@git ls-files '*.cpp' '*.hpp' | xargs clang-format -i
+
+clean:
+	rm -rf build build-asan build-tsan

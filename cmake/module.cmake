@@ -1,0 +1,19 @@
+# pusher_module(NAME SOURCES a.cpp ... DEPS lib ...): one folder = one namespace = one static library pusher_NAME.
+function(pusher_module name)
+  cmake_parse_arguments(M "" "" "SOURCES;DEPS" ${ARGN})
+  add_library(pusher_${name} STATIC ${M_SOURCES})
+  target_include_directories(pusher_${name} PUBLIC ${PROJECT_SOURCE_DIR}/src)
+  target_link_libraries(pusher_${name} PUBLIC ${M_DEPS})
+endfunction()
+
+# pusher_test(NAME SOURCES a.cpp ... DEPS lib ...): a GoogleTest executable, registered with CTest.
+function(pusher_test name)
+  cmake_parse_arguments(T "" "" "SOURCES;DEPS;LABELS" ${ARGN})
+  add_executable(${name} ${T_SOURCES})
+  target_link_libraries(${name} PRIVATE ${T_DEPS} GTest::gtest_main GTest::gmock)
+  target_include_directories(${name} PRIVATE ${PROJECT_SOURCE_DIR}/tests)
+  if(NOT T_LABELS)
+    set(T_LABELS unit)
+  endif()
+  gtest_discover_tests(${name} PROPERTIES LABELS "${T_LABELS}" DISCOVERY_TIMEOUT 60)
+endfunction()
