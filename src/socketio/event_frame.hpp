@@ -1,0 +1,27 @@
+#pragma once
+// Builds the Engine.IO frame of one Socket.IO EVENT with a single argument, by splicing: `42["<event>",<payload>]`
+// (`42/ns,[...]` outside the main namespace). `payload_json` must already be valid JSON: it is copied as is, never
+// re-serialised. This is the only copy of a notification's payload on its way to the sockets.
+#include "common/frame.hpp"
+#include "common/json_text.hpp"
+
+#include <string>
+#include <string_view>
+
+namespace pusher::socketio {
+inline frame encode_event_frame(std::string_view event, std::string_view payload_json, std::string_view nsp = "/") {
+    std::string out;
+    out.reserve(payload_json.size() + event.size() + nsp.size() + 8);
+    out += "42";
+    if (nsp != "/") {
+        out += nsp;
+        out.push_back(',');
+    }
+    out.push_back('[');
+    json_text::append_string(out, event);
+    out.push_back(',');
+    out += payload_json;
+    out.push_back(']');
+    return make_frame(std::move(out));
+}
+}  // namespace pusher::socketio
