@@ -28,9 +28,17 @@ if [ ${#missing[@]} -gt 0 ]; then
   $SUDO apt-get update -qq
   $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
-if [ "$what" != build ]; then
-  top=$(cd "$(dirname "$0")/.." && pwd)
-  if [ ! -d "$top/tests/e2e/node_modules" ] || [ "$top/tests/e2e/package-lock.json" -nt "$top/tests/e2e/node_modules/.stamp" ]; then
-    (cd "$top/tests/e2e" && npm ci --no-audit --no-fund --loglevel=error && touch node_modules/.stamp)
+top=$(cd "$(dirname "$0")/.." && pwd)
+# npm packages, from committed lockfiles: the browser client bundle (embedded at build time) and the test tooling.
+npm_ci() {  # dir: reinstall only when the lockfile changed since the last install
+  local dir=$1
+  [ -f "$dir/package-lock.json" ] || return 0
+  if [ ! -f "$dir/node_modules/.stamp" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules/.stamp" ]; then
+    echo "deps: npm ci in ${dir#$top/}"
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error && touch node_modules/.stamp)
   fi
+}
+npm_ci "$top/web"
+if [ "$what" != build ]; then
+  npm_ci "$top/tests/e2e"
 fi
