@@ -1,0 +1,340 @@
+// Unite Pusher demo inbox: connects with the official Socket.IO client and lists every event it receives.
+// URL parameters: ?user=NAME (dev mode, auth {user}) or ?token=JWT (auth {token});
+// ?transport=polling|websocket forces one transport (default: polling first, then upgrade to websocket).
+// Payload data is only ever written with textContent (never innerHTML), so a notification cannot inject markup.
+'use strict';
+
+(() => {
+    const MAX_ITEMS = 200;  // keep the page light when a publisher floods it; older items drop off the end
+    const HIGHLIGHTED = ['subject', 'from', 'text'];
+
+    const $ = (id) => document.getElementById(id);
+    const ui = {
+        user: $('user'),
+        status: $('status'),
+        statusDetail: $('status-detail'),
+        transport: $('transport'),
+        reconnects: $('reconnects'),
+        unread: $('unread'),
+        inbox: $('inbox'),
+        empty: $('empty'),
+        markAllRead: $('mark-all-read'),
+        reconnect: $('reconnect'),
+        login: $('login'),
+        loginUser: $('login-user'),
+        form: $('publish-form'),
+        formUser: $('publish-user'),
+        formBroadcast: $('publish-broadcast'),
+        formEvent: $('publish-event'),
+        formData: $('publish-data'),
+        formSend: $('publish-send'),
+        formResult: $('publish-result'),
+    };
+
+    const params = new URLSearchParams(window.location.search);
+    const user = (params.get('user') || '').trim();
+    const token = (params.get('token') || '').trim();
+    const forced = params.get('transport');
+
+    let unread = 0;
+    let reconnects = 0;
+
+    // ---- connection state ---------------------------------------------------------------------------------------
+
+    function setStatus(state, detail) {
+        ui.status.textContent = state;
+        ui.status.dataset.state = state.split(':')[0];
+        ui.statusDetail.textContent = detail || '';
+        ui.statusDetail.hidden = !detail;
+    }
+
+    function setTransport(name) {
+        ui.transport.textContent = name || '–';
+    }
+
+    function connect() {
+        if (typeof window.io !== 'function') {
+            // The bundle did not load (404, wrong path): say so on the page, and throw so tests see a page error.
+            setStatus('disconnected', 'The Socket.IO client (/socket.io.min.js) did not load.');
+            throw new ReferenceError('io is not defined: /socket.io.min.js did not load');
+        }
+        const options = {auth: token ? {token} : {user}};
+        if (forced === 'polling' || forced === 'websocket') {
+            options.transports = [forced];  // a single transport also disables the upgrade
+        }
+        const socket = window.io(options);
+        const manager = socket.io;
+
+        setStatus('connecting');
+        // Each (re)connection opens a new Engine.IO socket: follow its transport and its upgrade to websocket.
+        // The manager's "open" fires before the engine starts probing, so no upgrade is missed.
+        manager.on('open', () => {
+            const engine = manager.engine;
+            setTransport(engine.transport.name);
+            engine.on('upgrade', (transport) => setTransport(transport.name));
+        });
+        socket.on('connect', () => {
+            setStatus('connected');
+            setTransport(manager.engine.transport.name);
+            ui.reconnect.hidden = true;
+        });
+        socket.on('connect_error', (err) => {
+            if (socket.active) {
+                // A transport failure (server down, network): the manager retries on its own.
+                setStatus('reconnecting', `Connection failed: ${err.message}`);
+            } else {
+                // The server refused the CONNECT (bad or missing token): the client does not retry.
+                setStatus(`refused: ${err.message}`, 'The server refused the connection.');
+                setTransport('');
+                ui.reconnect.hidden = false;
+            }
+        });
+        socket.on('disconnect', (reason) => {
+            setTransport('');
+            if (socket.active) {
+                setStatus('reconnecting', `Disconnected (${reason}); trying again.`);
+            } else {
+                setStatus('disconnected', `Disconnected (${reason}).`);
+                ui.reconnect.hidden = false;
+            }
+        });
+        manager.on('reconnect_attempt', (attempt) => {
+            setStatus('reconnecting', `Attempt ${attempt}…`);
+        });
+        manager.on('reconnect', () => {
+            reconnects += 1;
+            ui.reconnects.textContent = String(reconnects);
+        });
+        manager.on('reconnect_failed', () => {
+            setStatus('disconnected', 'Gave up reconnecting.');
+            ui.reconnect.hidden = false;
+        });
+
+        socket.onAny((event, ...args) => {
+            // A server that asks for an acknowledgement passes a callback last: confirm receipt.
+            if (args.length > 0 && typeof args[args.length - 1] === 'function') {
+                args.pop()();
+            }
+            addItem(event, args);
+        });
+
+        ui.reconnect.addEventListener('click', () => {
+            setStatus('connecting');
+            socket.connect();
+        });
+    }
+
+    // ---- inbox ----------------------------------------------------------------------------------------------------
+
+    function el(tag, className, text) {
+        const node = document.createElement(tag);
+        if (className) {
+            node.className = className;
+        }
+        if (text !== undefined) {
+            node.textContent = text;
+        }
+        return node;
+    }
+
+    function isBinary(value) {
+        return value instanceof ArrayBuffer || ArrayBuffer.isView(value) ||
+            (typeof Blob !== 'undefined' && value instanceof Blob);
+    }
+
+    function scalarText(value) {
+        if (typeof value === 'string') {
+            return value;
+        }
+        if (isBinary(value)) {
+            return `<binary, ${value.byteLength ?? value.size} bytes>`;
+        }
+        if (value === undefined) {
+            return 'undefined';
+        }
+        return JSON.stringify(value);
+    }
+
+    // One payload as readable DOM: subject/from/text highlighted, other fields as "key: value" lines.
+    function renderPayload(value) {
+        const box = el('div', 'payload');
+        if (value === null || typeof value !== 'object' || isBinary(value)) {
+            box.append(el('p', typeof value === 'string' ? 'text' : 'scalar mono', scalarText(value)));
+            return box;
+        }
+        const isArray = Array.isArray(value);
+        const keys = Object.keys(value);
+        if (keys.length === 0) {
+            box.append(el('p', 'scalar mono', isArray ? '[]' : '{}'));
+            return box;
+        }
+        if (!isArray) {
+            if (typeof value.subject === 'string' || typeof value.from === 'string') {
+                const head = el('p', 'headline');
+                if (typeof value.subject === 'string') {
+                    head.append(el('strong', 'subject', value.subject));
+                }
+                if (typeof value.from === 'string') {
+                    head.append(el('span', 'from', `from ${value.from}`));
+                }
+                box.append(head);
+            }
+            if (typeof value.text === 'string') {
+                box.append(el('p', 'text', value.text));
+            }
+        }
+        const rest = keys.filter((k) => isArray || !HIGHLIGHTED.includes(k) || typeof value[k] !== 'string');
+        if (rest.length > 0) {
+            const list = el('dl', 'fields');
+            for (const key of rest) {
+                const row = el('div', 'field');
+                row.append(el('dt', 'mono', `${key}:`), el('dd', 'mono', scalarText(value[key])));
+                list.append(row);
+            }
+            box.append(list);
+        }
+        return box;
+    }
+
+    function setUnread(n) {
+        unread = n;
+        ui.unread.textContent = String(n);
+        ui.unread.dataset.count = String(n);
+        document.title = `${n > 0 ? `(${n}) ` : ''}Inbox${user ? ` · ${user}` : ''} · Unite Pusher`;
+    }
+
+    function markRead(item) {
+        if (item.classList.contains('unread')) {
+            item.classList.remove('unread');
+            item.setAttribute('aria-label', item.getAttribute('aria-label').replace(/^Unread /, ''));
+            setUnread(unread - 1);
+        }
+    }
+
+    function addItem(event, args) {
+        const now = new Date();
+        const item = el('li', 'item unread');
+        item.tabIndex = 0;
+        item.dataset.event = event;
+        item.setAttribute('aria-label', `Unread notification ${event}`);
+
+        const head = el('div', 'item-head');
+        const time = el('time', 'time', now.toLocaleTimeString());
+        time.dateTime = now.toISOString();
+        head.append(el('span', 'event mono', event), time);
+        item.append(head);
+        if (args.length === 0) {
+            item.append(el('p', 'scalar', '(no data)'));
+        }
+        for (const arg of args) {
+            item.append(renderPayload(arg));
+        }
+
+        item.addEventListener('click', () => markRead(item));
+        item.addEventListener('keydown', (e) => {
+            if (e.key === 'Enter' || e.key === ' ') {
+                e.preventDefault();
+                markRead(item);
+            }
+        });
+        ui.inbox.prepend(item);  // newest first
+        setUnread(unread + 1);
+        while (ui.inbox.children.length > MAX_ITEMS) {
+            const last = ui.inbox.lastElementChild;
+            markRead(last);
+            last.remove();
+        }
+        ui.empty.hidden = true;
+    }
+
+    ui.markAllRead.addEventListener('click', () => {
+        for (const item of ui.inbox.querySelectorAll('.item.unread')) {
+            markRead(item);
+        }
+    });
+
+    // ---- publish form: POST /api/publish ------------------------------------------------------------------------
+
+    function showResult(ok, text) {
+        ui.formResult.textContent = text;
+        ui.formResult.dataset.ok = ok ? 'true' : 'false';
+    }
+
+    ui.formBroadcast.addEventListener('change', () => {
+        ui.formUser.disabled = ui.formBroadcast.checked;
+    });
+
+    ui.form.addEventListener('submit', async (e) => {
+        e.preventDefault();
+        const raw = ui.formData.value.trim() || 'null';
+        try {
+            JSON.parse(raw);
+        } catch (err) {
+            showResult(false, `Data is not JSON: ${err.message}`);
+            return;
+        }
+        const event = ui.formEvent.value.trim() || 'notification';
+        let target;
+        if (ui.formBroadcast.checked) {
+            target = '"broadcast":true';
+        } else {
+            const users = ui.formUser.value.split(',').map((u) => u.trim()).filter((u) => u.length > 0);
+            if (users.length === 0) {
+                showResult(false, 'Name a user (or tick broadcast).');
+                return;
+            }
+            target = users.length === 1 ? `"user":${JSON.stringify(users[0])}` : `"users":${JSON.stringify(users)}`;
+        }
+        // The data is spliced as typed (after the check above), not re-serialised: big numbers stay exact.
+        const body = `{${target},"event":${JSON.stringify(event)},"data":${raw}}`;
+        ui.formSend.disabled = true;
+        showResult(true, 'Sending…');
+        try {
+            const res = await fetch('/api/publish', {
+                method: 'POST',
+                headers: {'Content-Type': 'application/json'},
+                body,
+            });
+            const text = (await res.text()).trim();
+            showResult(res.ok, `${res.status} ${text || res.statusText}`);
+        } catch (err) {
+            showResult(false, `Request failed: ${err.message}`);
+        } finally {
+            ui.formSend.disabled = false;
+        }
+    });
+
+    function tokenSubject(jwt) {
+        try {
+            const part = jwt.split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
+            const bytes = Uint8Array.from(atob(part.padEnd(Math.ceil(part.length / 4) * 4, '=')), (c) => c.charCodeAt(0));
+            const claims = JSON.parse(new TextDecoder().decode(bytes));
+            return typeof claims.sub === 'string' ? claims.sub : '';
+        } catch {
+            return '';
+        }
+    }
+
+    // ---- start ------------------------------------------------------------------------------------------------------
+
+    setUnread(0);
+    if (!user && !token) {
+        // Nobody to connect as: offer a name (dev mode) instead of opening a connection the server would refuse.
+        setStatus('disconnected', 'Choose a user to open an inbox.');
+        ui.login.hidden = false;
+        ui.empty.hidden = true;
+        ui.formUser.value = 'alice';
+        ui.login.addEventListener('submit', (e) => {
+            e.preventDefault();
+            const next = new URLSearchParams(window.location.search);
+            next.set('user', ui.loginUser.value.trim());
+            window.location.search = next.toString();
+        });
+        return;
+    }
+    // With a token the user is its "sub"; read it for display only (the server verifies the token, not the page).
+    const shown = token ? tokenSubject(token) || 'token' : user;
+    ui.user.textContent = shown;
+    ui.formUser.value = token ? tokenSubject(token) : user;
+    connect();
+})();
