@@ -1,0 +1,1 @@
+#include "engineio/packet.hpp"

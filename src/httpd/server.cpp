@@ -1,0 +1,529 @@
+#include "httpd/server.hpp"
+
+// Before common/aliases.hpp, whose `using tcp = boost::asio::ip::tcp` needs the declaration.
+#include <boost/asio/ip/tcp.hpp>
+
+#include "common/io_pool.hpp"
+#include "common/log.hpp"
+#include "httpd/reply_target.hpp"
+#include "httpd/upgrade.hpp"
+
+#include <boost/asio/ip/tcp.hpp>
+#include <boost/asio/ip/v6_only.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/read.hpp>
+#include <boost/beast/core/flat_buffer.hpp>
+#include <boost/beast/core/tcp_stream.hpp>
+#include <boost/beast/http/parser.hpp>
+#include <boost/beast/http/read.hpp>
+#include <boost/beast/http/string_body.hpp>
+#include <boost/beast/http/write.hpp>
+
+#include <algorithm>
+#include <atomic>
+#include <cassert>
+#include <mutex>
+#include <optional>
+#include <system_error>
+#include <unordered_map>
+
+namespace pusher::httpd {
+namespace {
+using request_parser = http::request_parser<http::string_body>;
+
+// A body over the route's limit is read and thrown away up to this many bytes, so that the 413 reaches the client
+// (closing with unread bytes makes the kernel send RST, and the client may lose the response). Beyond: close.
+constexpr std::size_t max_discard = 16u << 20;
+
+std::string format_endpoint(asio::ip::address const& a, std::uint16_t port) {
+    return endpoint{a.to_string(), port}.to_string();
+}
+
+asio::ip::address unmapped(asio::ip::address const& a) {
+    if (a.is_v6() && a.to_v6().is_v4_mapped()) {
+        return asio::ip::make_address_v4(asio::ip::v4_mapped, a.to_v6());
+    }
+    return a;
+}
+
+bool contains_token(std::string_view list, std::string_view token) {
+    // Comma-separated, case-insensitive token list (e.g. `Connection: keep-alive, Upgrade`).
+    while (!list.empty()) {
+        auto const comma = list.find(',');
+        auto item = list.substr(0, comma);
+        while (!item.empty() && (item.front() == ' ' || item.front() == '\t')) {
+            item.remove_prefix(1);
+        }
+        while (!item.empty() && (item.back() == ' ' || item.back() == '\t')) {
+            item.remove_suffix(1);
+        }
+        if (item.size() == token.size() && std::equal(item.begin(), item.end(), token.begin(), [](char x, char y) {
+                return std::tolower(static_cast<unsigned char>(x)) == std::tolower(static_cast<unsigned char>(y));
+            })) {
+            return true;
+        }
+        if (comma == std::string_view::npos) {
+            break;
+        }
+        list.remove_prefix(comma + 1);
+    }
+    return false;
+}
+
+class connection;
+}  // namespace
+
+// Shared by the server, its listeners and every connection (connections may outlive the server object).
+struct server::state {
+    state(io_pool& p, options o) : pool(p), opts(std::move(o)) {}
+
+    io_pool& pool;
+    options opts;
+    std::vector<std::pair<std::string, std::shared_ptr<route>>> routes;  // longest prefix first
+    std::vector<std::unique_ptr<tcp::acceptor>> acceptors;
+    std::vector<endpoint> bound;
+    std::atomic<bool> draining{false};
+
+    mutable std::mutex registry_mutex;
+    std::unordered_map<connection*, std::weak_ptr<connection>> registry;
+
+    route* find_route(std::string_view path) const {
+        for (auto const& [prefix, r] : routes) {
+            if (path.starts_with(prefix)) {
+                return r.get();
+            }
+            if (prefix.size() > 1 && prefix.back() == '/' &&
+                path == std::string_view(prefix).substr(0, prefix.size() - 1)) {
+                return r.get();
+            }
+        }
+        return nullptr;
+    }
+};
+
+namespace {
+// One HTTP/1.1 connection: reads a request, hands it to its route, writes the reply, then the next request.
+// Owns the socket (until a websocket route takes it) and its read buffer; lives on one io_context, where every
+// member is touched. Kept alive by its pending operations and by the reply handle of the current request.
+class connection final : public detail::reply_target, public std::enable_shared_from_this<connection> {
+  public:
+    connection(tcp::socket socket, std::shared_ptr<server::state> st)
+        : stream_(std::move(socket)), state_(std::move(st)) {}
+
+    ~connection() override {
+        std::lock_guard lock(state_->registry_mutex);
+        state_->registry.erase(this);
+    }
+
+    void start() {
+        error_code ec;
+        stream_.socket().set_option(tcp::no_delay(true), ec);
+        auto const remote = stream_.socket().remote_endpoint(ec);
+        if (ec) {
+            return;  // already gone
+        }
+        auto const addr = unmapped(remote.address());
+        remote_ip_ = addr.to_string();
+        remote_address_ = format_endpoint(addr, remote.port());
+        {
+            std::lock_guard lock(state_->registry_mutex);
+            state_->registry.emplace(this, weak_from_this());
+        }
+        read_header();
+    }
+
+    asio::any_io_executor executor() { return stream_.get_executor(); }
+
+    // Called on this connection's thread (posted by server::close_idle).
+    void close_if_idle() {
+        if (phase_ == phase::idle && buffer_.size() == 0) {
+            close();
+        }
+    }
+
+    void deliver(response r) override {
+        asio::post(stream_.get_executor(),
+                   [self = shared_from_this(), r = std::move(r)]() mutable { self->write(std::move(r)); });
+    }
+
+    std::unique_ptr<upgrade> take_upgrade() override {
+        assert(stream_.get_executor().running_in_this_thread());
+        if (phase_ != phase::handling || !upgrade_request_) {
+            return nullptr;
+        }
+        phase_ = phase::closed;
+        auto const data = buffer_.data();
+        std::string buffered(static_cast<char const*>(data.data()), data.size());
+        buffer_.consume(buffer_.size());
+        {
+            std::lock_guard lock(state_->registry_mutex);
+            state_->registry.erase(this);
+        }
+        return std::unique_ptr<upgrade>(new upgrade{stream_.release_socket(), parser_->release(), std::move(buffered)});
+    }
+
+  private:
+    enum class phase { idle, reading, handling, writing, closed };
+
+    void read_header() {
+        phase_ = phase::idle;
+        parser_.emplace();
+        parser_->header_limit(static_cast<std::uint32_t>(state_->opts.header_limit));
+        stream_.expires_after(requests_ == 0 ? state_->opts.header_timeout : state_->opts.idle_timeout);
+        http::async_read_header(stream_, buffer_, *parser_,
+                                [self = shared_from_this()](error_code ec, std::size_t) { self->on_header(ec); });
+    }
+
+    void on_header(error_code ec) {
+        if (phase_ == phase::closed) {
+            return;
+        }
+        phase_ = phase::reading;
+        if (ec) {
+            if (ec == http::error::header_limit) {
+                fail_request(431, "request header too large\n");
+            } else if (ec == http::error::end_of_stream || ec == beast::error::timeout || ec == asio::error::eof ||
+                       ec == asio::error::operation_aborted || ec == asio::error::connection_reset) {
+                close();
+            } else {
+                log::debug("httpd: bad request from {}: {}", remote_address_, ec.message());
+                fail_request(400, "bad request\n");
+            }
+            return;
+        }
+        auto const& msg = parser_->get();
+        std::string_view const target = msg.target();
+        route_ = state_->find_route(target.substr(0, target.find('?')));
+        std::size_t const limit = route_ ? route_->body_limit() : std::size_t{64} << 10;
+        upgrade_request_ = msg.method() == http::verb::get && contains_token(msg[http::field::connection], "upgrade") &&
+                           contains_token(msg[http::field::upgrade], "websocket");
+
+        auto const length = parser_->content_length();
+        if (length && *length > limit) {
+            too_large_ = true;
+            if (*length > max_discard) {
+                force_close_ = true;
+                dispatch();
+            } else {
+                discard_left_ = *length;
+                continue_then([self = shared_from_this()] { self->discard_body(); });
+            }
+            return;
+        }
+        parser_->body_limit(limit);
+        if (parser_->is_done()) {
+            dispatch();
+            return;
+        }
+        continue_then([self = shared_from_this()] { self->read_body(); });
+    }
+
+    // `Expect: 100-continue` (curl sends it for bodies over 1 KiB): say continue first, or the client waits 1 s.
+    template <class Next>
+    void continue_then(Next next) {
+        if (!contains_token(parser_->get()[http::field::expect], "100-continue")) {
+            next();
+            return;
+        }
+        static constexpr char continue_line[] = "HTTP/1.1 100 Continue\r\n\r\n";
+        stream_.expires_after(state_->opts.body_timeout);
+        asio::async_write(stream_, asio::buffer(continue_line, sizeof(continue_line) - 1),
+                          [self = shared_from_this(), next = std::move(next)](error_code ec, std::size_t) mutable {
+                              if (ec) {
+                                  self->close();
+                                  return;
+                              }
+                              next();
+                          });
+    }
+
+    void read_body() {
+        stream_.expires_after(state_->opts.body_timeout);
+        http::async_read(stream_, buffer_, *parser_, [self = shared_from_this()](error_code ec, std::size_t) {
+            if (ec == http::error::body_limit) {
+                // Chunked and over the limit: we cannot resynchronise on this connection.
+                self->too_large_ = true;
+                self->force_close_ = true;
+                self->dispatch();
+                return;
+            }
+            if (ec) {
+                self->close();
+                return;
+            }
+            self->dispatch();
+        });
+    }
+
+    void discard_body() {
+        std::size_t const n = std::min(discard_left_, buffer_.size());
+        buffer_.consume(n);
+        discard_left_ -= n;
+        if (discard_left_ == 0) {
+            discard_.reset();
+            dispatch();
+            return;
+        }
+        if (!discard_) {
+            discard_ = std::make_unique<std::array<char, 16384>>();
+        }
+        stream_.expires_after(state_->opts.body_timeout);
+        stream_.async_read_some(asio::buffer(*discard_, std::min(discard_left_, discard_->size())),
+                                [self = shared_from_this()](error_code ec, std::size_t n) {
+                                    if (ec) {
+                                        self->close();
+                                        return;
+                                    }
+                                    self->discard_left_ -= n;
+                                    self->discard_body();
+                                });
+    }
+
+    void dispatch() {
+        phase_ = phase::handling;
+        stream_.expires_never();
+        ++requests_;
+        auto& msg = parser_->get();
+        keep_alive_ = msg.keep_alive() && !force_close_;
+
+        request req;
+        req.method = std::string(msg.method_string());
+        req.target = std::string(msg.target());
+        req.headers.reserve(8);
+        for (auto const& f : msg) {
+            req.headers.push_back({std::string(f.name_string()), std::string(f.value())});
+        }
+        if (!too_large_) {
+            req.body = std::move(msg.body());
+        }
+        req.remote_address = remote_address_;
+        req.remote_ip = remote_ip_;
+        req.body_too_large = too_large_;
+        req.websocket_upgrade = upgrade_request_;
+        req.io = &static_cast<asio::io_context&>(stream_.get_executor().context());
+
+        if (!route_) {
+            write(response::text(404, "not found\n"));
+            return;
+        }
+        try {
+            route_->handle(std::move(req), reply(shared_from_this()));
+        } catch (std::exception const& e) {
+            // handle() is not supposed to throw; the reply it was given has answered 500 on unwinding.
+            log::error("httpd: route for {} threw: {}", std::string_view(msg.target()), e.what());
+        }
+    }
+
+    void fail_request(unsigned status, std::string body) {
+        keep_alive_ = false;
+        phase_ = phase::handling;
+        write(response::text(status, std::move(body)));
+    }
+
+    void write(response r) {
+        if (phase_ != phase::handling) {
+            return;  // closed (or the socket was handed over) meanwhile
+        }
+        phase_ = phase::writing;
+        route_ = nullptr;
+        bool const keep = keep_alive_ && !r.close && !state_->draining.load(std::memory_order_relaxed);
+        res_.emplace();
+        auto& res = *res_;
+        res.version(11);
+        res.result(r.status);
+        res.set(http::field::content_type, r.content_type);
+        for (auto& h : r.headers) {
+            res.insert(h.name, h.value);
+        }
+        res.body() = std::move(r.body);
+        res.keep_alive(keep);
+        res.prepare_payload();
+        keep_alive_ = keep;
+        stream_.expires_after(state_->opts.body_timeout);
+        http::async_write(stream_, res, [self = shared_from_this()](error_code ec, std::size_t) {
+            self->res_.reset();
+            if (ec || !self->keep_alive_) {
+                self->close();
+                return;
+            }
+            self->too_large_ = false;
+            self->force_close_ = false;
+            self->upgrade_request_ = false;
+            self->read_header();
+        });
+    }
+
+    void close() {
+        if (phase_ == phase::closed) {
+            return;
+        }
+        phase_ = phase::closed;
+        error_code ec;
+        stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+        stream_.socket().close(ec);
+    }
+
+    beast::tcp_stream stream_;
+    beast::flat_buffer buffer_{8192};
+    std::optional<request_parser> parser_;
+    std::optional<http::response<http::string_body>> res_;
+    std::shared_ptr<server::state> state_;
+    route* route_ = nullptr;  // the server's route table outlives us (held by state_)
+    std::string remote_address_;
+    std::string remote_ip_;
+    std::unique_ptr<std::array<char, 16384>> discard_;
+    std::size_t discard_left_ = 0;
+    std::uint64_t requests_ = 0;
+    phase phase_ = phase::idle;
+    bool keep_alive_ = true;
+    bool too_large_ = false;
+    bool force_close_ = false;
+    bool upgrade_request_ = false;
+};
+
+void accept_loop(std::shared_ptr<server::state> st, tcp::acceptor* acceptor) {
+    acceptor->async_accept(st->pool.next(), [st, acceptor](error_code ec, tcp::socket socket) {
+        if (ec == asio::error::operation_aborted || !acceptor->is_open()) {
+            return;
+        }
+        if (!ec) {
+            // The socket belongs to its own io_context: start the connection there.
+            auto ex = socket.get_executor();
+            asio::post(ex, [st, socket = std::move(socket)]() mutable {
+                std::make_shared<connection>(std::move(socket), st)->start();
+            });
+        } else {
+            log::warn("httpd: accept failed: {}", ec.message());  // e.g. EMFILE: keep accepting
+        }
+        accept_loop(st, acceptor);
+    });
+}
+}  // namespace
+
+std::string endpoint::to_string() const {
+    bool const v6 = address.find(':') != std::string::npos;
+    std::string out;
+    out.reserve(address.size() + 8);
+    if (v6) {
+        out.push_back('[');
+    }
+    out.append(address);
+    if (v6) {
+        out.push_back(']');
+    }
+    out.push_back(':');
+    out.append(std::to_string(port));
+    return out;
+}
+
+server::server(io_pool& pool, options opts) : state_(std::make_shared<state>(pool, std::move(opts))) {}
+
+server::~server() {
+    stop();
+}
+
+void server::add_route(std::string prefix, std::shared_ptr<route> r) {
+    assert(r);
+    auto& routes = state_->routes;
+    routes.emplace_back(std::move(prefix), std::move(r));
+    std::stable_sort(routes.begin(), routes.end(),
+                     [](auto const& a, auto const& b) { return a.first.size() > b.first.size(); });
+}
+
+void server::add_handler(std::string prefix, sync_handler fn, std::size_t body_limit) {
+    add_route(std::move(prefix), make_route(std::move(fn), body_limit));
+}
+
+endpoint server::start() {
+    auto& st = *state_;
+    if (!st.bound.empty()) {
+        return st.bound.front();
+    }
+    std::vector<asio::ip::address> addresses;
+    error_code ec;
+    auto const literal = asio::ip::make_address(st.opts.host, ec);
+    if (!ec) {
+        addresses.push_back(literal);
+    } else if (st.opts.host == "localhost") {
+        addresses.push_back(asio::ip::address(asio::ip::address_v4::loopback()));
+        addresses.push_back(asio::ip::address(asio::ip::address_v6::loopback()));
+    } else {
+        throw std::system_error(ec, "cannot listen on " + st.opts.host + ": not an IP address or localhost");
+    }
+
+    std::uint16_t port = st.opts.port;
+    for (std::size_t i = 0; i < addresses.size(); ++i) {
+        auto acceptor = std::make_unique<tcp::acceptor>(st.pool.context(0));
+        tcp::endpoint const ep(addresses[i], port);
+        auto fail = [&](char const* what) {
+            if (i > 0) {
+                // The additional address of "localhost" (::1) is best effort: the machine may have no IPv6.
+                log::debug("httpd: not listening on {}: {} ({})", format_endpoint(ep.address(), port), ec.message(),
+                           what);
+                return;
+            }
+            throw std::system_error(ec, "cannot listen on " + format_endpoint(ep.address(), port));
+        };
+        if (acceptor->open(ep.protocol(), ec); ec) {
+            fail("open");
+            continue;
+        }
+        acceptor->set_option(tcp::acceptor::reuse_address(true), ec);
+        if (ep.address().is_v6()) {
+            acceptor->set_option(asio::ip::v6_only(!ep.address().is_unspecified()), ec);
+        }
+        if (acceptor->bind(ep, ec); ec) {
+            fail("bind");
+            continue;
+        }
+        if (acceptor->listen(st.opts.backlog, ec); ec) {
+            fail("listen");
+            continue;
+        }
+        auto const local = acceptor->local_endpoint(ec);
+        port = local.port();
+        st.bound.push_back(endpoint{local.address().to_string(), port});
+        st.acceptors.push_back(std::move(acceptor));
+    }
+    for (auto& a : st.acceptors) {
+        asio::post(a->get_executor(), [s = state_, a = a.get()] { accept_loop(s, a); });
+    }
+    return st.bound.front();
+}
+
+std::vector<endpoint> server::endpoints() const {
+    return state_->bound;
+}
+
+void server::stop() {
+    state_->draining.store(true, std::memory_order_relaxed);
+    for (auto& a : state_->acceptors) {
+        // The acceptor is not thread-safe: close it on its own thread (or here if that thread is not running).
+        asio::post(a->get_executor(), [s = state_, a = a.get()] {
+            error_code ec;
+            a->close(ec);
+        });
+    }
+}
+
+void server::close_idle() {
+    std::vector<std::weak_ptr<connection>> all;
+    {
+        std::lock_guard lock(state_->registry_mutex);
+        all.reserve(state_->registry.size());
+        for (auto const& [_, w] : state_->registry) {
+            all.push_back(w);
+        }
+    }
+    for (auto& w : all) {
+        if (auto c = w.lock()) {
+            asio::post(c->executor(), [c] { c->close_if_idle(); });
+        }
+    }
+}
+
+std::size_t server::connection_count() const {
+    std::lock_guard lock(state_->registry_mutex);
+    return state_->registry.size();
+}
+}  // namespace pusher::httpd
