@@ -323,6 +323,7 @@
         setStatus('disconnected', 'Choose a user to open an inbox.');
         ui.login.hidden = false;
         ui.empty.hidden = true;
+        ui.markAllRead.hidden = true;
         ui.formUser.value = 'alice';
         ui.login.addEventListener('submit', (e) => {
             e.preventDefault();
@@ -333,7 +334,7 @@
         return;
     }
     // With a token the user is its "sub"; read it for display only (the server verifies the token, not the page).
-    const shown = token ? tokenSubject(token) || 'token' : user;
+    const shown = token ? tokenSubject(token) || '(token)' : user;
     ui.user.textContent = shown;
     ui.formUser.value = token ? tokenSubject(token) : user;
     connect();
