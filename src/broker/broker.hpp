@@ -11,6 +11,7 @@
 // run on the broker's own thread: post to your own executor from there, never block.
 #include <boost/system/error_code.hpp>
 
+#include <array>
 #include <chrono>
 #include <cstdint>
 #include <functional>
@@ -32,7 +33,7 @@ struct message {
 };
 
 class sink {
-public:
+  public:
     virtual ~sink() = default;
     virtual void on_message(message const& m) = 0;
 };
@@ -42,13 +43,39 @@ struct publication {
     std::vector<std::string> users;  // one message per user; ignored when broadcast
     bool broadcast = false;
     std::string event = "notification";
-    std::string payload;             // JSON text
-    std::string message_id;          // optional
-    std::int64_t timestamp_ms = 0;   // 0 = now
+    std::string payload;            // JSON text
+    std::string message_id;         // optional
+    std::int64_t timestamp_ms = 0;  // 0 = now
+};
+
+// A snapshot of a broker's counters, for /metrics and /readyz. Counters only grow; gauges are current values.
+struct broker_stats {
+    // Upper bounds (ms) of the bind-latency histogram buckets; the last bucket counts everything above.
+    static constexpr std::array<std::uint32_t, 11> bind_latency_bounds_ms{1,   2,   5,   10,   25,  50,
+                                                                          100, 250, 500, 1000, 5000};
+
+    std::uint64_t messages_received = 0;    // handed to the sink
+    std::uint64_t messages_unroutable = 0;  // memory broker: published for a user nobody here subscribed to
+    std::uint64_t messages_invalid = 0;     // AMQP deliveries dropped (e.g. a direct message with no routing key)
+    std::uint64_t messages_published = 0;   // sent by publish() (one per user, or one per broadcast)
+    std::uint64_t messages_confirmed = 0;   // acknowledged by the broker (publisher confirms)
+    std::uint64_t messages_failed = 0;      // nacked, lost with the connection, timed out, or refused while down
+    std::uint64_t binds = 0;                // queue.bind sent (including re-binds after a reconnect)
+    std::uint64_t unbinds = 0;              // queue.unbind sent
+    std::uint64_t subscribe_timeouts = 0;   // subscribe() done with an error because the bind was not confirmed
+    std::uint64_t bind_latency_us_sum = 0;  // bind sent -> bind-ok
+    std::uint64_t bind_latency_count = 0;
+    std::array<std::uint64_t, bind_latency_bounds_ms.size() + 1> bind_latency_buckets{};  // not cumulative
+    std::uint64_t reconnects = 0;           // successful connections after the first one (consumer + publisher)
+    std::uint64_t connection_failures = 0;  // connection attempts that failed, and connections lost
+    std::uint64_t bound_users = 0;          // gauge: users whose routing key is bound (or inside the unbind grace)
+    std::uint64_t subscriptions = 0;        // gauge: subscribe() calls not yet matched by unsubscribe()
+    bool consumer_connected = false;        // gauge (memory broker: true once started)
+    bool publisher_connected = false;       // gauge (memory broker: true once started)
 };
 
 class broker {
-public:
+  public:
     using done_fn = std::function<void(boost::system::error_code)>;
     virtual ~broker() = default;
 
@@ -57,6 +84,9 @@ public:
     // Stops: unbinds, closes connections, joins the broker's thread. Idempotent; no callback runs after it returns.
     virtual void stop() = 0;
 
+    // `done` runs exactly once: success when the binding is confirmed, or an error from broker/error.hpp (e.g.
+    // subscribe_timeout while the broker is unreachable, stopped). The subscription counts either way (the binding is
+    // made when the broker comes back), so every subscribe() is still matched by one unsubscribe().
     virtual void subscribe(std::string_view user, done_fn done) = 0;
     virtual void unsubscribe(std::string_view user) = 0;
 
@@ -66,6 +96,9 @@ public:
 
     // Connected, consuming, and every subscribed user's binding restored.
     virtual bool ready() const = 0;
+
+    // Counters for metrics; cheap (relaxed atomics), callable from any thread.
+    virtual broker_stats stats() const { return {}; }
 };
 
 }  // namespace pusher::broker
