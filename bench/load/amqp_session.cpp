@@ -52,6 +52,9 @@ std::string amqp_session::open(std::string const& url) {
     if (amqp_parse_url(buf.data(), &info) != AMQP_STATUS_OK) {
         return "bad AMQP URL: " + url;
     }
+    // amqp://host:port/ names the default vhost "/" (what every client library does, and CONTRACT.md's default URL
+    // relies on); rabbitmq-c would read it as the empty vhost.
+    char const* vhost = (info.vhost == nullptr || info.vhost[0] == '\0') ? "/" : info.vhost;
     conn_ = amqp_new_connection();
     amqp_socket_t* sock = amqp_tcp_socket_new(conn_);
     if (sock == nullptr) {
@@ -61,7 +64,7 @@ std::string amqp_session::open(std::string const& url) {
         return std::string("amqp connect ") + info.host + ":" + std::to_string(info.port) + ": " +
                amqp_error_string2(rc);
     }
-    auto r = amqp_login(conn_, info.vhost, 0, 131072, 0, AMQP_SASL_METHOD_PLAIN, info.user, info.password);
+    auto r = amqp_login(conn_, vhost, 0, 131072, 0, AMQP_SASL_METHOD_PLAIN, info.user, info.password);
     if (r.reply_type != AMQP_RESPONSE_NORMAL) {
         return describe(r, "amqp login");
     }

@@ -8,6 +8,7 @@
 #include "control.hpp"
 #include "endpoint.hpp"
 #include "histogram.hpp"
+#include "json_out.hpp"
 #include "proc_stats.hpp"
 #include "publisher.hpp"
 #include "receiver.hpp"
@@ -93,6 +94,12 @@ double round3(double v) {
 
 void note(std::string const& text) {
     std::fprintf(stderr, "pusher-load: %s\n", text.c_str());
+}
+
+std::string num(double v) {
+    char buf[32];
+    std::snprintf(buf, sizeof buf, "%.4g", v);
+    return buf;
 }
 
 void raise_nofile() {
@@ -395,7 +402,7 @@ int run(options const& o) {
              opt(cpu && ready > 0 ? std::optional<double>(*cpu / static_cast<double>(ready)) : std::nullopt)},
             {"errors", errors}};
         note("wave " + std::to_string(w) + ": " + std::to_string(ready) + "/" + std::to_string(requested) +
-             " ready in " + std::to_string(round3(seconds(t1 - t0))) + " s");
+             " ready in " + num(seconds(t1 - t0)) + " s");
         wave_reports.push_back(std::move(wr));
         server_before = server_after;
     }
@@ -468,7 +475,7 @@ int run(options const& o) {
         abort = true;
         pub_thread.join();
         note("published " + std::to_string(pres.attempted - pres.failed.size()) + " of " + std::to_string(o.messages) +
-             " in " + std::to_string(round3(seconds(pres.end_ns - pres.start_ns))) + " s");
+             " in " + num(pres.start_ns != 0 ? seconds(pres.end_ns - pres.start_ns) : 0) + " s");
         json::array failed;
         std::size_t const max_failed_listed = 200'000;
         for (std::size_t i = 0; i < pres.failed.size() && i < max_failed_listed; ++i) {
@@ -575,7 +582,8 @@ int run(options const& o) {
     }
 
     if (publishing) {
-        double const pub_s = seconds(pres.end_ns > pres.start_ns ? pres.end_ns - pres.start_ns : 0);
+        double const pub_s =
+            seconds(pres.start_ns != 0 && pres.end_ns > pres.start_ns ? pres.end_ns - pres.start_ns : 0);
         std::uint64_t const sent = pres.attempted - std::min<std::uint64_t>(pres.attempted, pres.failed.size());
         json::array perr;
         for (auto const& e : pres.errors) {
@@ -591,7 +599,7 @@ int run(options const& o) {
         // Delivery throughput: from the first send (realtime of the publish start is not kept; use the receive
         // window plus the publish start offset) to the last receive.
         double const window_s = last_recv > first_recv ? seconds(last_recv - first_recv) : 0;
-        double const deliver_s = seconds(deliver_end_ns - pres.start_ns);
+        double const deliver_s = pres.start_ns != 0 ? seconds(deliver_end_ns - pres.start_ns) : 0;
         out["delivery"] =
             json::object{{"expected", expected},
                          {"delivered", delivered},
@@ -620,8 +628,8 @@ int run(options const& o) {
             {"cpu_us_per_message",
              opt(scpu && delivered > 0 ? std::optional<double>(*scpu / static_cast<double>(delivered)) : std::nullopt)},
             {"cpu_percent", opt(scpu && phase_s > 0 ? std::optional<double>(*scpu / 1e4 / phase_s) : std::nullopt)},
-            {"rss_kb_start", sample_json(server0)},
-            {"rss_kb_end", server_post ? json::value(server_post->rss_kb) : json::value(nullptr)}};
+            {"start", sample_json(server0)},
+            {"end", sample_json(server_post)}};
         if (o.broker_pid != 0) {
             out["broker"] = json::object{
                 {"pid", o.broker_pid},
@@ -632,13 +640,15 @@ int run(options const& o) {
                 {"rss_kb_end", broker_post ? json::value(broker_post->rss_kb) : json::value(nullptr)}};
         }
         double const own_pub = static_cast<double>(child_cpu_publish + (self_cpu_post - self_cpu_pre));
+        out["receiver_cpu_us_per_message"] =
+            opt(delivered > 0
+                    ? std::optional<double>(static_cast<double>(child_cpu_publish) / static_cast<double>(delivered))
+                    : std::nullopt);
         out["loadgen_publish_cpu_percent"] =
             opt(phase_s > 0 ? std::optional<double>(own_pub / 1e4 / phase_s) : std::nullopt);
     } else {
         out["server"] =
-            json::object{{"pid", o.server_pid},
-                         {"rss_kb_start", sample_json(server0)},
-                         {"rss_kb_end", server_post ? json::value(server_post->rss_kb) : json::value(nullptr)}};
+            json::object{{"pid", o.server_pid}, {"start", sample_json(server0)}, {"end", sample_json(server_post)}};
     }
     (void)broker0;
     out["loadgen"] =
@@ -651,11 +661,11 @@ int run(options const& o) {
                     seq_mismatch == 0 && malformed == 0 && (!publishing || (complete && pres.failed.empty()));
     out["problems"] = problems;
     out["ok"] = ok;
-    std::cout << json::serialize(out) << std::endl;
+    std::cout << to_json_text(out) << std::endl;
     note(std::string(ok ? "ok" : "NOT ok") + ": delivered " + std::to_string(delivered) + "/" +
          std::to_string(expected) + ", lost " + std::to_string(lost) + ", misrouted " + std::to_string(misrouted) +
-         ", latency p50 " + std::to_string(round3(static_cast<double>(latency.quantile(0.5)) / 1e3)) + " us, p99 " +
-         std::to_string(round3(static_cast<double>(latency.quantile(0.99)) / 1e3)) + " us");
+         ", latency p50 " + num(static_cast<double>(latency.quantile(0.5)) / 1e3) + " us, p99 " +
+         num(static_cast<double>(latency.quantile(0.99)) / 1e3) + " us");
     return ok ? 0 : 3;
 }
 }  // namespace
