@@ -1,0 +1,249 @@
+#!/usr/bin/env bash
+# The benchmark driver behind `make bench`: runs the same scenarios against `pusher`, against the Node peer
+# (/work/shared/bench/peer-contract, the server a user would pick instead) and, where it applies, against the bare
+# broker path (a plain rabbitmq-c consumer: `pusher-load --receiver amqp-drain`), on one private RabbitMQ node.
+# Writes BUILD/bench/results.json (+ .jsonl), plots (BUILD/bench/*.png) and the table section of docs/benchmarks.md.
+#
+# Usage: scripts/bench.sh [--smoke] [BUILD_DIR]
+#   --smoke   every scenario tiny (seconds), results in BUILD/bench-smoke/, docs untouched; exits non-zero if a run
+#             is not clean (failed connections, loss, misrouting). `make test` runs it through ctest (bench_smoke).
+# Environment: PUSHER_PEER_DIR (peer sources; default ../shared/bench/peer-contract beside the repo),
+#   PUSHER_TEST_AMQP_URL (use this broker instead of starting one), BENCH_ONLY="s1 s2 ..." (run a subset).
+# Every run is bounded (pusher-load --max-seconds) and targets loopback only.
+set -euo pipefail
+smoke=0
+if [ "${1:-}" = "--smoke" ]; then
+    smoke=1
+    shift
+fi
+top=$(cd "$(dirname "$0")/.." && pwd)
+build=$(cd "$top" && realpath -m "${1:-build}")
+load="$build/bin/pusher-load"
+pusher="$build/bin/pusher"
+if [ $smoke = 1 ]; then out="$build/bench-smoke"; else out="$build/bench"; fi
+mkdir -p "$out"
+results="$out/results.jsonl"
+: >"$results"
+ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
+say() { echo "bench: $*" >&2; }
+die() {
+    say "error: $*"
+    exit 1
+}
+[ -x "$load" ] || die "$load is missing: build it first (make build, or cmake --build $build --target pusher-load)"
+
+# ---------------------------------------------------------------- what we run against
+pids=()
+cleanup() {
+    for p in "${pids[@]}"; do kill "$p" 2>/dev/null || true; done
+    for p in "${pids[@]}"; do wait "$p" 2>/dev/null || true; done
+    if [ -n "${own_rabbit:-}" ]; then "$top/scripts/rabbitmq-test-node.sh" stop >/dev/null 2>&1 || true; fi
+}
+trap cleanup EXIT
+
+amqp_url=${PUSHER_TEST_AMQP_URL:-}
+if [ -z "$amqp_url" ] && [ -x "$top/scripts/rabbitmq-test-node.sh" ]; then
+    say "starting a private RabbitMQ node"
+    if eval "$("$top/scripts/rabbitmq-test-node.sh" start)"; then
+        own_rabbit=1
+        amqp_url=${PUSHER_TEST_AMQP_URL:-}
+    else
+        say "no RabbitMQ node: the AMQP scenarios are skipped"
+    fi
+fi
+broker_pid=0
+if [ -n "${PUSHER_TEST_RABBITMQ_DIR:-}" ] && [ -f "$PUSHER_TEST_RABBITMQ_DIR/rabbit.pid" ]; then
+    broker_pid=$(cat "$PUSHER_TEST_RABBITMQ_DIR/rabbit.pid")
+fi
+
+have_pusher=0
+[ -x "$pusher" ] && have_pusher=1
+[ $have_pusher = 1 ] || say "no $pusher yet: pusher runs are skipped"
+
+peer_src=${PUSHER_PEER_DIR:-$(realpath -m "$top/../shared/bench/peer-contract")}
+peer="$build/peer"
+have_peer=0
+if [ -f "$peer_src/server.js" ] && command -v node >/dev/null; then
+    mkdir -p "$peer"
+    cp "$peer_src/server.js" "$peer_src/package.json" "$peer_src/package-lock.json" "$peer/"
+    if [ -d "$peer/node_modules" ] && [ ! "$peer/package-lock.json" -nt "$peer/node_modules/.stamp" ]; then
+        have_peer=1
+    elif (cd "$peer" && npm ci --no-audit --no-fund --loglevel=error >/dev/null 2>&1 && touch node_modules/.stamp); then
+        have_peer=1
+    else
+        say "npm ci of the peer failed: peer runs are skipped"
+    fi
+else
+    say "no peer sources at $peer_src (set PUSHER_PEER_DIR): peer runs are skipped"
+fi
+
+# http_status PORT PATH: the status line of GET http://127.0.0.1:PORT/PATH (bash's /dev/tcp: no extra tool needed).
+http_status() {
+    (
+        exec 3<>"/dev/tcp/127.0.0.1/$1" || exit 1
+        printf 'GET %s HTTP/1.1\r\nHost: 127.0.0.1\r\nConnection: close\r\n\r\n' "$2" >&3
+        timeout 5 head -1 <&3
+    ) 2>/dev/null || true
+}
+
+# start_server KIND BROKER [extra flags...]: starts pusher or the peer on a free port; sets srv_pid and srv_url.
+start_server() {
+    local kind=$1 broker=$2
+    shift 2
+    local log="$out/$kind-$(date +%s%N).log" flags=(--listen 127.0.0.1:0 --broker "$broker" --threads 2 "$@")
+    [ "$broker" = amqp ] && flags+=(--amqp-url "$amqp_url")
+    if [ "$kind" = pusher ]; then
+        "$pusher" "${flags[@]}" >"$log" 2>&1 &
+    else
+        node "$peer/server.js" "${flags[@]}" >"$log" 2>&1 &
+    fi
+    srv_pid=$!
+    pids+=("$srv_pid")
+    local port="" i
+    for i in $(seq 1 150); do
+        port=$(grep -oE 'listening on [0-9.]+:[0-9]+' "$log" 2>/dev/null | head -1 | sed 's/.*://') || true
+        [ -n "$port" ] && break
+        kill -0 "$srv_pid" 2>/dev/null || break
+        sleep 0.1
+    done
+    if [ -z "$port" ]; then
+        say "$kind did not start (log: $log):"
+        tail -5 "$log" >&2 || true
+        return 1
+    fi
+    srv_url="http://127.0.0.1:$port"
+    # Ready means broker connected and bindings restored (GET /readyz = 200).
+    for i in $(seq 1 100); do
+        if http_status "$port" /readyz | grep -q ' 200'; then
+            return 0
+        fi
+        sleep 0.1
+    done
+    say "$kind never became ready (log: $log)"
+    return 1
+}
+
+stop_server() {
+    kill "$srv_pid" 2>/dev/null || true
+    wait "$srv_pid" 2>/dev/null || true
+}
+
+failures=0
+# run_load SCENARIO LABEL pusher-load args...: one run, its JSON line appended to the results.
+run_load() {
+    local scenario=$1 label=$2
+    shift 2
+    say "$scenario / $label: pusher-load $*"
+    local line
+    if line=$("$load" --scenario "$scenario" --label "$label" --broker-pid "$broker_pid" "$@" 2>>"$out/pusher-load.log"); then
+        :
+    else
+        failures=$((failures + 1))
+        say "$scenario / $label: NOT clean (see $out/pusher-load.log)"
+    fi
+    if [ -n "$line" ]; then
+        echo "$line" >>"$results"
+    fi
+    tail -1 "$out/pusher-load.log" >&2 || true
+}
+
+# on TARGET SCENARIO BROKER [server flags] -- [pusher-load args]: starts TARGET, runs the load, stops it.
+on() {
+    local target=$1 scenario=$2 broker=$3
+    shift 3
+    local sflags=() lflags=()
+    while [ $# -gt 0 ] && [ "$1" != -- ]; do
+        sflags+=("$1")
+        shift
+    done
+    [ "${1:-}" = -- ] && shift
+    lflags=("$@")
+    case $target in
+        pusher) [ $have_pusher = 1 ] || return 0 ;;
+        peer) [ $have_peer = 1 ] || return 0 ;;
+    esac
+    if [ "$broker" = amqp ] && [ -z "$amqp_url" ]; then return 0; fi
+    if [ "$target" = drain ]; then
+        run_load "$scenario" drain --receiver amqp-drain --amqp-url "$amqp_url" "${lflags[@]}"
+        return 0
+    fi
+    if ! start_server "$target" "$broker" "${sflags[@]}"; then
+        failures=$((failures + 1))
+        return 0
+    fi
+    run_load "$scenario" "$target" --url "$srv_url" --amqp-url "${amqp_url:-amqp://guest:guest@127.0.0.1:5672/}" \
+        --server-pid "$srv_pid" "${lflags[@]}"
+    stop_server
+}
+
+want() { [ -z "${BENCH_ONLY:-}" ] || [[ " $BENCH_ONLY " == *" $1 "* ]]; }
+
+# ---------------------------------------------------------------- scenarios (full size, smoke size)
+if [ $smoke = 1 ]; then
+    fan_points=("20 20"); rate_users=50; rate_rate=500; rate_msgs=500; flat_users=10; flat_msgs=2000
+    conn_users=50; idle_conns=50; idle_s=1; max_s=60
+else
+    fan_points=("100 5000" "1000 500" "5000 100"); rate_users=10000; rate_rate=10000; rate_msgs=100000
+    flat_users=1000; flat_msgs=200000; conn_users=10000; idle_conns=19500; idle_s=20; max_s=300
+fi
+common=(--max-seconds "$max_s" --drain-timeout 15)
+secret=bench-secret-$$
+
+# (1) fan-out on the embedded broker: broadcast 100-byte events to C websocket clients, server on 2 threads.
+if want s1; then
+    for point in "${fan_points[@]}"; do
+        read -r conns msgs <<<"$point"
+        for t in pusher peer; do
+            on "$t" s1-fanout memory --dev-auth -- --users "$conns" --publish http --broadcast --messages "$msgs" \
+                --size 100 --publishers 4 --threads 2 "${common[@]}"
+        done
+    done
+fi
+# (2) the RabbitMQ path at a fixed rate: U users, R msgs/s, CPU per delivered message and p99.
+if want s2; then
+    for t in pusher peer drain; do
+        on "$t" s2-amqp-rate amqp --dev-auth -- --users "$rate_users" --publish amqp --messages "$rate_msgs" \
+            --rate "$rate_rate" --size 100 "${common[@]}"
+    done
+fi
+# (3) the RabbitMQ path flat out: delivered msgs/s against the bare consumer.
+if want s3; then
+    for t in pusher peer drain; do
+        on "$t" s3-amqp-max amqp --dev-auth -- --users "$flat_users" --publish amqp --messages "$flat_msgs" \
+            --rate 0 --size 100 "${common[@]}"
+    done
+fi
+# (4) connection set-up with token check and confirmed binding (wave 1: distinct users; wave 2: a second connection
+# of each already-bound user), against the broker's own pipelined bind rate (the drain's wave).
+if want s4; then
+    for t in pusher peer; do
+        on "$t" s4-connect amqp --jwt-secret "$secret" -- --users "$conn_users" --per-user 2 --jwt-secret "$secret" \
+            --messages 0 "${common[@]}"
+    done
+    on drain s4-connect amqp -- --users "$conn_users" --messages 0 "${common[@]}"
+fi
+# (5) idle websockets: RSS per connection and idle CPU.
+if want s5; then
+    for t in pusher peer; do
+        on "$t" s5-idle memory --dev-auth -- --users "$idle_conns" --messages 0 --idle-seconds "$idle_s" \
+            --threads 2 "${common[@]}"
+    done
+fi
+
+# ---------------------------------------------------------------- report
+runs=$(wc -l <"$results")
+say "$runs runs, $failures not clean; results in $results"
+if [ $smoke = 1 ]; then
+    node "$top/bench/report.mjs" "$results" "$out" >/dev/null
+    [ "$runs" -gt 0 ] || say "nothing to benchmark here (no pusher, no peer, no broker): smoke run skipped"
+    [ $failures = 0 ] || exit 1
+    exit 0
+fi
+node "$top/bench/report.mjs" "$results" "$out" "$top/docs/benchmarks.md"
+if command -v gnuplot >/dev/null; then
+    (cd "$out" && gnuplot plots.gp) && cp "$out"/*.png "$top/docs/" 2>/dev/null || say "gnuplot failed"
+else
+    say "gnuplot is missing (apt-get install gnuplot-nox): no plots"
+fi
+say "docs/benchmarks.md updated"
+[ $failures = 0 ]
