@@ -240,8 +240,15 @@ if [ $smoke = 1 ]; then
     exit 0
 fi
 node "$top/bench/report.mjs" "$results" "$out" "$top/docs/benchmarks.md"
+# The committed snapshot that docs/benchmarks.md shows: bench/results/ (results.json and the plots).
+mkdir -p "$top/bench/results"
+cp "$out/results.json" "$top/bench/results/"
 if command -v gnuplot >/dev/null; then
-    (cd "$out" && gnuplot plots.gp) && cp "$out"/*.png "$top/docs/" 2>/dev/null || say "gnuplot failed"
+    if (cd "$out" && gnuplot plots.gp); then
+        cp "$out"/*.png "$top/bench/results/" 2>/dev/null || true
+    else
+        say "gnuplot failed"
+    fi
 else
     say "gnuplot is missing (apt-get install gnuplot-nox): no plots"
 fi
