@@ -49,9 +49,38 @@ describe('§1 process and endpoints', () => {
         }
     });
 
-    test('localhost reaches the server', async () => {
-        const res = await request('GET', eioUrl(`http://localhost:${server.port}`, SIO, { EIO: 4, transport: 'polling' }));
-        assert.equal(res.status, 200);
+    test('localhost, 127.0.0.1 and ::1 reach the server', async () => {
+        for (const host of ['localhost', '127.0.0.1', '[::1]']) {
+            const res = await request('GET', eioUrl(`http://${host}:${server.port}`, SIO, { EIO: 4, transport: 'polling' }));
+            assert.equal(res.status, 200, host);
+        }
+    });
+
+    test('--mode serves one endpoint; SIGINT and SIGTERM exit 0', async () => {
+        for (const [mode, served, missing, signal] of [
+            ['socketio', SIO, EIO, 'SIGINT'],
+            ['engineio', EIO, SIO, 'SIGTERM'],
+        ]) {
+            const other = await startBinary('conformance_server', ['--port', '0', '--mode', mode]);
+            try {
+                const ok = await request('GET', eioUrl(other.url, served, { EIO: 4, transport: 'polling' }));
+                assert.equal(ok.status, 200, `${mode}: ${served}`);
+                const no = await request('GET', eioUrl(other.url, missing, { EIO: 4, transport: 'polling' }));
+                assert.equal(no.status, 404, `${mode}: ${missing}`);
+                // An open websocket and a held poll must not keep the process from exiting.
+                const ws = await WsClient.open(wsUrl(other.url, served));
+                const s = new PollingSession(other.url, served);
+                await s.open();
+                const held = s.get().catch(() => null);
+                await sleep(20);
+                const { code, signal: sig } = await other.stop(signal);
+                assert.equal(code, 0, `${mode}: exit code ${code} (signal ${sig}); output:\n${other.output()}`);
+                await held;
+                await ws.waitClosed(1000);
+            } finally {
+                await other.stop('SIGKILL');
+            }
+        }
     });
 });
 

@@ -72,6 +72,8 @@ class socketio_server : public ::testing::Test {
         srv.add_namespace("/custom", custom);
         session->open(srv);
     }
+    // A real Engine.IO server always ends its sessions (on_close breaks the session <-> handler cycle).
+    ~socketio_server() override { session->drop(engineio::disconnect_reason::server_shutdown); }
     static options make_options() {
         options o;
         o.connect_timeout = 1000ms;
