@@ -1,0 +1,272 @@
+// config::load: defaults, then the TOML file, then PUSHER_* env, then flags; each source goes through the same option
+// parsers. The only translation unit that includes CLI11 (2 s of compile time per TU, STACK.md §7).
+#include "common/json_text.hpp"
+#include "config/option_table.hpp"
+
+#include <toml++/toml.h>
+#include <CLI/CLI.hpp>
+
+#include <algorithm>
+#include <cerrno>
+#include <cstdio>
+#include <cstring>
+#include <map>
+#include <thread>
+
+namespace pusher::config {
+namespace {
+
+constexpr std::size_t max_config_file_bytes = 1 << 20;
+
+struct flag_values {
+    std::string config_file;
+    bool config_given = false;
+    std::vector<std::pair<detail::option const*, std::string>> values;  // in table order
+};
+
+// Flags via CLI11: every option is captured as text, parsed later by the shared option parsers.
+// Returns an error line, or empty. Throws nothing: CLI11's exceptions are caught here.
+std::string parse_flags(std::vector<std::string> const& args, flag_values& out, bool& help) {
+    CLI::App app{"", "pusher"};
+    app.set_help_flag("-h,--help");
+    auto const& table = detail::option_table();
+    std::vector<std::string> text(table.size());
+    std::vector<CLI::Option*> opts(table.size());
+    auto* config_opt = app.add_option("--config", out.config_file)
+                           ->type_name("FILE")
+                           ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+    for (std::size_t i = 0; i < table.size(); ++i) {
+        auto name = std::string(table[i].info.flag);
+        if (table[i].type == detail::value_type::boolean) {
+            // `--dev-auth` alone is "true"; `--dev-auth=false` is parsed like the env value.
+            opts[i] = app.add_flag(name, text[i]);
+        } else {
+            opts[i] = app.add_option(name, text[i])
+                          ->type_name(std::string(table[i].info.value_name))
+                          ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+        }
+    }
+    // CLI11 wants the arguments in reverse order when given as a vector. It also refuses `--name=` (an empty value,
+    // which we use to clear a string set by the file or env) but takes `--name ""`, so split those.
+    std::vector<std::string> reversed;
+    for (auto it = args.rbegin(); it != args.rend(); ++it) {
+        if (it->starts_with("--") && it->size() > 3 && it->back() == '=' && it->find('=') == it->size() - 1) {
+            reversed.emplace_back();
+            reversed.push_back(it->substr(0, it->size() - 1));
+        } else {
+            reversed.push_back(*it);
+        }
+    }
+    try {
+        app.parse(reversed);
+    } catch (CLI::CallForHelp const&) {
+        help = true;
+        return {};
+    } catch (CLI::ParseError const& e) {
+        return e.what();
+    }
+    out.config_given = config_opt->count() > 0;
+    for (std::size_t i = 0; i < table.size(); ++i) {
+        if (opts[i]->count() > 0) {
+            out.values.emplace_back(&table[i], std::move(text[i]));
+        }
+    }
+    return {};
+}
+
+detail::option const* find_option_by_key(std::string_view key) {
+    std::string k(key);
+    std::replace(k.begin(), k.end(), '-', '_');
+    for (auto const& o : detail::option_table()) {
+        if (o.info.toml_key == k) {
+            return &o;
+        }
+    }
+    return nullptr;
+}
+
+std::string where(std::string const& file, toml::source_region const& src) {
+    return file + ":" + std::to_string(src.begin.line) + ":" + std::to_string(src.begin.column);
+}
+
+// A TOML value as option text, if its type fits the option; else the error.
+std::optional<std::string> toml_text(detail::option const& o, toml::node const& v, std::string& error) {
+    using vt = detail::value_type;
+    switch (o.type) {
+        case vt::text:
+            if (auto s = v.as_string()) {
+                return s->get();
+            }
+            error = "expected a string";
+            return std::nullopt;
+        case vt::integer:
+            if (auto i = v.as_integer()) {
+                if (i->get() < 0) {
+                    error = "expected a non-negative integer, got " + std::to_string(i->get());
+                    return std::nullopt;
+                }
+                return std::to_string(i->get());
+            }
+            error = "expected an integer";
+            return std::nullopt;
+        case vt::boolean:
+            if (auto b = v.as_boolean()) {
+                return b->get() ? "true" : "false";
+            }
+            error = "expected true or false";
+            return std::nullopt;
+        case vt::list:
+            if (auto s = v.as_string()) {
+                return s->get();
+            }
+            if (auto a = v.as_array()) {
+                std::string joined;
+                for (auto const& item : *a) {
+                    auto s = item.as_string();
+                    if (s == nullptr || s->get().find(',') != std::string::npos) {
+                        error = "expected an array of strings (without commas)";
+                        return std::nullopt;
+                    }
+                    joined += joined.empty() ? "" : ",";
+                    joined += s->get();
+                }
+                return joined;
+            }
+            error = "expected an array of strings or a comma-separated string";
+            return std::nullopt;
+    }
+    return std::nullopt;
+}
+
+std::optional<std::string> read_text_file(std::string const& path, std::string& error) {
+    std::FILE* f = std::fopen(path.c_str(), "rb");
+    if (f == nullptr) {
+        error = "cannot read " + json_text::quote(path) + ": " + std::strerror(errno);
+        return std::nullopt;
+    }
+    std::string data;
+    char buf[8192];
+    std::size_t n = 0;
+    while ((n = std::fread(buf, 1, sizeof buf, f)) > 0 && data.size() <= max_config_file_bytes) {
+        data.append(buf, n);
+    }
+    bool const bad = std::ferror(f) != 0;
+    std::fclose(f);
+    if (bad) {
+        error = "cannot read " + json_text::quote(path);
+        return std::nullopt;
+    }
+    if (data.size() > max_config_file_bytes) {
+        error = json_text::quote(path) + " is larger than 1 MiB";
+        return std::nullopt;
+    }
+    return data;
+}
+
+void apply_file(std::string const& path, config& cfg, std::vector<std::string>& errors) {
+    std::string error;
+    auto text = read_text_file(path, error);
+    if (!text) {
+        errors.push_back("--config: " + error);
+        return;
+    }
+    toml::table root;
+    try {
+        root = toml::parse(*text, path);
+    } catch (toml::parse_error const& e) {
+        errors.push_back(where(path, e.source()) + ": " + std::string(e.description()));
+        return;
+    }
+    // toml::table is ordered by key; report in the order of the file.
+    std::vector<std::pair<toml::key const*, toml::node const*>> entries;
+    for (auto const& [key, value] : root) {
+        entries.emplace_back(&key, &value);
+    }
+    std::sort(entries.begin(), entries.end(), [](auto const& a, auto const& b) {
+        auto const& x = a.first->source().begin;
+        auto const& y = b.first->source().begin;
+        return x.line != y.line ? x.line < y.line : x.column < y.column;
+    });
+    std::map<detail::option const*, std::string> seen;  // option -> the key that set it
+    for (auto const& [key_ptr, value_ptr] : entries) {
+        auto const& key = *key_ptr;
+        auto const& value = *value_ptr;
+        auto const at = where(path, key.source());
+        if (value.is_table()) {
+            errors.push_back(at + ": tables are not supported; use top-level keys named like the flags (found [" +
+                             std::string(key.str()) + "])");
+            continue;
+        }
+        auto const* o = find_option_by_key(key.str());
+        if (o == nullptr) {
+            errors.push_back(at + ": unknown key " + json_text::quote(key.str()));
+            continue;
+        }
+        if (auto [it, fresh] = seen.emplace(o, std::string(key.str())); !fresh) {
+            errors.push_back(at + ": " + std::string(key.str()) + " repeats " + it->second);
+            continue;
+        }
+        auto t = toml_text(*o, value, error);
+        if (!t) {
+            errors.push_back(at + ": " + std::string(key.str()) + ": " + error);
+            continue;
+        }
+        if (auto e = o->apply(cfg, *t); !e.empty()) {
+            errors.push_back(at + ": " + std::string(key.str()) + ": " + e);
+        }
+    }
+}
+
+}  // namespace
+
+boost::system::result<config, load_error> load(std::vector<std::string> const& args, env_lookup const& env) {
+    flag_values flags;
+    bool help = false;
+    if (auto e = parse_flags(args, flags, help); !e.empty()) {
+        return load_error{{std::move(e) + " (see --help)"}, {}};
+    }
+    if (help) {
+        return load_error{{}, usage()};
+    }
+    // An empty environment variable counts as unset (`PUSHER_JWT_SECRET=` in a compose file means "none").
+    auto getenv = [&env](std::string const& name) -> std::optional<std::string> {
+        auto v = env ? env(name) : std::nullopt;
+        return v && !v->empty() ? v : std::nullopt;
+    };
+
+    config cfg;
+    std::vector<std::string> errors;
+    if (flags.config_given) {
+        cfg.config_file = flags.config_file;
+        if (cfg.config_file.empty()) {
+            errors.push_back("--config: expected a file name");
+        }
+    } else if (auto f = getenv("PUSHER_CONFIG")) {
+        cfg.config_file = *f;
+    }
+    if (!cfg.config_file.empty()) {
+        apply_file(cfg.config_file, cfg, errors);
+    }
+    for (auto const& o : detail::option_table()) {
+        if (auto v = getenv(o.info.env)) {
+            if (auto e = o.apply(cfg, *v); !e.empty()) {
+                errors.push_back(o.info.env + ": " + e);
+            }
+        }
+    }
+    for (auto const& [o, text] : flags.values) {
+        if (auto e = o->apply(cfg, text); !e.empty()) {
+            errors.push_back(std::string(o->info.flag) + ": " + e);
+        }
+    }
+    detail::cross_check(cfg, errors);
+    if (!errors.empty()) {
+        return load_error{std::move(errors), {}};
+    }
+    if (cfg.server.threads == 0) {
+        cfg.server.threads = std::max(1u, std::thread::hardware_concurrency());
+    }
+    return cfg;
+}
+
+}  // namespace pusher::config

@@ -1,0 +1,552 @@
+// The option table: names, defaults, help and one parser per option; the checks across options; warnings; usage.
+#include "common/json_text.hpp"
+#include "config/option_table.hpp"
+
+#include <arpa/inet.h>
+
+#include <algorithm>
+#include <cctype>
+#include <charconv>
+#include <cstdlib>
+#include <thread>
+#include <type_traits>
+
+namespace pusher::config {
+namespace detail {
+namespace {
+
+// `, got "x"` with the value quoted and escaped, so a control character cannot forge the rest of a log line.
+std::string got(std::string_view text) {
+    return ", got " + json_text::quote(text);
+}
+
+std::string lower(std::string_view s) {
+    std::string out(s);
+    std::transform(out.begin(), out.end(), out.begin(), [](unsigned char c) { return std::tolower(c); });
+    return out;
+}
+
+std::optional<std::uint64_t> parse_uint(std::string_view text) {
+    std::uint64_t v = 0;
+    if (text.empty() || !std::isdigit(static_cast<unsigned char>(text.front()))) {
+        return std::nullopt;  // from_chars would accept neither '+' nor ' ', but say so explicitly
+    }
+    auto [end, ec] = std::from_chars(text.data(), text.data() + text.size(), v);
+    if (ec != std::errc() || end != text.data() + text.size()) {
+        return std::nullopt;
+    }
+    return v;
+}
+
+template <class T>
+concept duration = requires(T t) {
+    t.count();
+};
+
+// An integer option in [min, max] into a plain integer or a std::chrono duration (its unit is the option's unit).
+template <class Out>
+std::string set_uint(std::string_view text, std::uint64_t min, std::uint64_t max, Out& out) {
+    auto v = parse_uint(text);
+    if (!v || *v < min || *v > max) {
+        return "expected an integer in " + std::to_string(min) + ".." + std::to_string(max) + got(text);
+    }
+    if constexpr (duration<Out>) {
+        out = Out(static_cast<typename Out::rep>(*v));
+    } else {
+        out = static_cast<Out>(*v);
+    }
+    return {};
+}
+
+std::string set_bool(std::string_view text, bool& out) {
+    auto v = parse_bool(text);
+    if (!v) {
+        return "expected true or false (or 1/0, yes/no, on/off)" + got(text);
+    }
+    out = *v;
+    return {};
+}
+
+bool is_ipv4(std::string_view s) {
+    in_addr a{};
+    return s.size() < 16 && inet_pton(AF_INET, std::string(s).c_str(), &a) == 1;
+}
+bool is_ipv6(std::string_view s) {
+    in6_addr a{};
+    return s.size() < 46 && inet_pton(AF_INET6, std::string(s).c_str(), &a) == 1;
+}
+
+std::string set_listen(config& c, std::string_view text) {
+    auto const colon = text.rfind(':');
+    if (colon == std::string_view::npos || colon == 0) {
+        return "expected HOST:PORT" + got(text);
+    }
+    auto host = text.substr(0, colon);
+    auto port = parse_uint(text.substr(colon + 1));
+    if (!port || *port > 65535) {
+        return "expected HOST:PORT with PORT in 0..65535" + got(text);
+    }
+    if (host.size() > 2 && host.front() == '[' && host.back() == ']' && is_ipv6(host.substr(1, host.size() - 2))) {
+        host = host.substr(1, host.size() - 2);
+    } else if (host != "localhost" && !is_ipv4(host)) {
+        return "expected HOST:PORT with HOST an IP address or localhost (IPv6 in brackets: [::1]:8080)" + got(text);
+    }
+    c.server.listen_host = std::string(host);
+    c.server.listen_port = static_cast<std::uint16_t>(*port);
+    return {};
+}
+
+// An origin as browsers send it (RFC 6454 §6.2): scheme://host[:port], no path. Compared in lower case.
+bool is_origin(std::string_view o) {
+    std::string_view rest;
+    if (o.starts_with("http://")) {
+        rest = o.substr(7);
+    } else if (o.starts_with("https://")) {
+        rest = o.substr(8);
+    } else {
+        return false;
+    }
+    std::string_view host = rest;
+    std::string_view port;
+    if (rest.starts_with('[')) {  // [v6]:port
+        auto close = rest.find(']');
+        if (close == std::string_view::npos || !is_ipv6(rest.substr(1, close - 1))) {
+            return false;
+        }
+        host = {};
+        if (close + 1 < rest.size()) {
+            if (rest[close + 1] != ':') {
+                return false;
+            }
+            port = rest.substr(close + 2);
+            if (port.empty()) {
+                return false;
+            }
+        }
+    } else if (auto colon = rest.find(':'); colon != std::string_view::npos) {
+        host = rest.substr(0, colon);
+        port = rest.substr(colon + 1);
+        if (port.empty()) {
+            return false;
+        }
+    }
+    if (rest.starts_with('[') == false && host.empty()) {
+        return false;
+    }
+    for (char ch : host) {
+        if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '-' && ch != '.') {
+            return false;
+        }
+    }
+    if (!port.empty()) {
+        auto p = parse_uint(port);
+        if (!p || *p == 0 || *p > 65535) {
+            return false;
+        }
+    }
+    return true;
+}
+
+std::string set_origins(config& c, std::string_view text) {
+    std::vector<std::string> out;
+    bool any = false;
+    std::size_t start = 0;
+    while (start <= text.size()) {
+        auto comma = text.find(',', start);
+        auto item = text.substr(start, comma == std::string_view::npos ? std::string_view::npos : comma - start);
+        while (!item.empty() && std::isspace(static_cast<unsigned char>(item.front()))) {
+            item.remove_prefix(1);
+        }
+        while (!item.empty() && std::isspace(static_cast<unsigned char>(item.back()))) {
+            item.remove_suffix(1);
+        }
+        if (item == "*") {
+            any = true;
+        } else if (!item.empty()) {
+            auto o = lower(item);
+            if (!is_origin(o)) {
+                return json_text::quote(item) + " is not an origin (expected scheme://host[:port] or *)";
+            }
+            if (std::find(out.begin(), out.end(), o) == out.end()) {
+                out.push_back(std::move(o));
+            }
+        }
+        if (comma == std::string_view::npos) {
+            break;
+        }
+        start = comma + 1;
+    }
+    c.server.allowed_origins = any ? std::vector<std::string>{} : std::move(out);
+    return {};
+}
+
+// AMQP 0-9-1 exchange / queue names: letters, digits, '-', '_', '.', ':'; RabbitMQ reserves the "amq." prefix.
+std::string check_amqp_name(std::string_view text, bool allow_empty) {
+    if (text.empty()) {
+        return allow_empty ? std::string() : "must not be empty";
+    }
+    if (text.size() > 255) {
+        return "longer than 255 bytes" + got(text.substr(0, 32));
+    }
+    for (char ch : text) {
+        if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '-' && ch != '_' && ch != '.' && ch != ':') {
+            return "expected letters, digits, '-', '_', '.', ':'" + got(text);
+        }
+    }
+    if (text.starts_with("amq.")) {
+        return "names starting with \"amq.\" are reserved by the broker" + got(text);
+    }
+    return {};
+}
+
+std::string set_text(std::string_view text, std::string& out) {
+    out = std::string(text);
+    return {};
+}
+
+std::string set_choice(std::string_view text, std::initializer_list<std::string_view> choices, std::string& out) {
+    for (auto c : choices) {
+        if (text == c) {
+            out = std::string(text);
+            return {};
+        }
+    }
+    std::string list;
+    for (auto c : choices) {
+        list += list.empty() ? "" : ", ";
+        list += c;
+    }
+    return "expected one of " + list + got(text);
+}
+
+std::string env_name(std::string_view flag) {
+    std::string out = "PUSHER_";
+    for (char c : flag.substr(2)) {
+        out.push_back(c == '-' ? '_' : static_cast<char>(std::toupper(static_cast<unsigned char>(c))));
+    }
+    return out;
+}
+std::string toml_key(std::string_view flag) {
+    std::string out(flag.substr(2));
+    std::replace(out.begin(), out.end(), '-', '_');
+    return out;
+}
+
+option make(std::string_view section, std::string_view flag, std::string_view value_name, value_type type,
+            std::string_view default_text, std::string_view help,
+            std::function<std::string(config&, std::string_view)> apply) {
+    return option{
+        {section, flag, env_name(flag), toml_key(flag), value_name, default_text, help}, type, std::move(apply)};
+}
+
+constexpr std::uint64_t hour_ms = 3'600'000;
+
+std::vector<option> build_table() {
+    using vt = value_type;
+    std::vector<option> t;
+    // Server
+    t.push_back(make("Server", "--listen", "HOST:PORT", vt::text, "127.0.0.1:8080",
+                     "HTTP + Socket.IO listener; HOST is an IP address or localhost, IPv6 in brackets; port 0 = any "
+                     "free port (logged as `listening on HOST:PORT`)",
+                     set_listen));
+    t.push_back(make("Server", "--threads", "N", vt::integer, "number of cores", "worker threads (0 = number of cores)",
+                     [](config& c, std::string_view s) { return set_uint(s, 0, 1024, c.server.threads); }));
+    t.push_back(make("Server", "--tls-cert", "FILE", vt::text, "none",
+                     "PEM certificate chain: serve HTTPS / WSS directly (needs --tls-key)",
+                     [](config& c, std::string_view s) { return set_text(s, c.server.tls_cert); }));
+    t.push_back(make("Server", "--tls-key", "FILE", vt::text, "none", "PEM private key of --tls-cert",
+                     [](config& c, std::string_view s) { return set_text(s, c.server.tls_key); }));
+    t.push_back(make("Server", "--allowed-origins", "LIST", vt::list, "any",
+                     "comma-separated origins (scheme://host[:port]) allowed for websocket and polling (CORS); "
+                     "* = any",
+                     set_origins));
+    t.push_back(
+        make("Server", "--max-connections", "N", vt::integer, "100000",
+             "open connections at once; beyond it new ones are refused (0 = unlimited)",
+             [](config& c, std::string_view s) { return set_uint(s, 0, 100'000'000, c.server.max_connections); }));
+    t.push_back(make(
+        "Server", "--max-connections-per-ip", "N", vt::integer, "0",
+        "open connections per client IP (0 = unlimited; behind a proxy all clients share its IP)",
+        [](config& c, std::string_view s) { return set_uint(s, 0, 100'000'000, c.server.max_connections_per_ip); }));
+    t.push_back(make("Server", "--connection-rate-per-ip", "N", vt::integer, "0",
+                     "new connections per second per client IP (0 = unlimited)", [](config& c, std::string_view s) {
+                         return set_uint(s, 0, 100'000'000, c.server.connection_rate_per_ip);
+                     }));
+    // Engine.IO
+    t.push_back(make("Engine.IO", "--ping-interval-ms", "N", vt::integer, "25000",
+                     "heartbeat: the server pings each session this often",
+                     [](config& c, std::string_view s) { return set_uint(s, 10, hour_ms, c.engineio.ping_interval); }));
+    t.push_back(make("Engine.IO", "--ping-timeout-ms", "N", vt::integer, "20000",
+                     "heartbeat: a session that does not answer a ping within this is closed",
+                     [](config& c, std::string_view s) { return set_uint(s, 10, hour_ms, c.engineio.ping_timeout); }));
+    t.push_back(
+        make("Engine.IO", "--upgrade-timeout-ms", "N", vt::integer, "10000",
+             "a polling session's websocket probe must complete the upgrade within this",
+             [](config& c, std::string_view s) { return set_uint(s, 10, hour_ms, c.engineio.upgrade_timeout); }));
+    t.push_back(
+        make("Engine.IO", "--connect-timeout-ms", "N", vt::integer, "45000",
+             "a session that joins no namespace (Socket.IO CONNECT) within this is closed",
+             [](config& c, std::string_view s) { return set_uint(s, 10, hour_ms, c.engineio.connect_timeout); }));
+    t.push_back(make("Engine.IO", "--max-payload", "BYTES", vt::integer, "1000000",
+                     "largest HTTP POST body / websocket message from a client; larger closes the session",
+                     [](config& c, std::string_view s) { return set_uint(s, 64, 1u << 30, c.engineio.max_payload); }));
+    t.push_back(
+        make("Engine.IO", "--outbox-max-frames", "N", vt::integer, "4096",
+             "frames queued for one session before it is closed as a slow consumer",
+             [](config& c, std::string_view s) { return set_uint(s, 1, 10'000'000, c.engineio.outbox_max_frames); }));
+    t.push_back(make("Engine.IO", "--outbox-max-bytes", "BYTES", vt::integer, "4194304",
+                     "bytes queued for one session before it is closed as a slow consumer (4 MiB)",
+                     [](config& c, std::string_view s) {
+                         return set_uint(s, 1024, std::uint64_t{1} << 34, c.engineio.outbox_max_bytes);
+                     }));
+    // Broker
+    t.push_back(make("Broker", "--broker", "memory|amqp", vt::text, "memory",
+                     "embedded in-process broker (one node), or RabbitMQ", [](config& c, std::string_view s) {
+                         if (s == "memory" || s == "amqp") {
+                             c.broker.kind = s == "memory" ? broker_kind::memory : broker_kind::amqp;
+                             return std::string();
+                         }
+                         return "expected memory or amqp" + got(s);
+                     }));
+    t.push_back(make("Broker", "--amqp-url", "URL", vt::text, "amqp://guest:guest@127.0.0.1:5672/",
+                     "RabbitMQ address, amqp://USER:PASS@HOST:PORT/VHOST (amqps:// for TLS)",
+                     [](config& c, std::string_view s) {
+                         auto l = lower(s.substr(0, 8));
+                         if (!l.starts_with("amqp://") && !l.starts_with("amqps://")) {
+                             // The URL may carry a password: do not echo it.
+                             return std::string("expected an amqp:// or amqps:// URL");
+                         }
+                         c.broker.amqp_url = std::string(s);
+                         return std::string();
+                     }));
+    t.push_back(make("Broker", "--exchange", "NAME", vt::text, "pusher",
+                     "direct exchange for per-user events (routing key = user id)", [](config& c, std::string_view s) {
+                         auto e = check_amqp_name(s, false);
+                         return e.empty() ? set_text(s, c.broker.exchange) : e;
+                     }));
+    t.push_back(make("Broker", "--broadcast-exchange", "NAME", vt::text, "pusher.broadcast",
+                     "fanout exchange for events to every connected user", [](config& c, std::string_view s) {
+                         auto e = check_amqp_name(s, false);
+                         return e.empty() ? set_text(s, c.broker.broadcast_exchange) : e;
+                     }));
+    t.push_back(make("Broker", "--amqp-queue", "NAME", vt::text, "server-named",
+                     "this node's exclusive, auto-delete queue (empty = let the broker name it)",
+                     [](config& c, std::string_view s) {
+                         auto e = check_amqp_name(s, true);
+                         return e.empty() ? set_text(s, c.broker.queue) : e;
+                     }));
+    t.push_back(make("Broker", "--unbind-grace-ms", "N", vt::integer, "2000",
+                     "keep a user's binding this long after the last connection leaves (0 = unbind at once)",
+                     [](config& c, std::string_view s) { return set_uint(s, 0, hour_ms, c.broker.unbind_grace); }));
+    t.push_back(make("Broker", "--amqp-heartbeat-s", "N", vt::integer, "30", "AMQP heartbeat interval (0 = off)",
+                     [](config& c, std::string_view s) { return set_uint(s, 0, 65535, c.broker.heartbeat); }));
+    t.push_back(make("Broker", "--amqp-reconnect-max-ms", "N", vt::integer, "30000",
+                     "longest wait between reconnect attempts (the back-off doubles up to this)",
+                     [](config& c, std::string_view s) { return set_uint(s, 100, hour_ms, c.broker.reconnect_max); }));
+    // Authentication
+    t.push_back(make("Authentication", "--jwt-secret", "SECRET", vt::text, "none",
+                     "accept HS256 tokens signed with this secret (prefer the env or the file: flags show in ps)",
+                     [](config& c, std::string_view s) { return set_text(s, c.auth.jwt_secret); }));
+    t.push_back(make("Authentication", "--jwt-public-key", "FILE", vt::text, "none",
+                     "accept RS256 (RSA >= 2048 bits) or ES256 (P-256) tokens verified with this PEM public key",
+                     [](config& c, std::string_view s) { return set_text(s, c.auth.jwt_public_key_file); }));
+    t.push_back(make("Authentication", "--jwt-leeway-s", "N", vt::integer, "30",
+                     "clock skew tolerated when checking a token's exp and nbf",
+                     [](config& c, std::string_view s) { return set_uint(s, 0, 3600, c.auth.leeway); }));
+    t.push_back(make("Authentication", "--jwt-audience", "AUD", vt::text, "none",
+                     "when set, a token's aud must be (or contain) this",
+                     [](config& c, std::string_view s) { return set_text(s, c.auth.audience); }));
+    t.push_back(make("Authentication", "--jwt-issuer", "ISS", vt::text, "none",
+                     "when set, a token's iss must equal this",
+                     [](config& c, std::string_view s) { return set_text(s, c.auth.issuer); }));
+    t.push_back(make("Authentication", "--jwt-require-exp", "", vt::boolean, "off",
+                     "refuse tokens without an exp claim",
+                     [](config& c, std::string_view s) { return set_bool(s, c.auth.require_exp); }));
+    t.push_back(make("Authentication", "--dev-auth", "", vt::boolean, "off",
+                     "trust auth.user from the client without a token; refuses to start unless --listen is "
+                     "loopback; logs a warning",
+                     [](config& c, std::string_view s) { return set_bool(s, c.auth.dev_auth); }));
+    // HTTP API
+    t.push_back(make("HTTP API", "--api-key", "KEY", vt::text, "none",
+                     "required as `Authorization: Bearer KEY` on /api/* (dev mode on loopback may omit it)",
+                     [](config& c, std::string_view s) {
+                         for (char ch : s) {
+                             if (ch <= ' ' || ch > '~') {  // it travels in a header: token68-ish, no spaces
+                                 return std::string("must be printable ASCII without spaces");
+                             }
+                         }
+                         return set_text(s, c.api.api_key);
+                     }));
+    // Logging
+    t.push_back(
+        make("Logging", "--log-level", "LEVEL", vt::text, "info", "trace, debug, info, warn, error, critical or off",
+             [](config& c, std::string_view s) {
+                 return set_choice(s, {"trace", "debug", "info", "warn", "error", "critical", "off"}, c.log.level);
+             }));
+    t.push_back(make("Logging", "--log-format", "plain|json", vt::text, "plain",
+                     "plain text lines, or one JSON object per line", [](config& c, std::string_view s) {
+                         if (s == "plain" || s == "json") {
+                             c.log.format = s == "plain" ? log_format::plain : log_format::json;
+                             return std::string();
+                         }
+                         return "expected plain or json" + got(s);
+                     }));
+    // Shutdown
+    t.push_back(make("Shutdown", "--drain-ms", "N", vt::integer, "10000",
+                     "on SIGTERM, stop accepting and give clients this long to reconnect elsewhere before closing "
+                     "them",
+                     [](config& c, std::string_view s) { return set_uint(s, 0, hour_ms, c.shutdown.drain); }));
+    return t;
+}
+
+}  // namespace
+
+std::vector<option> const& option_table() {
+    static std::vector<option> const table = build_table();
+    return table;
+}
+
+std::optional<bool> parse_bool(std::string_view text) {
+    auto l = lower(text);
+    if (l == "1" || l == "true" || l == "yes" || l == "on") {
+        return true;
+    }
+    if (l == "0" || l == "false" || l == "no" || l == "off") {
+        return false;
+    }
+    return std::nullopt;
+}
+
+void cross_check(config const& cfg, std::vector<std::string>& errors) {
+    auto const& a = cfg.auth;
+    if (a.dev_auth && !is_loopback(cfg.server.listen_host)) {
+        errors.push_back("--dev-auth requires a loopback --listen address (got " +
+                         json_text::quote(cfg.server.listen_host) + ")");
+    }
+    if (a.jwt_secret.empty() && a.jwt_public_key_file.empty() && !a.dev_auth) {
+        errors.push_back(
+            "no authentication configured: set --jwt-secret and/or --jwt-public-key (or --dev-auth for local "
+            "development)");
+    }
+    if (cfg.server.tls_cert.empty() != cfg.server.tls_key.empty()) {
+        errors.push_back("--tls-cert and --tls-key must be set together");
+    }
+    if (cfg.broker.exchange == cfg.broker.broadcast_exchange) {
+        errors.push_back("--exchange and --broadcast-exchange must differ (both " +
+                         json_text::quote(cfg.broker.exchange) + ")");
+    }
+}
+
+}  // namespace detail
+
+bool is_loopback(std::string_view host) {
+    if (host == "localhost") {
+        return true;
+    }
+    std::string h(host);
+    in_addr v4{};
+    if (inet_pton(AF_INET, h.c_str(), &v4) == 1) {
+        return (ntohl(v4.s_addr) >> 24) == 127;
+    }
+    in6_addr v6{};
+    if (inet_pton(AF_INET6, h.c_str(), &v6) == 1) {
+        return IN6_IS_ADDR_LOOPBACK(&v6) || (IN6_IS_ADDR_V4MAPPED(&v6) && v6.s6_addr[12] == 127);
+    }
+    return false;
+}
+
+env_lookup process_env() {
+    return [](std::string const& name) -> std::optional<std::string> {
+        char const* v = std::getenv(name.c_str());  // read once, at startup, before any thread exists
+        return v == nullptr ? std::nullopt : std::optional<std::string>(v);
+    };
+}
+
+std::string load_error::message() const {
+    std::string out;
+    for (auto const& e : errors) {
+        out += out.empty() ? "" : "\n";
+        out += e;
+    }
+    return out;
+}
+
+std::vector<option_info> const& options() {
+    static std::vector<option_info> const all = [] {
+        std::vector<option_info> v;
+        v.push_back({"General", "--config", "PUSHER_CONFIG", "", "FILE", "none",
+                     "TOML file of options (keys named like the flags); flags override env, env overrides the file"});
+        for (auto const& o : detail::option_table()) {
+            v.push_back(o.info);
+        }
+        return v;
+    }();
+    return all;
+}
+
+std::string usage() {
+    std::string out =
+        "Usage: pusher [OPTIONS]\n\n"
+        "Unite Pusher: realtime notifications from RabbitMQ to Socket.IO clients.\n"
+        "Every option is also read from the environment as PUSHER_<NAME> (--amqp-url: PUSHER_AMQP_URL) and from the\n"
+        "TOML file of --config as a top-level key (amqp_url = \"...\"). Flags override env, env overrides the file.\n"
+        "Switches take an optional value: --dev-auth, --dev-auth=false (also 1/0, yes/no, on/off).\n"
+        "See docs/configuration.md.\n";
+    std::string_view section;
+    auto line = [&out](std::string head, std::string_view help, std::string_view def) {
+        out += "  ";
+        out += head;
+        out += head.size() < 34 ? std::string(34 - head.size(), ' ') : std::string("\n") + std::string(36, ' ');
+        out += help;
+        if (!def.empty()) {
+            out += " [default: ";
+            out += def;
+            out += "]";
+        }
+        out += "\n";
+    };
+    for (auto const& o : options()) {
+        if (o.section != section) {
+            section = o.section;
+            out += "\n";
+            out += section;
+            out += ":\n";
+            if (section == "General") {
+                line("-h, --help", "print this help and exit", "");
+            }
+        }
+        std::string head(o.flag);
+        if (!o.value_name.empty()) {
+            head += " ";
+            head += o.value_name;
+        }
+        line(std::move(head), o.help, o.default_text);
+    }
+    return out;
+}
+
+std::vector<std::string> warnings(config const& cfg) {
+    std::vector<std::string> out;
+    bool const loopback = is_loopback(cfg.server.listen_host);
+    if (cfg.auth.dev_auth) {
+        out.push_back(
+            "--dev-auth is on: clients choose their own user id (auth.user) without a token; "
+            "for local development only");
+    }
+    if (!cfg.auth.jwt_secret.empty() && cfg.auth.jwt_secret.size() < 32) {
+        out.push_back(
+            "--jwt-secret is shorter than 32 bytes; HS256 wants a key of at least 256 bits "
+            "(RFC 7518 section 3.2)");
+    }
+    if (!loopback && cfg.api.api_key.empty()) {
+        out.push_back("no --api-key while listening on " + cfg.server.listen_host +
+                      ": /api/* is not protected by a key");
+    }
+    if (!loopback && cfg.server.allowed_origins.empty()) {
+        out.push_back("no --allowed-origins while listening on " + cfg.server.listen_host +
+                      ": web pages from any origin may connect");
+    }
+    return out;
+}
+
+}  // namespace pusher::config
