@@ -17,15 +17,24 @@ enum class disconnect_reason {
 
 constexpr std::string_view to_string(disconnect_reason r) {
     switch (r) {
-        case disconnect_reason::client_close: return "client_close";
-        case disconnect_reason::transport_close: return "transport_close";
-        case disconnect_reason::transport_error: return "transport_error";
-        case disconnect_reason::ping_timeout: return "ping_timeout";
-        case disconnect_reason::parse_error: return "parse_error";
-        case disconnect_reason::payload_too_large: return "payload_too_large";
-        case disconnect_reason::slow_consumer: return "slow_consumer";
-        case disconnect_reason::server_close: return "server_close";
-        case disconnect_reason::server_shutdown: return "server_shutdown";
+        case disconnect_reason::client_close:
+            return "client_close";
+        case disconnect_reason::transport_close:
+            return "transport_close";
+        case disconnect_reason::transport_error:
+            return "transport_error";
+        case disconnect_reason::ping_timeout:
+            return "ping_timeout";
+        case disconnect_reason::parse_error:
+            return "parse_error";
+        case disconnect_reason::payload_too_large:
+            return "payload_too_large";
+        case disconnect_reason::slow_consumer:
+            return "slow_consumer";
+        case disconnect_reason::server_close:
+            return "server_close";
+        case disconnect_reason::server_shutdown:
+            return "server_shutdown";
     }
     return "unknown";
 }

@@ -10,7 +10,7 @@
 
 namespace pusher::engineio {
 class session_handler {
-public:
+  public:
     virtual ~session_handler() = default;
     // A text message packet's data (without the leading `4`).
     virtual void on_message(std::string_view text) = 0;
@@ -22,7 +22,7 @@ public:
 };
 
 class handler {
-public:
+  public:
     virtual ~handler() = default;
     // A new session is open (its open packet is queued). Return the object that handles its messages.
     virtual std::unique_ptr<session_handler> on_open(std::shared_ptr<session> const& s) = 0;

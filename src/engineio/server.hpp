@@ -49,6 +49,7 @@ struct counters {
     std::atomic<std::uint64_t> frames_in_total{0};
     std::atomic<std::uint64_t> bytes_in_total{0};
     std::atomic<std::uint64_t> bad_requests_total{0};  // answered 400/403/413
+    std::atomic<std::int64_t> session_objects{0};      // session objects alive (open, or closed and finishing)
 
     std::uint64_t closed(disconnect_reason r) const {
         return closed_total[static_cast<std::size_t>(r)].load(std::memory_order_relaxed);

@@ -15,10 +15,12 @@
 namespace pusher::engineio {
 enum class transport_kind { polling, websocket };
 
-constexpr std::string_view to_string(transport_kind t) { return t == transport_kind::polling ? "polling" : "websocket"; }
+constexpr std::string_view to_string(transport_kind t) {
+    return t == transport_kind::polling ? "polling" : "websocket";
+}
 
 class session {
-public:
+  public:
     virtual ~session() = default;
 
     // Queues one Engine.IO packet. `packet` holds the whole encoded text packet including its type digit, e.g.

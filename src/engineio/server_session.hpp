@@ -1,0 +1,99 @@
+#pragma once
+// server_session: the engine's implementation of engineio::session. Owns the outbox, the held long-poll GET, the
+// websocket transport (and a probe websocket while upgrading), the heartbeat and its one timer, and the
+// application's session_handler. Lives on one io_context (where its handshake arrived); every member is touched
+// there only. The public session methods post to it from other threads.
+#include "engineio/engine.hpp"
+#include "engineio/heartbeat.hpp"
+#include "engineio/outbox.hpp"
+#include "engineio/packet.hpp"
+#include "engineio/websocket_transport.hpp"
+
+#include <boost/asio/io_context.hpp>
+#include <boost/asio/steady_timer.hpp>
+
+#include <memory>
+#include <string>
+
+namespace pusher::engineio {
+class server_session final : public session, public ws_listener, public std::enable_shared_from_this<server_session> {
+  public:
+    server_session(std::shared_ptr<engine> e, boost::asio::io_context& ctx, std::string remote, transport_kind t);
+    ~server_session() override;
+
+    // session (any thread)
+    void send(frame packet) override;
+    void send_binary(frame bytes) override;
+    void close(disconnect_reason why) override;
+    void dispatch(std::function<void()> fn) override;
+    std::string_view id() const override { return sid_; }
+    transport_kind transport() const override { return transport_; }
+    std::string_view remote_address() const override { return remote_; }
+
+    boost::asio::io_context& context() { return ctx_; }
+    bool on_own_thread() const { return ctx_.get_executor().running_in_this_thread(); }
+
+    // Own thread only, from here on.
+
+    // A polling handshake: registers, queues the open packet, calls on_open, then serves `rep` as the first GET.
+    void open_polling(httpd::reply rep, std::string origin);
+    // A websocket handshake without sid: accepts, then registers, queues the open packet, calls on_open.
+    void open_websocket(std::unique_ptr<httpd::upgrade> up);
+    // A polling GET (long poll) / POST (packets) for this sid.
+    void poll(httpd::reply rep, std::string origin);
+    void post(httpd::reply rep, std::string origin, std::string body, bool too_large);
+    // A websocket carrying this sid: an upgrade attempt (or one too many).
+    void upgrade(std::unique_ptr<httpd::upgrade> up);
+
+    // ws_listener
+    void on_ws_open(websocket_transport& t, error_code ec) override;
+    void on_ws_message(websocket_transport& t, std::string_view data, bool binary) override;
+    void on_ws_written(websocket_transport& t, error_code ec) override;
+    void on_ws_end(websocket_transport& t, disconnect_reason why) override;
+
+  private:
+    enum class state { opening, open, upgrading, closed };
+
+    void enqueue(frame data, bool binary);
+    void schedule_flush();
+    void flush();
+    void flush_polling();
+    void flush_websocket();
+    void answer_held(std::string body);
+    void do_close(disconnect_reason why);
+    // True when the session is dead by its heartbeat (closes it with ping_timeout).
+    bool check_alive();
+    void start_open(transport_kind t);
+    void handle_packet(packet_type type, std::string_view data, bool binary);
+    void on_probe_message(std::string_view data, bool binary);
+    void fail_probe();
+    void arm_timer();
+    void on_timer();
+    void deliver_message(std::string_view data, bool binary);
+
+    std::shared_ptr<engine> engine_;
+    boost::asio::io_context& ctx_;
+    std::string const sid_;
+    std::string const remote_;
+    transport_kind transport_;
+    state state_ = state::opening;
+
+    std::unique_ptr<session_handler> handler_;
+    out_queue outbox_;
+    std::size_t outbox_bytes_ = 0;
+
+    httpd::reply held_get_;                       // the pending long-poll GET (empty when none)
+    std::string held_origin_;                     // its Origin, for the CORS headers of the answer
+    std::shared_ptr<websocket_transport> ws_;     // the websocket transport (websocket sessions, or after upgrade)
+    std::shared_ptr<websocket_transport> probe_;  // the websocket being probed for an upgrade
+
+    heartbeat heartbeat_;
+    boost::asio::steady_timer timer_;  // heartbeat deadlines and the upgrade timeout, whichever comes first
+    heartbeat::time_point upgrade_deadline_{};
+
+    bool batching_ = false;  // inside a POST: flush once at the end, so its replies go out together
+    bool flush_posted_ = false;
+    bool close_after_write_ = false;
+    std::uint16_t close_code_ = 1000;
+};
+}  // namespace pusher::engineio

@@ -1,0 +1,347 @@
+// Engine.IO v4 over websocket, the polling -> websocket upgrade, heartbeat and slow consumers, against the
+// in-process echo server (CONFORMANCE.md §5).
+#include "integration/engineio/fixture.hpp"
+
+#include <boost/json/parse.hpp>
+
+#include <future>
+
+namespace pusher::test {
+namespace {
+using namespace std::string_literals;
+
+TEST_F(EngineIoTest, WebsocketHandshakeAndEcho) {
+    start();
+    ws_client ws(port_, ws_target());
+    ASSERT_TRUE(ws.ok());
+    auto open = ws.read();
+    ASSERT_TRUE(open);
+    EXPECT_FALSE(open->binary);
+    auto const obj = boost::json::parse(open->data.substr(1)).as_object();
+    auto const sid = std::string(obj.at("sid").as_string());
+    EXPECT_EQ(open->data, "0{\"sid\":\"" + sid +
+                              "\",\"upgrades\":[],\"pingInterval\":25000,\"pingTimeout\":20000,\"maxPayload\":100000}");
+    EXPECT_EQ(eio_->stats().open_websocket.load(), 1);
+
+    ASSERT_FALSE(ws.write("4hello"));
+    auto m = ws.read();
+    ASSERT_TRUE(m);
+    EXPECT_EQ(m->data, "4hello");
+    EXPECT_FALSE(m->binary);
+
+    std::string const bytes = "\x00\x01\xfe\xff"s;
+    ASSERT_FALSE(ws.write(bytes, true));
+    m = ws.read();
+    ASSERT_TRUE(m);
+    EXPECT_TRUE(m->binary);
+    EXPECT_EQ(m->data, bytes);  // raw bytes, no type prefix
+
+    // Many messages in a row come back in order.
+    for (int i = 0; i < 200; ++i) {
+        ASSERT_FALSE(ws.write("4m" + std::to_string(i)));
+    }
+    for (int i = 0; i < 200; ++i) {
+        m = ws.read();
+        ASSERT_TRUE(m);
+        ASSERT_EQ(m->data, "4m" + std::to_string(i));
+    }
+}
+
+TEST_F(EngineIoTest, WebsocketClosePacketClosesSession) {
+    start();
+    ws_client ws(port_, ws_target());
+    auto const sid = ws_open(ws);
+    ASSERT_FALSE(ws.write("1"));
+    EXPECT_TRUE(ws.closed_by_server());
+    EXPECT_TRUE(wait_for([&] { return handler_.close_reason(sid).has_value(); }));
+    EXPECT_EQ(handler_.close_reason(sid), disconnect_reason::client_close);
+    EXPECT_EQ(eio_->session_count(), 0u);
+}
+
+TEST_F(EngineIoTest, WebsocketMalformedPacketClosesSession) {
+    start();
+    ws_client ws(port_, ws_target());
+    auto const sid = ws_open(ws);
+    ASSERT_FALSE(ws.write("x"));
+    EXPECT_TRUE(ws.closed_by_server());
+    EXPECT_TRUE(wait_for([&] { return handler_.close_reason(sid).has_value(); }));
+    EXPECT_EQ(handler_.close_reason(sid), disconnect_reason::parse_error);
+}
+
+TEST_F(EngineIoTest, WebsocketMessageOverMaxPayloadCloses) {
+    start();  // max_payload 100000
+    ws_client ws(port_, ws_target());
+    auto const sid = ws_open(ws);
+    ASSERT_FALSE(ws.write("4" + std::string(99'999, 'a')));
+    auto m = ws.read();
+    ASSERT_TRUE(m);
+    EXPECT_EQ(m->data.size(), 100'000u);
+    (void)ws.write("4" + std::string(100'000, 'a'));
+    EXPECT_TRUE(ws.closed_by_server());
+    EXPECT_TRUE(wait_for([&] { return handler_.close_reason(sid).has_value(); }));
+    EXPECT_EQ(handler_.close_reason(sid), disconnect_reason::payload_too_large);
+}
+
+TEST_F(EngineIoTest, WebsocketClientDisconnectIsTransportClose) {
+    start();
+    ws_client ws(port_, ws_target());
+    auto const sid = ws_open(ws);
+    ws.drop();
+    EXPECT_TRUE(wait_for([&] { return handler_.close_reason(sid).has_value(); }));
+    EXPECT_EQ(handler_.close_reason(sid), disconnect_reason::transport_close);
+}
+
+TEST_F(EngineIoTest, WebsocketBadQueryIsRefused) {
+    start();
+    ws_client bad_version(port_, path("EIO=3&transport=websocket"));
+    EXPECT_FALSE(bad_version.ok());
+    EXPECT_EQ(bad_version.response.result_int(), 400u);
+    ws_client bad_sid(port_, ws_target("doesnotexist"));
+    EXPECT_FALSE(bad_sid.ok());
+    EXPECT_EQ(bad_sid.response.result_int(), 400u);
+}
+
+TEST_F(EngineIoTest, UpgradeWithProbeNoopAndSwitch) {
+    start();
+    http_client c(port_), c2(port_);
+    auto const sid = handshake(c);
+    auto held = std::async(std::launch::async, [&] { return c.get(polling(sid)); });
+    ASSERT_EQ(held.wait_for(50ms), std::future_status::timeout);
+
+    ws_client ws(port_, ws_target(sid));
+    ASSERT_TRUE(ws.ok());
+    ASSERT_FALSE(ws.write("2probe"));
+    auto const t_probe = std::chrono::steady_clock::now();
+    auto pong = ws.read();
+    ASSERT_TRUE(pong);
+    EXPECT_EQ(pong->data, "3probe");  // and no open packet before it
+    // The held GET is released with a noop promptly.
+    ASSERT_EQ(held.wait_for(1s), std::future_status::ready);
+    EXPECT_LT(std::chrono::steady_clock::now() - t_probe, 100ms);
+    auto h = held.get();
+    EXPECT_EQ(h.status, 200u);
+    EXPECT_EQ(h.body, "6");
+    // A GET arriving while upgrading is answered with a noop at once too.
+    EXPECT_EQ(c.get(polling(sid)).body, "6");
+
+    // Something queued before the switch goes out over the websocket after it.
+    ASSERT_FALSE(ws.write("5"));
+    ASSERT_TRUE(wait_for([&] { return eio_->stats().upgrades_total.load() == 1; }));
+    ASSERT_FALSE(ws.write("4after"));
+    auto m = ws.read();
+    ASSERT_TRUE(m);
+    EXPECT_EQ(m->data, "4after");
+    EXPECT_EQ(eio_->stats().open_polling.load(), 0);
+    EXPECT_EQ(eio_->stats().open_websocket.load(), 1);
+
+    // Polling is over for this sid.
+    EXPECT_EQ(c2.get(polling(sid)).status, 400u);
+    EXPECT_EQ(c2.post(polling(sid), "4x").status, 400u);
+    // And the session is still fine.
+    ASSERT_FALSE(ws.write("4still"));
+    m = ws.read();
+    ASSERT_TRUE(m);
+    EXPECT_EQ(m->data, "4still");
+}
+
+TEST_F(EngineIoTest, UpgradeProbeAndUpgradeBackToBack) {
+    start();
+    http_client c(port_);
+    auto const sid = handshake(c);
+    EXPECT_EQ(c.post(polling(sid), "4queued").body, "ok");  // its echo waits for a GET that never comes
+    ws_client ws(port_, ws_target(sid));
+    ASSERT_TRUE(ws.ok());
+    ASSERT_FALSE(ws.write("2probe"));
+    ASSERT_FALSE(ws.write("5"));
+    ASSERT_FALSE(ws.write("4ws"));
+    std::vector<std::string> got;
+    for (int i = 0; i < 3; ++i) {
+        auto m = ws.read();
+        ASSERT_TRUE(m) << i;
+        got.push_back(m->data);
+    }
+    EXPECT_EQ(got, (std::vector<std::string>{"3probe", "4queued", "4ws"}));
+}
+
+TEST_F(EngineIoTest, FurtherWebsocketForUpgradedSidIsAcceptedThenClosed) {
+    start();
+    http_client c(port_);
+    auto const sid = handshake(c);
+    ws_client ws(port_, ws_target(sid));
+    ASSERT_FALSE(ws.write("2probe"));
+    ASSERT_EQ(ws.read()->data, "3probe");
+    // While upgrading:
+    ws_client during(port_, ws_target(sid));
+    EXPECT_TRUE(during.ok());  // 101
+    EXPECT_TRUE(during.closed_by_server());
+    ASSERT_FALSE(ws.write("5"));
+    // After the upgrade:
+    ws_client after(port_, ws_target(sid));
+    EXPECT_TRUE(after.ok());
+    EXPECT_TRUE(after.closed_by_server());
+    // The session's own websocket keeps working.
+    ASSERT_FALSE(ws.write("4ok"));
+    auto m = ws.read();
+    ASSERT_TRUE(m);
+    EXPECT_EQ(m->data, "4ok");
+    // And a websocket session (no polling) refuses a second websocket the same way.
+    ws_client other(port_, ws_target());
+    auto const sid2 = ws_open(other);
+    ws_client again(port_, ws_target(sid2));
+    EXPECT_TRUE(again.ok());
+    EXPECT_TRUE(again.closed_by_server());
+}
+
+TEST_F(EngineIoTest, FailedProbeLeavesPollingWorking) {
+    start();
+    http_client c(port_);
+    auto const sid = handshake(c);
+    {
+        ws_client ws(port_, ws_target(sid));
+        ASSERT_TRUE(ws.ok());
+        ASSERT_FALSE(ws.write("4not-a-probe"));
+        EXPECT_TRUE(ws.closed_by_server());
+    }
+    EXPECT_EQ(c.post(polling(sid), "4poll").body, "ok");
+    EXPECT_EQ(c.get(polling(sid)).body, "4poll");
+    // A new probe after the failed one works.
+    ws_client ws(port_, ws_target(sid));
+    ASSERT_FALSE(ws.write("2probe"));
+    EXPECT_EQ(ws.read()->data, "3probe");
+    ASSERT_FALSE(ws.write("5"));
+    ASSERT_FALSE(ws.write("4up"));
+    EXPECT_EQ(ws.read()->data, "4up");
+}
+
+TEST_F(EngineIoTest, WebsocketHeartbeatPingThenTimeout) {
+    engineio::options o = quiet_options();
+    o.ping_interval = 100ms;
+    o.ping_timeout = 80ms;
+    start(o);
+    auto const t0 = std::chrono::steady_clock::now();
+    ws_client ws(port_, ws_target());
+    auto const sid = ws_open(ws);
+    auto ping = ws.read(1s);
+    auto const t_ping = std::chrono::steady_clock::now() - t0;
+    ASSERT_TRUE(ping);
+    EXPECT_EQ(ping->data, "2");
+    EXPECT_GE(t_ping, 95ms);
+    EXPECT_LT(t_ping, 170ms);
+    // No pong: closed at ping + 80 ms.
+    EXPECT_TRUE(ws.closed_by_server(1s));
+    auto const t_close = std::chrono::steady_clock::now() - t0;
+    EXPECT_GE(t_close, 175ms);
+    EXPECT_LT(t_close, 300ms);
+    EXPECT_TRUE(wait_for([&] { return handler_.close_reason(sid).has_value(); }));
+    EXPECT_EQ(handler_.close_reason(sid), disconnect_reason::ping_timeout);
+}
+
+TEST_F(EngineIoTest, WebsocketPongKeepsAlive) {
+    engineio::options o = quiet_options();
+    o.ping_interval = 100ms;
+    o.ping_timeout = 80ms;
+    start(o);
+    ws_client ws(port_, ws_target());
+    auto const sid = ws_open(ws);
+    auto const until = std::chrono::steady_clock::now() + 800ms;
+    int pings = 0;
+    auto last = std::chrono::steady_clock::now();
+    while (std::chrono::steady_clock::now() < until) {
+        auto m = ws.read(1s);
+        ASSERT_TRUE(m) << ws.last_error.message();
+        ASSERT_EQ(m->data, "2");
+        auto const now = std::chrono::steady_clock::now();
+        if (pings > 0) {
+            EXPECT_GE(now - last, 95ms);  // one interval after the previous pong
+        }
+        last = now;
+        ++pings;
+        ASSERT_FALSE(ws.write("3"));
+    }
+    EXPECT_GE(pings, 6);
+    EXPECT_FALSE(handler_.close_reason(sid).has_value());
+}
+
+TEST_F(EngineIoTest, CloseAllClosesWebsockets) {
+    start();
+    ws_client ws(port_, ws_target());
+    auto const sid = ws_open(ws);
+    eio_->close_all(disconnect_reason::server_shutdown);
+    EXPECT_TRUE(ws.closed_by_server());
+    EXPECT_EQ(ws.close_reason().code, 1001);  // going away
+    EXPECT_TRUE(wait_for([&] { return eio_->session_count() == 0; }));
+    EXPECT_EQ(handler_.close_reason(sid), disconnect_reason::server_shutdown);
+}
+
+TEST_F(EngineIoTest, SlowConsumerIsClosedWhileOthersKeepReceiving) {
+    engineio::options o = quiet_options();
+    o.max_outbox_frames = 100'000;
+    o.max_outbox_bytes = 1u << 20;
+    start(o);
+    ws_client slow(port_, ws_target());
+    auto const slow_sid = ws_open(slow);
+    // Make the kernel buffers small so that the backlog shows up in the outbox quickly.
+    slow.socket().set_option(asio::socket_base::receive_buffer_size(4096));
+    ws_client fast(port_, ws_target());
+    auto const fast_sid = ws_open(fast);
+    auto slow_s = eio_->find(slow_sid);
+    auto fast_s = eio_->find(fast_sid);
+    ASSERT_TRUE(slow_s && fast_s);
+    auto const payload = make_frame("42[\"n\",\"" + std::string(1000, 'x') + "\"]");
+    // Push to both; the slow one never reads. Stop once it is closed (at most ~64 MB).
+    int sent = 0;
+    int received = 0;
+    for (; sent < 64'000 && !handler_.close_reason(slow_sid); ++sent) {
+        slow_s->send(payload);
+        fast_s->send(payload);
+        if (sent % 16 == 15) {
+            while (received < sent - 64) {
+                auto m = fast.read(2s);
+                ASSERT_TRUE(m) << fast.last_error.message();
+                ASSERT_EQ(m->data.size(), payload->size());
+                ++received;
+            }
+        }
+    }
+    ASSERT_TRUE(wait_for([&] { return handler_.close_reason(slow_sid).has_value(); }));
+    EXPECT_EQ(handler_.close_reason(slow_sid), disconnect_reason::slow_consumer);
+    EXPECT_EQ(eio_->stats().slow_consumers(), 1u);
+    // The fast one got everything, in order, and is still open.
+    while (received < sent) {
+        auto m = fast.read(2s);
+        ASSERT_TRUE(m);
+        ++received;
+    }
+    EXPECT_FALSE(handler_.close_reason(fast_sid).has_value());
+    ASSERT_FALSE(fast.write("4alive"));
+    EXPECT_EQ(fast.read()->data, "4alive");
+}
+
+TEST_F(EngineIoTest, ManyWebsocketSessionsInParallel) {
+    start();
+    std::vector<std::thread> threads;
+    std::atomic<int> ok{0};
+    for (int t = 0; t < 8; ++t) {
+        threads.emplace_back([&] {
+            for (int i = 0; i < 10; ++i) {
+                ws_client ws(port_, ws_target());
+                if (!ws.ok() || !ws.read()) {
+                    continue;
+                }
+                if (ws.write("4ping") || !ws.read()) {
+                    continue;
+                }
+                ws.close();
+                ++ok;
+            }
+        });
+    }
+    for (auto& t : threads) {
+        t.join();
+    }
+    EXPECT_EQ(ok.load(), 80);
+    EXPECT_TRUE(wait_for([&] { return eio_->session_count() == 0; }));
+    EXPECT_TRUE(wait_for([&] { return eio_->stats().session_objects.load() == 0; }));
+}
+}  // namespace
+}  // namespace pusher::test
