@@ -144,9 +144,18 @@ void client::on_connect_packet(packet& p) {
         session_->send(encode_connect_error(p.nsp, "Invalid namespace"));
         return;
     }
-    if (find(p.nsp)) {
-        log::debug("socketio: session {}: second CONNECT for {}, ignored", session_->id(), p.nsp);
-        return;
+    if (socket_ptr old = find(p.nsp)) {
+        // A second CONNECT for a namespace: the reference server answers it with a new socket. Ours replaces the
+        // old one, which leaves like after a namespace DISCONNECT (a pending admission of it becomes a no-op).
+        log::debug("socketio: session {}: second CONNECT for {}, replacing the socket", session_->id(), p.nsp);
+        if (detach(*old) == socket::state::connected) {
+            server_.stats_.disconnects.fetch_add(1, std::memory_order_relaxed);
+        }
+        call_app("on_disconnect",
+                 [&] { old->ns_->handler->on_disconnect(old, disconnect_reason::client_namespace_disconnect); });
+        if (closed_) {
+            return;
+        }
     }
     std::string const auth_json = p.data.empty() ? std::string("{}") : std::move(p.data);
     boost::json::parse_options opts;

@@ -295,12 +295,34 @@ TEST_F(socketio_server, admission_after_namespace_disconnect_is_a_no_op) {
     EXPECT_THAT(take(), IsEmpty());
 }
 
-TEST_F(socketio_server, second_connect_for_a_joined_namespace_is_ignored) {
+TEST_F(socketio_server, second_connect_for_a_joined_namespace_replaces_the_socket) {
     session->message("0");
     take();
+    session->message(R"(0{"again":true})");
+    auto out = take();
+    ASSERT_EQ(out.size(), 2u);
+    ASSERT_EQ(main.connected.size(), 2u);
+    EXPECT_EQ(out[0], R"(40{"sid":")" + std::string(main.connected[1]->id()) + R"("})");
+    EXPECT_EQ(out[1], R"(42["auth",{"again":true}])");
+    ASSERT_EQ(main.left.size(), 1u);
+    EXPECT_EQ(main.left[0].first, main.connected[0]);
+    EXPECT_EQ(main.left[0].second, disconnect_reason::client_namespace_disconnect);
+    EXPECT_FALSE(main.connected[0]->connected());
+    EXPECT_TRUE(main.connected[1]->connected());
+    session->message(R"(2["message",1])");
+    EXPECT_THAT(take(), ElementsAre(R"(42["message-back",1])"));
+}
+
+TEST_F(socketio_server, second_connect_while_the_first_awaits_admission) {
+    main.decide = test_handler::mode::hold;
     session->message("0");
+    session->message("0");
+    ASSERT_EQ(main.held.size(), 2u);
+    main.held[0].accept();  // the replaced socket: no effect
     EXPECT_THAT(take(), IsEmpty());
-    EXPECT_EQ(main.connected.size(), 1u);
+    main.held[1].accept();
+    EXPECT_EQ(take().size(), 1u);
+    EXPECT_EQ(main.left.size(), 1u);
 }
 
 TEST_F(socketio_server, client_namespace_disconnect_is_silent_and_keeps_other_namespaces) {
