@@ -1,0 +1,125 @@
+#include "broker/amqp_broker.hpp"
+
+#include "broker/amqp_connection.hpp"
+#include "broker/amqp_consumer.hpp"
+#include "broker/amqp_counters.hpp"
+#include "broker/amqp_publisher.hpp"
+#include "broker/error.hpp"
+#include "common/log.hpp"
+
+#include <fmt/format.h>
+
+#include <utility>
+
+namespace pusher::broker {
+struct amqp_broker::parts {
+    explicit parts(options const& o)
+        : consumer(consumer_settings(o), counters), publisher(publisher_settings(o), counters) {}
+
+    static amqp_endpoint endpoint(options const& o, std::string const& role) {
+        amqp_endpoint ep;
+        ep.url = o.url;
+        ep.ca_file = o.tls_ca_file;
+        ep.cert_file = o.tls_cert_file;
+        ep.key_file = o.tls_key_file;
+        ep.verify_peer = o.tls_verify_peer;
+        ep.verify_hostname = o.tls_verify_hostname;
+        ep.timeout = o.connect_timeout;
+        ep.heartbeat = o.heartbeat;
+        ep.name = o.connection_name.empty() ? role : o.connection_name + " " + role;
+        return ep;
+    }
+    static amqp_consumer::settings consumer_settings(options const& o) {
+        amqp_consumer::settings s;
+        s.endpoint = endpoint(o, "consumer");
+        s.exchange = o.exchange;
+        s.broadcast_exchange = o.broadcast_exchange;
+        s.queue = o.queue;
+        s.table.unbind_grace = o.unbind_grace;
+        s.table.subscribe_timeout = o.subscribe_timeout;
+        s.reconnect_min = o.reconnect_min;
+        s.reconnect_max = o.reconnect_max;
+        return s;
+    }
+    static amqp_publisher::settings publisher_settings(options const& o) {
+        amqp_publisher::settings s;
+        s.endpoint = endpoint(o, "publisher");
+        s.exchange = o.exchange;
+        s.broadcast_exchange = o.broadcast_exchange;
+        s.window = o.publish_window == 0 ? 1 : o.publish_window;
+        s.backlog = o.publish_backlog;
+        s.timeout = o.publish_timeout;
+        s.reconnect_min = o.reconnect_min;
+        s.reconnect_max = o.reconnect_max;
+        return s;
+    }
+
+    amqp_counters counters;  // first: outlives the consumer and publisher threads that write to it
+    amqp_consumer consumer;
+    amqp_publisher publisher;
+};
+
+std::string amqp_broker::validate(options const& o) {
+    if (auto why = check_amqp_url(o.url); !why.empty()) {
+        return why;
+    }
+    auto const check_name = [](std::string const& name, char const* what) -> std::string {
+        if (name.empty()) {
+            return fmt::format("the {} name is empty", what);
+        }
+        if (name.size() > 255) {
+            return fmt::format("the {} name is longer than 255 bytes", what);
+        }
+        return {};
+    };
+    if (auto why = check_name(o.exchange, "exchange"); !why.empty()) {
+        return why;
+    }
+    if (auto why = check_name(o.broadcast_exchange, "broadcast exchange"); !why.empty()) {
+        return why;
+    }
+    if (o.exchange == o.broadcast_exchange) {
+        return "the exchange and the broadcast exchange must differ";
+    }
+    if (o.queue.size() > 255) {
+        return "the queue name is longer than 255 bytes";
+    }
+    return {};
+}
+
+amqp_broker::amqp_broker(options o) : parts_(std::make_unique<parts>(o)) {}
+
+amqp_broker::~amqp_broker() {
+    stop();
+}
+
+void amqp_broker::start(sink& s) {
+    parts_->consumer.start(s);
+    parts_->publisher.start();
+}
+
+void amqp_broker::stop() {
+    parts_->publisher.stop();
+    parts_->consumer.stop();
+}
+
+void amqp_broker::subscribe(std::string_view user, done_fn done) {
+    parts_->consumer.subscribe(user, std::move(done));
+}
+
+void amqp_broker::unsubscribe(std::string_view user) {
+    parts_->consumer.unsubscribe(user);
+}
+
+void amqp_broker::publish(publication p, done_fn done) {
+    parts_->publisher.publish(std::move(p), std::move(done));
+}
+
+bool amqp_broker::ready() const {
+    return parts_->consumer.ready() && parts_->publisher.connected();
+}
+
+broker_stats amqp_broker::stats() const {
+    return parts_->counters.snapshot();
+}
+}  // namespace pusher::broker

@@ -1,0 +1,69 @@
+#pragma once
+// amqp_connection: one rabbitmq-c connection (amqp_connection_state_t and its TCP or TLS socket), logged in, with
+// channel 1 open. It owns the state and frees it in the destructor; it is not thread-safe (neither is rabbitmq-c):
+// one owner thread. The blocking setup helpers are for before basic.consume only (STACK.md §4: a blocking RPC on a
+// consuming connection queues every delivery behind it); afterwards the owner drives the connection itself.
+#include <amqp.h>
+
+#include <chrono>
+#include <stdexcept>
+#include <string>
+#include <string_view>
+
+namespace pusher::broker {
+// Where and how to connect.
+struct amqp_endpoint {
+    std::string url = "amqp://guest:guest@127.0.0.1:5672/";  // amqp:// or amqps:// (TLS)
+    std::string ca_file;                                     // amqps: PEM CA bundle; empty = the system CA store
+    std::string cert_file;                                   // amqps: client certificate (optional, with key_file)
+    std::string key_file;
+    bool verify_peer = true;
+    bool verify_hostname = true;
+    std::chrono::milliseconds timeout{5000};  // TCP/TLS connect, AMQP handshake, each setup RPC, close
+    std::chrono::seconds heartbeat{10};       // 0 = none
+    std::string name;                         // `connection_name` client property, shown by rabbitmqctl
+};
+
+// A failed connect or setup step, with a reason fit for a log line.
+class amqp_failure : public std::runtime_error {
+  public:
+    using std::runtime_error::runtime_error;
+};
+
+// Checks an AMQP URL without connecting: empty when usable, else why not.
+std::string check_amqp_url(std::string_view url);
+
+// "host:port" of a URL, for log lines (never the password).
+std::string amqp_url_address(std::string_view url);
+
+// A readable reason for a failed rabbitmq-c call.
+std::string describe(amqp_rpc_reply_t const& reply);
+
+class amqp_connection {
+  public:
+    // Connects, logs in and opens channel 1. Throws amqp_failure.
+    explicit amqp_connection(amqp_endpoint const& ep);
+    ~amqp_connection();
+    amqp_connection(amqp_connection const&) = delete;
+    amqp_connection& operator=(amqp_connection const&) = delete;
+
+    amqp_connection_state_t get() const { return state_; }
+    int fd() const { return amqp_get_sockfd(state_); }
+    std::chrono::seconds heartbeat() const { return std::chrono::seconds(amqp_get_heartbeat(state_)); }
+
+    // Blocking setup RPCs on channel 1. Throw amqp_failure (the connection is then unusable: destroy it).
+    void declare_exchange(std::string const& name, char const* type);  // durable
+    std::string declare_queue(std::string const& name);                // exclusive, auto-delete; returns the name
+    void bind_queue(std::string const& queue, std::string const& exchange, std::string const& key);
+    void consume(std::string const& queue);  // no-ack
+    void confirm_select();
+
+    // connection.close, waiting for close-ok at most the endpoint timeout. Never throws.
+    void close() noexcept;
+
+  private:
+    void check(char const* what);
+
+    amqp_connection_state_t state_ = nullptr;
+};
+}  // namespace pusher::broker

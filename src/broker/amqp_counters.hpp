@@ -1,0 +1,62 @@
+#pragma once
+// amqp_counters: the live counters of amqp_broker, shared by its consumer and publisher threads and read by
+// stats() from any thread. Relaxed atomics: each value is exact, the snapshot is not a single instant.
+#include "broker/broker.hpp"
+
+#include <array>
+#include <atomic>
+#include <chrono>
+#include <cstdint>
+
+namespace pusher::broker {
+struct amqp_counters {
+    using counter = std::atomic<std::uint64_t>;
+    static constexpr auto relaxed = std::memory_order_relaxed;
+
+    counter received{0}, invalid{0}, published{0}, confirmed{0}, failed{0};
+    counter binds{0}, unbinds{0}, subscribe_timeouts{0};
+    counter bind_latency_us_sum{0}, bind_latency_count{0};
+    std::array<counter, broker_stats::bind_latency_bounds_ms.size() + 1> bind_latency_buckets{};
+    counter reconnects{0}, connection_failures{0};
+    counter bound_users{0}, subscriptions{0};
+    std::atomic<bool> consumer_connected{false}, publisher_connected{false};
+
+    static void add(counter& c, std::uint64_t n = 1) { c.fetch_add(n, relaxed); }
+
+    void record_bind_latency(std::chrono::steady_clock::duration d) {
+        auto const us = std::chrono::duration_cast<std::chrono::microseconds>(d).count();
+        add(bind_latency_us_sum, static_cast<std::uint64_t>(us < 0 ? 0 : us));
+        add(bind_latency_count);
+        std::size_t i = 0;
+        auto const& bounds = broker_stats::bind_latency_bounds_ms;
+        while (i < bounds.size() && us > static_cast<std::int64_t>(bounds[i]) * 1000) {
+            ++i;
+        }
+        add(bind_latency_buckets[i]);
+    }
+
+    broker_stats snapshot() const {
+        broker_stats s;
+        s.messages_received = received.load(relaxed);
+        s.messages_invalid = invalid.load(relaxed);
+        s.messages_published = published.load(relaxed);
+        s.messages_confirmed = confirmed.load(relaxed);
+        s.messages_failed = failed.load(relaxed);
+        s.binds = binds.load(relaxed);
+        s.unbinds = unbinds.load(relaxed);
+        s.subscribe_timeouts = subscribe_timeouts.load(relaxed);
+        s.bind_latency_us_sum = bind_latency_us_sum.load(relaxed);
+        s.bind_latency_count = bind_latency_count.load(relaxed);
+        for (std::size_t i = 0; i < bind_latency_buckets.size(); ++i) {
+            s.bind_latency_buckets[i] = bind_latency_buckets[i].load(relaxed);
+        }
+        s.reconnects = reconnects.load(relaxed);
+        s.connection_failures = connection_failures.load(relaxed);
+        s.bound_users = bound_users.load(relaxed);
+        s.subscriptions = subscriptions.load(relaxed);
+        s.consumer_connected = consumer_connected.load(relaxed);
+        s.publisher_connected = publisher_connected.load(relaxed);
+        return s;
+    }
+};
+}  // namespace pusher::broker

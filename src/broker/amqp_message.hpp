@@ -1,0 +1,36 @@
+#pragma once
+// amqp_message: reading a rabbitmq-c delivery (amqp_envelope_t) as a broker::message, and the properties of what we
+// publish. Pure functions, no I/O: unit-tested without a broker. The AMQP contract (CONTRACT.md): routing key = user,
+// `type` property = event ("notification" when absent), header `timestamp_ms` preferred over the `timestamp`
+// property (seconds or milliseconds since the epoch: values below 1e11 are seconds), exchange tells direct/broadcast.
+#include "broker/broker.hpp"
+
+#include <amqp.h>
+
+#include <cstdint>
+#include <optional>
+#include <string_view>
+
+namespace pusher::broker {
+inline std::string_view view(amqp_bytes_t b) {
+    return b.len == 0 ? std::string_view() : std::string_view(static_cast<char const*>(b.bytes), b.len);
+}
+inline amqp_bytes_t bytes(std::string_view s) {
+    return amqp_bytes_t{s.size(), const_cast<char*>(s.data())};
+}
+
+// A `timestamp` property or header value in seconds or milliseconds since the epoch -> milliseconds.
+std::int64_t timestamp_to_ms(std::int64_t v);
+
+// The header `timestamp_ms` (any integer kind, a float, a timestamp or a decimal string), if present and usable.
+std::optional<std::int64_t> header_timestamp_ms(amqp_table_t const& headers);
+
+// True unless the content type names something that is not JSON ("application/json", "...+json", "text/json" and a
+// missing content type count as JSON).
+bool is_json_content_type(std::string_view content_type);
+
+// The message a delivery carries, with views into `env`. std::nullopt when it is not for us: from an exchange that is
+// neither of ours (e.g. the default exchange), or a direct message without a routing key.
+std::optional<message> to_message(amqp_envelope_t const& env, std::string_view exchange,
+                                  std::string_view broadcast_exchange);
+}  // namespace pusher::broker
