@@ -1,77 +1,17 @@
 // Helpers for the browser tests: start a pusher process and wait for its port, drive Debian's Chromium with
 // puppeteer-core (flags and pitfalls: STACK.md §9), open a page that records every page error and console error.
-import { spawn } from 'node:child_process';
 import { mkdtemp, mkdir, rm, stat } from 'node:fs/promises';
-import { existsSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { fileURLToPath } from 'node:url';
 import puppeteer from 'puppeteer-core';
+import { buildDir, startBinary } from './spawn.mjs';
 
-const here = path.dirname(fileURLToPath(import.meta.url));
-
-// The build directory under test: $PUSHER_BUILD_DIR (scripts/test.sh sets it), else <repo>/build.
-export const buildDir = path.resolve(process.env.PUSHER_BUILD_DIR ?? path.join(here, '..', '..', '..', 'build'));
 export const artifactsDir = path.join(buildDir, 'artifacts');
 
-// Starts `<build>/bin/pusher ...args` and resolves once it logs `listening on HOST:PORT` (stdout or stderr).
-// Returns { url, host, port, output(), stop() }. Rejects with the output so far if it exits or stays silent.
-export async function startPusher(args, { timeoutMs = 15000, env = {} } = {}) {
-    const bin = path.join(buildDir, 'bin', 'pusher');
-    if (!existsSync(bin)) {
-        throw new Error(`${bin} does not exist: build it first (make build), or set PUSHER_BUILD_DIR`);
-    }
-    const child = spawn(bin, args, { env: { ...process.env, ...env }, stdio: ['ignore', 'pipe', 'pipe'] });
-    let log = '';
-    const exited = new Promise((resolve) => child.once('exit', (code, signal) => resolve({ code, signal })));
-
-    const address = await new Promise((resolve, reject) => {
-        let pending = '';
-        const timer = setTimeout(() => {
-            child.kill('SIGKILL');
-            reject(new Error(`pusher did not log "listening on" within ${timeoutMs} ms; output:\n${log}`));
-        }, timeoutMs);
-        const onData = (chunk) => {
-            log += chunk;
-            pending += chunk;
-            const lines = pending.split('\n');
-            pending = lines.pop();
-            for (const line of lines) {
-                const m = /listening on \[?([^\]\s]+?)\]?:(\d+)\b/.exec(line);
-                if (m) {
-                    clearTimeout(timer);
-                    resolve({ host: m[1], port: Number(m[2]) });
-                }
-            }
-        };
-        child.stdout.setEncoding('utf8').on('data', onData);
-        child.stderr.setEncoding('utf8').on('data', onData);
-        child.once('error', (err) => {
-            clearTimeout(timer);
-            reject(err);
-        });
-        exited.then(({ code, signal }) => {
-            clearTimeout(timer);
-            reject(new Error(`pusher exited (code ${code}, signal ${signal}) before listening; output:\n${log}`));
-        });
-    });
-
-    const hostInUrl = address.host.includes(':') ? `[${address.host}]` : address.host;
-    return {
-        ...address,
-        url: `http://${hostInUrl}:${address.port}`,
-        output: () => log,
-        async stop() {
-            if (child.exitCode !== null || child.signalCode !== null) {
-                return exited;
-            }
-            child.kill('SIGTERM');
-            const timer = setTimeout(() => child.kill('SIGKILL'), 5000);
-            const result = await exited;
-            clearTimeout(timer);
-            return result;
-        },
-    };
+// Starts `<build>/bin/pusher ...args`; resolves once it logs `listening on HOST:PORT` (see spawn.mjs):
+// { url, host, port, output(), stop() }.
+export function startPusher(args, options) {
+    return startBinary('pusher', args, options);
 }
 
 // Launches Debian's Chromium headless with a fresh profile. close() also removes the profile.
