@@ -169,6 +169,9 @@ class connection final : public detail::reply_target, public std::enable_shared_
         phase_ = phase::idle;
         parser_.emplace();
         parser_->header_limit(static_cast<std::uint32_t>(state_->opts.header_limit));
+        // No body limit yet (Beast would check Content-Length against its 1 MiB default while reading the
+        // header): the route's limit is applied once the route is known.
+        parser_->body_limit(boost::none);
         stream_.expires_after(requests_ == 0 ? state_->opts.header_timeout : state_->opts.idle_timeout);
         http::async_read_header(stream_, buffer_, *parser_,
                                 [self = shared_from_this()](error_code ec, std::size_t) { self->on_header(ec); });
