@@ -163,7 +163,7 @@ if (curveRuns.length) {
     "set logscale y",
     "set xlabel 'percentile'",
     "set ylabel 'latency (us)'",
-    "set xtics ('0%' 1, '50%' 2, '90%' 10, '99%' 100, '99.9%' 1000, '99.99%' 10000, 'max' 100000)",
+    "set xtics ('0%%' 1, '50%%' 2, '90%%' 10, '99%%' 100, '99.9%%' 1000, '99.99%%' 10000, 'max' 100000)",
     "set grid",
     "set key top left",
     "plot " + parts.join(", "),

@@ -184,7 +184,7 @@ if [ $smoke = 1 ]; then
     conn_users=50; idle_conns=50; idle_s=1; max_s=60
 else
     fan_points=("100 5000" "1000 500" "5000 100"); rate_users=10000; rate_rate=10000; rate_msgs=100000
-    flat_users=1000; flat_msgs=200000; conn_users=10000; idle_conns=19500; idle_s=20; max_s=300
+    flat_users=1000; flat_msgs=200000; conn_users=9000; idle_conns=19500; idle_s=20; max_s=300
 fi
 common=(--max-seconds "$max_s" --drain-timeout 15)
 secret=bench-secret-$$

@@ -1,18 +1,20 @@
-// The Socket.IO websocket receiver: N Beast websocket connections over T threads (one io_context each), speaking
-// Engine.IO v4 + Socket.IO v5 by hand (open, CONNECT with auth, ping/pong, events). The only Beast websocket TU.
+// The Socket.IO websocket receiver: N websocket connections over T threads (one io_context each), speaking
+// Engine.IO v4 + Socket.IO v5 by hand (open, CONNECT with auth, ping/pong, events). The websocket layer is the
+// sans-IO ws_frame.hpp over a raw Asio socket: one read takes whatever the kernel has (up to 64 KiB) and every frame
+// in it is handled in place, so a burst of frames costs one syscall, not one composed operation per message.
 #include "endpoint.hpp"
 #include "error_tally.hpp"
 #include "jwt_mint.hpp"
 #include "payload.hpp"
 #include "proc_stats.hpp"
 #include "receiver.hpp"
+#include "ws_frame.hpp"
 
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 #include <boost/asio/ip/tcp.hpp>
 #include <boost/asio/post.hpp>
-#include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/websocket.hpp>
+#include <boost/asio/write.hpp>
 
 #include <netinet/in.h>
 #include <sys/socket.h>
@@ -21,6 +23,7 @@
 #include <atomic>
 #include <chrono>
 #include <condition_variable>
+#include <cstring>
 #include <ctime>
 #include <deque>
 #include <functional>
@@ -31,6 +34,10 @@
 namespace pusher::load {
 namespace {
 constexpr std::int64_t token_lifetime_s = 24 * 3600;
+constexpr std::size_t initial_read_buffer = 2048;  // grows while reads fill it, up to max_read_buffer
+constexpr std::size_t max_read_buffer = 64 * 1024;
+constexpr std::size_t max_frame_payload = 1 << 20;
+constexpr std::size_t max_response_head = 16 * 1024;
 
 struct thread_ctx;
 
@@ -55,18 +62,28 @@ class ws_connection {
     enum class state { idle, connecting, handshaking, opening, authenticating, ready, failed, closed };
 
     void on_connect(error_code ec);
-    void on_handshake(error_code ec);
     void read();
-    void on_read(error_code ec);
+    void on_read(error_code ec, std::size_t n);
+    bool on_upgrade_response();
+    bool parse_frames();
+    bool on_frame(ws_frame const& f);
     void handle(std::string_view packet);
     void on_event(std::string_view packet);
-    void send(std::string text);
+    void send(std::string_view text);
+    void send_frame(std::uint8_t opcode, std::string_view payload);
+    void write_raw(std::string bytes);
     void write_next();
-    void lost_connection();
+    void lost_connection(std::string const& why);
+    bool alive() const { return st_ != state::failed && st_ != state::closed; }
 
     thread_ctx& t_;
-    websocket::stream<tcp::socket> ws_;
-    beast::flat_buffer buf_;
+    tcp::socket sock_;
+    std::vector<char> rbuf_;
+    std::size_t rlen_ = 0;
+    std::string fragments_;
+    bool in_fragment_ = false;
+    std::string key_;
+    std::uint32_t mask_;
     std::string user_;
     std::uint32_t user_index_;
     unsigned ordinal_;
@@ -152,21 +169,17 @@ struct thread_ctx {
 
 ws_connection::ws_connection(thread_ctx& t, std::uint32_t user_index, unsigned ordinal)
     : t_(t),
-      ws_(t.ioc),
+      sock_(t.ioc),
+      mask_(0x9E3779B9u * (ordinal + 1) ^ static_cast<std::uint32_t>(monotonic_ns())),
       user_(t.cfg.user_prefix + std::to_string(user_index)),
       user_index_(user_index),
-      ordinal_(ordinal) {
-    ws_.text(true);
-    ws_.auto_fragment(false);
-    ws_.read_message_max(1 << 20);
-}
+      ordinal_(ordinal) {}
 
 void ws_connection::start() {
     started_ns_ = monotonic_ns();
     st_ = state::connecting;
-    auto& sock = ws_.next_layer();
     error_code ec;
-    sock.open(t_.server.protocol(), ec);
+    sock_.open(t_.server.protocol(), ec);
     if (ec) {
         fail("socket: " + ec.message());
         return;
@@ -175,15 +188,15 @@ void ws_connection::start() {
         // Bind only the address; the port is chosen at connect time, per destination, so that the ephemeral range
         // is not shared across all source addresses (Linux >= 4.2).
         int one = 1;
-        ::setsockopt(sock.native_handle(), IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
-        sock.bind(tcp::endpoint(t_.sources[ordinal_ % t_.sources.size()], 0), ec);
+        ::setsockopt(sock_.native_handle(), IPPROTO_IP, IP_BIND_ADDRESS_NO_PORT, &one, sizeof one);
+        sock_.bind(tcp::endpoint(t_.sources[ordinal_ % t_.sources.size()], 0), ec);
         if (ec) {
             fail("bind source address: " + ec.message());
             return;
         }
     }
-    sock.set_option(tcp::no_delay(true), ec);
-    sock.async_connect(t_.server, [this](error_code e) { on_connect(e); });
+    sock_.set_option(tcp::no_delay(true), ec);
+    sock_.async_connect(t_.server, [this](error_code e) { on_connect(e); });
 }
 
 void ws_connection::on_connect(error_code ec) {
@@ -195,43 +208,132 @@ void ws_connection::on_connect(error_code ec) {
         return;
     }
     st_ = state::handshaking;
-    ws_.async_handshake(t_.host, t_.cfg.path, [this](error_code e) { on_handshake(e); });
-}
-
-void ws_connection::on_handshake(error_code ec) {
-    if (st_ != state::handshaking) {
-        return;
-    }
-    if (ec) {
-        fail("websocket handshake: " + ec.message());
-        return;
-    }
-    st_ = state::opening;
+    key_ = ws_key_from(started_ns_ ^ (std::uint64_t{ordinal_} << 32), std::uint64_t{mask_} * 0x9E3779B97F4A7C15ull);
+    write_raw(upgrade_request(t_.host, t_.cfg.path, key_));
+    rbuf_.resize(initial_read_buffer);
     read();
 }
 
 void ws_connection::read() {
-    ws_.async_read(buf_, [this](error_code ec, std::size_t) { on_read(ec); });
+    sock_.async_read_some(asio::buffer(rbuf_.data() + rlen_, rbuf_.size() - rlen_),
+                          [this](error_code ec, std::size_t n) { on_read(ec, n); });
 }
 
-void ws_connection::on_read(error_code ec) {
-    if (closing_ || st_ == state::failed || st_ == state::closed) {
+void ws_connection::on_read(error_code ec, std::size_t n) {
+    if (closing_ || !alive()) {
         return;
     }
     if (ec) {
         if (st_ == state::ready) {
-            t_.errors.add("read: " + ec.message());
-            lost_connection();
+            lost_connection("read: " + ec.message());
         } else {
             fail("read: " + ec.message());
         }
         return;
     }
-    auto const data = buf_.cdata();
-    handle(std::string_view(static_cast<char const*>(data.data()), data.size()));
-    buf_.consume(buf_.size());
-    if (st_ != state::failed && st_ != state::closed) {
-        read();
+    bool const filled = rlen_ + n == rbuf_.size();
+    rlen_ += n;
+    if (st_ == state::handshaking && !on_upgrade_response()) {
+        return;
+    }
+    if (st_ != state::handshaking && !parse_frames()) {
+        return;
+    }
+    // Grow while the kernel has more than the buffer holds (bursts), or when one frame does not fit.
+    if ((filled && rbuf_.size() < max_read_buffer) || rlen_ == rbuf_.size()) {
+        rbuf_.resize(rbuf_.size() * 2);
+    }
+    read();
+}
+
+bool ws_connection::on_upgrade_response() {
+    std::string_view const data(rbuf_.data(), rlen_);
+    auto const end = data.find("\r\n\r\n");
+    if (end == std::string_view::npos) {
+        if (rlen_ >= max_response_head) {
+            fail("websocket handshake: response head too large");
+            return false;
+        }
+        return true;  // read more
+    }
+    if (auto err = check_upgrade_response(data.substr(0, end + 4), key_)) {
+        fail("websocket handshake: " + *err);
+        return false;
+    }
+    std::size_t const head = end + 4;
+    std::memmove(rbuf_.data(), rbuf_.data() + head, rlen_ - head);
+    rlen_ -= head;
+    st_ = state::opening;
+    return true;
+}
+
+bool ws_connection::parse_frames() {
+    std::size_t off = 0;
+    while (alive()) {
+        ws_frame f;
+        std::size_t consumed = 0;
+        char const* err = nullptr;
+        auto const r =
+            parse_server_frame(std::string_view(rbuf_.data() + off, rlen_ - off), max_frame_payload, f, consumed, err);
+        if (r == ws_parse::need_more) {
+            break;
+        }
+        if (r == ws_parse::error) {
+            if (st_ == state::ready) {
+                lost_connection(std::string("websocket: ") + err);
+            } else {
+                fail(std::string("websocket: ") + err);
+            }
+            return false;
+        }
+        off += consumed;
+        if (!on_frame(f)) {
+            return false;
+        }
+    }
+    if (!alive()) {
+        return false;
+    }
+    if (off != 0) {
+        std::memmove(rbuf_.data(), rbuf_.data() + off, rlen_ - off);
+        rlen_ -= off;
+    }
+    return true;
+}
+
+bool ws_connection::on_frame(ws_frame const& f) {
+    switch (f.opcode) {
+        case ws_opcode::text:
+            if (!f.fin) {
+                fragments_.assign(f.payload);
+                in_fragment_ = true;
+                return true;
+            }
+            handle(f.payload);
+            return alive();
+        case ws_opcode::continuation:
+            if (!in_fragment_) {
+                return true;  // a continuation of a binary message
+            }
+            fragments_.append(f.payload);
+            if (f.fin) {
+                in_fragment_ = false;
+                handle(fragments_);
+                fragments_.clear();
+            }
+            return alive();
+        case ws_opcode::ping:
+            send_frame(ws_opcode::pong, f.payload);
+            return true;
+        case ws_opcode::close:
+            if (st_ == state::ready) {
+                lost_connection("server sent a websocket close");
+            } else {
+                fail("server sent a websocket close before CONNECT");
+            }
+            return false;
+        default:
+            return true;  // binary, pong
     }
 }
 
@@ -266,8 +368,7 @@ void ws_connection::handle(std::string_view packet) {
         case packet_kind::close:
         case packet_kind::sio_disconnect:
             if (st_ == state::ready) {
-                t_.errors.add("server closed a ready connection");
-                lost_connection();
+                lost_connection("server closed a ready connection");
             } else {
                 fail("server closed the connection before CONNECT");
             }
@@ -309,8 +410,20 @@ void ws_connection::on_event(std::string_view packet) {
     t_.last_recv_ns = now;
 }
 
-void ws_connection::send(std::string text) {
-    outq_.push_back(std::move(text));
+void ws_connection::send(std::string_view text) {
+    send_frame(ws_opcode::text, text);
+}
+
+void ws_connection::send_frame(std::uint8_t opcode, std::string_view payload) {
+    std::string frame;
+    frame.reserve(payload.size() + 14);
+    mask_ = mask_ * 1664525u + 1013904223u;  // a fresh masking key per frame (RFC 6455 §5.3)
+    append_client_frame(frame, opcode, payload, mask_);
+    write_raw(std::move(frame));
+}
+
+void ws_connection::write_raw(std::string bytes) {
+    outq_.push_back(std::move(bytes));
     if (!writing_) {
         write_next();
     }
@@ -318,7 +431,7 @@ void ws_connection::send(std::string text) {
 
 void ws_connection::write_next() {
     writing_ = true;
-    ws_.async_write(asio::buffer(outq_.front()), [this](error_code ec, std::size_t) {
+    asio::async_write(sock_, asio::buffer(outq_.front()), [this](error_code ec, std::size_t) {
         writing_ = false;
         if (ec) {
             return;  // the read side reports the failure
@@ -346,20 +459,20 @@ void ws_connection::fail(std::string const& why) {
     }
 }
 
-void ws_connection::lost_connection() {
+void ws_connection::lost_connection(std::string const& why) {
     st_ = state::closed;
     ++t_.disconnects;
+    t_.errors.add(why);
     abort();
 }
 
 void ws_connection::abort() {
     closing_ = true;
-    auto& sock = ws_.next_layer();
-    if (sock.is_open()) {
+    if (sock_.is_open()) {
         linger lg{1, 0};
-        ::setsockopt(sock.native_handle(), SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
+        ::setsockopt(sock_.native_handle(), SOL_SOCKET, SO_LINGER, &lg, sizeof lg);
         error_code ec;
-        sock.close(ec);
+        sock_.close(ec);
     }
 }
 
