@@ -28,13 +28,13 @@ class amqp_drain final : public receiver {
         wave_result r;
         if (consumer_.joinable()) {
             r.failed = users.size();
-            r.errors.push_back("amqp-drain: one wave only (one binding per user)");
+            r.errors.add("amqp-drain: one wave only (one binding per user)");
             return r;
         }
         auto const t0 = monotonic_ns();
         if (auto err = setup(); !err.empty()) {
             r.failed = users.size();
-            r.errors.push_back(err);
+            r.errors.add(err);
             return r;
         }
         // Pipelined binds: keep up to bind_window queue.bind in flight; replies come back in order on the channel.
@@ -95,7 +95,7 @@ class amqp_drain final : public receiver {
         r.ready = acked;
         r.failed = users.size() - acked;
         if (!err.empty()) {
-            r.errors.push_back(err);
+            r.errors.add(err);
             return r;
         }
         // Consume with auto-ack, then hand the session to the consumer thread.
@@ -110,7 +110,7 @@ class amqp_drain final : public receiver {
         amqp_basic_consume(session_.get(), 1, amqp_bytes_t{queue_.size(), queue_.data()}, amqp_empty_bytes, 0, 1, 0,
                            amqp_empty_table);
         if (auto e = amqp_session::describe(amqp_get_rpc_reply(session_.get()), "amqp basic.consume"); !e.empty()) {
-            r.errors.push_back(e);
+            r.errors.add(e);
             r.failed += r.ready;
             r.ready = 0;
             r.ready_users.clear();
@@ -150,7 +150,7 @@ class amqp_drain final : public receiver {
         f.first_recv_ns = first_recv_ns_;
         f.last_recv_ns = last_recv_ns_;
         f.latency = latency_;
-        f.errors = errors_.lines();
+        f.errors = errors_;
         session_.close();
         return f;
     }

@@ -20,10 +20,11 @@ std::uint64_t get_u64(boost::json::object const& o, char const* key) {
     return 0;
 }
 
-boost::json::array to_json(std::vector<std::string> const& lines) {
+// Errors travel as [[text, count], ...] so that the coordinator can add up the same error across processes.
+boost::json::array to_json(error_tally const& errors) {
     boost::json::array a;
-    for (auto const& l : lines) {
-        a.emplace_back(l);
+    for (auto const& [text, n] : errors.counts()) {
+        a.emplace_back(boost::json::array{boost::json::value(text), boost::json::value(n)});
     }
     return a;
 }

@@ -23,6 +23,7 @@ class error_tally {
         }
     }
     bool empty() const { return counts_.empty(); }
+    std::map<std::string, std::uint64_t> const& counts() const { return counts_; }
     std::vector<std::string> lines() const {
         std::vector<std::string> out;
         for (auto const& [text, n] : counts_) {

@@ -7,6 +7,7 @@
 #include "child.hpp"
 #include "control.hpp"
 #include "endpoint.hpp"
+#include "error_tally.hpp"
 #include "histogram.hpp"
 #include "json_out.hpp"
 #include "proc_stats.hpp"
@@ -209,6 +210,26 @@ std::optional<double> cpu_delta(std::optional<proc_sample> const& a, std::option
     return static_cast<double>(b->cpu_us) - static_cast<double>(a->cpu_us);
 }
 
+void add_errors(error_tally& tally, json::value const* v) {
+    if (v == nullptr || !v->is_array()) {
+        return;
+    }
+    for (auto const& e : v->as_array()) {
+        if (e.is_array() && e.as_array().size() == 2 && e.as_array()[0].is_string()) {
+            auto const& n = e.as_array()[1];
+            tally.add(std::string(e.as_array()[0].as_string()), n.is_number() ? n.to_number<std::uint64_t>() : 1);
+        }
+    }
+}
+
+json::array to_json(error_tally const& tally) {
+    json::array a;
+    for (auto const& line : tally.lines()) {
+        a.emplace_back(line);
+    }
+    return a;
+}
+
 json::value opt(std::optional<double> v) {
     if (!v) {
         return nullptr;
@@ -363,7 +384,7 @@ int run(options const& o) {
         std::uint64_t ready = 0;
         std::uint64_t failed = 0;
         histogram lat;
-        json::array errors;
+        error_tally errors;
         std::uint64_t requested = 0;
         for (auto& c : children) {
             if (!c.ready) {
@@ -377,11 +398,7 @@ int run(options const& o) {
                 h.deserialize(s->as_string());
             }
             lat.merge(h);
-            if (auto const* e = c.ready->if_contains("errors"); e != nullptr && e->is_array()) {
-                for (auto const& x : e->as_array()) {
-                    errors.push_back(x);
-                }
-            }
+            add_errors(errors, c.ready->if_contains("errors"));
         }
         requested = w == 1 ? o.users : connections - o.users;
         failed = requested > ready ? requested - ready : 0;
@@ -400,7 +417,7 @@ int run(options const& o) {
             {"latency_ms", latency_json(lat, 1e6)},
             {"server_cpu_us_per_connection",
              opt(cpu && ready > 0 ? std::optional<double>(*cpu / static_cast<double>(ready)) : std::nullopt)},
-            {"errors", errors}};
+            {"errors", to_json(errors)}};
         note("wave " + std::to_string(w) + ": " + std::to_string(ready) + "/" + std::to_string(requested) +
              " ready in " + num(seconds(t1 - t0)) + " s");
         wave_reports.push_back(std::move(wr));
@@ -546,7 +563,7 @@ int run(options const& o) {
                   other_events = 0, disconnects = 0, first_recv = 0, last_recv = 0, child_cpu = 0,
                   child_cpu_publish = 0;
     histogram latency;
-    json::array recv_errors;
+    error_tally recv_errors;
     for (auto const& c : children) {
         if (!c.final) {
             problems.emplace_back("a child process sent no final counts");
@@ -574,11 +591,7 @@ int run(options const& o) {
             h.deserialize(s->as_string());
         }
         latency.merge(h);
-        if (auto const* e = f.if_contains("errors"); e != nullptr && e->is_array()) {
-            for (auto const& x : e->as_array()) {
-                recv_errors.push_back(x);
-            }
-        }
+        add_errors(recv_errors, f.if_contains("errors"));
     }
 
     if (publishing) {
@@ -656,7 +669,7 @@ int run(options const& o) {
                      {"threads_per_process", o.threads},
                      {"cpu_seconds", round3(static_cast<double>(child_cpu + self_cpu_us() - self_cpu_start) / 1e6)},
                      {"wall_seconds", round3(seconds(monotonic_ns() - run_start))}};
-    out["receive_errors"] = recv_errors;
+    out["receive_errors"] = to_json(recv_errors);
     bool const ok = problems.empty() && total_failed == 0 && lost == 0 && misrouted == 0 && duplicates == 0 &&
                     seq_mismatch == 0 && malformed == 0 && (!publishing || (complete && pres.failed.empty()));
     out["problems"] = problems;

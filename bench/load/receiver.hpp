@@ -3,6 +3,7 @@
 // (ws_clients.cpp) or a bare rabbitmq-c consumer with one binding per user (amqp_drain.cpp, the baseline). Both
 // count deliveries per connection so that loss, duplicates and misrouting are exact. Driven by the child's main
 // thread; the receiving happens on the receiver's own threads.
+#include "error_tally.hpp"
 #include "histogram.hpp"
 
 #include <cstdint>
@@ -34,7 +35,7 @@ struct receiver_config {
 struct wave_result {
     std::uint64_t ready = 0;
     std::uint64_t failed = 0;
-    std::vector<std::string> errors;         // a few distinct error texts, with counts
+    error_tally errors;
     std::vector<std::uint32_t> ready_users;  // the user index of each ready connection
     histogram connect_latency;               // ns from socket open to CONNECT acknowledged (or bind-ok)
 };
@@ -64,7 +65,7 @@ struct final_counts {
     std::uint64_t first_recv_ns = 0;  // CLOCK_REALTIME
     std::uint64_t last_recv_ns = 0;
     histogram latency;  // ns, publish (payload "t") to receive
-    std::vector<std::string> errors;
+    error_tally errors;
 };
 
 // Messages (and the sum of their sequence numbers) that one connection of user `u` should receive.

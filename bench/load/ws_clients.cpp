@@ -553,8 +553,7 @@ class ws_receiver final : public receiver {
             r.ready_users.insert(r.ready_users.end(), t->wave_ready_users.begin(), t->wave_ready_users.end());
             r.connect_latency.merge(t->wave_connect);
             errors_.merge(t->wave_errors);
-            auto lines = t->wave_errors.lines();
-            r.errors.insert(r.errors.end(), lines.begin(), lines.end());
+            r.errors.merge(t->wave_errors);
             t->wave_ready = 0;
             t->wave_failed = 0;
             t->wave_ready_users.clear();
@@ -612,7 +611,7 @@ class ws_receiver final : public receiver {
             f.latency.merge(t->latency);
             errors.merge(t->errors);
         }
-        f.errors = errors.lines();
+        f.errors = errors;
         // Connections must go before their io_context.
         for (auto& t : threads_) {
             t->conns.clear();
