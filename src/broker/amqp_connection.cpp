@@ -227,7 +227,9 @@ void amqp_connection::confirm_select() {
 
 void amqp_connection::close() noexcept {
     if (state_ != nullptr) {
-        // Bounded by the RPC timeout set at connect; deliveries arriving meanwhile are queued and dropped with us.
+        // Bounded (a frozen broker must not hold up shutdown); deliveries arriving meanwhile are dropped with us.
+        timeval tv{1, 0};
+        amqp_set_rpc_timeout(state_, &tv);
         amqp_connection_close(state_, AMQP_REPLY_SUCCESS);
     }
 }

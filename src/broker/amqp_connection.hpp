@@ -58,7 +58,7 @@ class amqp_connection {
     void consume(std::string const& queue);  // no-ack
     void confirm_select();
 
-    // connection.close, waiting for close-ok at most the endpoint timeout. Never throws.
+    // connection.close, waiting for close-ok at most 1 s. Never throws.
     void close() noexcept;
 
   private:

@@ -89,6 +89,12 @@ void amqp_consumer::subscribe(std::string_view user, broker::done_fn done) {
         run(done, error::stopped);
         return;
     }
+    if (!binding_table::valid_key(user)) {
+        // Checked here: rabbitmq-c cannot encode a longer routing key, and an unsendable bind must never look like
+        // a broken connection. Not counted: the matching unsubscribe is ignored.
+        run(done, error::invalid_user);
+        return;
+    }
     asio::post(ioc_, [this, user = std::string(user), done = std::move(done)]() mutable {
         if (stopping_) {
             run(done, error::stopped);

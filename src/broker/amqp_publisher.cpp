@@ -1,6 +1,7 @@
 #include "broker/amqp_publisher.hpp"
 
 #include "broker/amqp_message.hpp"
+#include "broker/binding_table.hpp"
 #include "broker/error.hpp"
 #include "common/log.hpp"
 
@@ -106,8 +107,7 @@ void amqp_publisher::publish(publication p, broker::done_fn done) {
             run(done, error::stopped);
             return;
         }
-        bool const valid =
-            p.broadcast || (!p.users.empty() && std::ranges::none_of(p.users, [](auto const& u) { return u.empty(); }));
+        bool const valid = p.broadcast || (!p.users.empty() && std::ranges::all_of(p.users, binding_table::valid_key));
         if (!valid) {
             run(done, error::invalid_publication);
             return;
@@ -197,19 +197,17 @@ void amqp_publisher::lost(std::string const& reason, bool polite) {
     }
     conn_.reset();
     heartbeat_timer_.cancel();
-    // Whatever was sent is unconfirmed forever now: fail it. Not-yet-sent messages of those batches go too; batches
-    // not started wait in queue_ for the reconnect (bounded by their deadline).
+    // Whatever was sent is unconfirmed forever now, and what waited for the window would wait for a reconnect that
+    // may take long: fail all of it, like a publish made while disconnected (fail fast; the caller may retry).
     for (auto& [tag, b] : unconfirmed_) {
         finish(*b, error::connection_lost);
     }
     unconfirmed_.clear();
-    std::erase_if(queue_, [&](std::shared_ptr<batch> const& b) {
-        if (b->finished) {
-            queued_messages_ -= b->count - b->next;
-            return true;
-        }
-        return false;
-    });
+    for (auto& b : queue_) {
+        finish(*b, error::connection_lost);
+    }
+    queue_.clear();
+    queued_messages_ = 0;
     schedule_reconnect("connection lost: " + reason);
 }
 

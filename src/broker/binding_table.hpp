@@ -52,6 +52,10 @@ class binding_table {
 
     explicit binding_table(options o);
 
+    // A user id usable as a routing key: AMQP 0-9-1 routing keys are short strings (1..255 bytes here; empty is
+    // refused because a direct message without a key is for nobody). Both brokers apply the same rule.
+    static bool valid_key(std::string_view user) { return !user.empty() && user.size() <= 255; }
+
     effects subscribe(std::string_view user, done_fn done, time_point now);
     // An unsubscribe without a matching subscribe is ignored (and reported by the return value of mismatched()).
     effects unsubscribe(std::string_view user, time_point now);

@@ -26,7 +26,9 @@ class category final : public boost::system::error_category {
             case error::overloaded:
                 return "too many publishes waiting for the broker";
             case error::invalid_publication:
-                return "invalid publication (no user, or an empty user id)";
+                return "invalid publication (no user, or an invalid user id)";
+            case error::invalid_user:
+                return "invalid user id (empty, or longer than 255 bytes: AMQP routing keys are short strings)";
         }
         return "unknown broker error";
     }

@@ -7,15 +7,16 @@
 
 namespace pusher::broker {
 enum class error {
-    stopped = 1,         // the broker was stopped before the operation completed
-    not_connected,       // no connection to the broker right now (publish fails fast rather than queueing)
-    subscribe_timeout,   // the binding was not confirmed in time (broker unreachable or slow)
-    unsubscribed,        // every subscriber of the user left before the binding was confirmed
-    nacked,              // the broker refused the message (basic.nack)
-    connection_lost,     // the connection dropped before the broker confirmed
-    publish_timeout,     // no confirm in time
-    overloaded,          // too many publishes waiting for the in-flight window
-    invalid_publication  // e.g. no users and not a broadcast, or an empty user id
+    stopped = 1,          // the broker was stopped before the operation completed
+    not_connected,        // no connection to the broker right now (publish fails fast rather than queueing)
+    subscribe_timeout,    // the binding was not confirmed in time (broker unreachable or slow)
+    unsubscribed,         // every subscriber of the user left before the binding was confirmed
+    nacked,               // the broker refused the message (basic.nack)
+    connection_lost,      // the connection dropped before the broker confirmed
+    publish_timeout,      // no confirm in time
+    overloaded,           // too many publishes waiting for the in-flight window
+    invalid_publication,  // no users and not a broadcast, or an invalid user id
+    invalid_user          // a user id that cannot be a routing key: empty or longer than 255 bytes
 };
 
 boost::system::error_category const& error_category() noexcept;

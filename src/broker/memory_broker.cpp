@@ -125,8 +125,7 @@ struct memory_broker::state {
             run(done, error::stopped);
             return;
         }
-        bool const valid =
-            p.broadcast || (!p.users.empty() && std::ranges::none_of(p.users, [](auto const& u) { return u.empty(); }));
+        bool const valid = p.broadcast || (!p.users.empty() && std::ranges::all_of(p.users, binding_table::valid_key));
         if (!valid) {
             run(done, error::invalid_publication);
             return;
@@ -199,6 +198,10 @@ void memory_broker::stop() {
 void memory_broker::subscribe(std::string_view user, done_fn done) {
     if (state_->stopped.load()) {
         state::run(done, error::stopped);
+        return;
+    }
+    if (!binding_table::valid_key(user)) {
+        state::run(done, error::invalid_user);  // not counted: the matching unsubscribe is ignored
         return;
     }
     asio::post(state_->ioc, [st = state_.get(), user = std::string(user), done = std::move(done)]() mutable {

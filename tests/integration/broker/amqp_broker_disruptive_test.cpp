@@ -141,5 +141,38 @@ TEST_F(amqp_broker_disruptive_test, deleted_queue_is_recreated) {
     ASSERT_TRUE(eventually([&] { return broker_->ready(); }, 30s));
     expect_service_restored();
 }
+TEST_F(amqp_broker_disruptive_test, silent_broker_is_detected_by_heartbeats) {
+    auto const dir = env("PUSHER_TEST_RABBITMQ_DIR");
+    if (dir.empty()) {
+        GTEST_SKIP() << "PUSHER_TEST_RABBITMQ_DIR not set (scripts/rabbitmq-test-node.sh exports it)";
+    }
+    // Restart with a 1 s heartbeat, then freeze the broker's VM: the TCP connection stays up, only heartbeats tell.
+    broker_->stop();
+    sink_.clear();
+    o_.heartbeat = 1s;
+    broker_ = std::make_unique<amqp_broker>(o_);
+    broker_->start(sink_);
+    ASSERT_TRUE(eventually([&] { return broker_->ready(); }));
+    ASSERT_FALSE(subscribe("alice"));
+    auto [status, pid] = ctl_shell("cat '" + dir + "/rabbit.pid'");
+    ASSERT_EQ(status, 0);
+    ASSERT_EQ(ctl_shell("kill -STOP " + pid).first, 0);
+    auto const frozen = std::chrono::steady_clock::now();
+    bool const noticed = eventually(
+        [&] {
+            auto st = broker_->stats();
+            return !broker_->ready() && !st.consumer_connected && !st.publisher_connected;
+        },
+        10s);
+    auto const after = std::chrono::steady_clock::now() - frozen;
+    ctl_shell("kill -CONT " + pid);
+    ASSERT_TRUE(noticed);
+    std::printf("[ measure ] silent broker noticed after %.0f ms (heartbeat 1 s)\n",
+                std::chrono::duration<double, std::milli>(after).count());
+    EXPECT_LT(after, 5s);
+    ASSERT_TRUE(eventually([&] { return broker_->ready(); }, 30s));
+    expect_service_restored();
+}
+
 }  // namespace
 }  // namespace pusher::broker

@@ -9,6 +9,7 @@
 #include <amqp_tcp_socket.h>
 #include <gtest/gtest.h>
 
+#include <sys/wait.h>
 #include <unistd.h>
 #include <chrono>
 #include <condition_variable>
@@ -52,9 +53,9 @@ inline std::string unique_name(std::string const& what) {
     return "pusher.test." + std::to_string(::getpid()) + "." + std::to_string(++n) + "." + what;
 }
 
-// Runs rabbitmqctl against the test node; returns the exit status and the output.
-inline std::pair<int, std::string> ctl(std::string const& args) {
-    std::string cmd = rabbitmqctl() + " " + args + " 2>&1";
+// Runs a shell command; returns the exit status and the output (stdout and stderr), trailing newlines removed.
+inline std::pair<int, std::string> ctl_shell(std::string const& command) {
+    std::string cmd = command + " 2>&1";
     std::unique_ptr<FILE, int (*)(FILE*)> p(::popen(cmd.c_str(), "r"), ::pclose);
     if (!p) {
         return {-1, "popen failed"};
@@ -65,7 +66,15 @@ inline std::pair<int, std::string> ctl(std::string const& args) {
         out.append(buf, n);
     }
     int const status = ::pclose(p.release());
+    while (!out.empty() && (out.back() == '\n' || out.back() == '\r')) {
+        out.pop_back();
+    }
     return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, out};
+}
+
+// Runs rabbitmqctl against the test node.
+inline std::pair<int, std::string> ctl(std::string const& args) {
+    return ctl_shell(rabbitmqctl() + " " + args);
 }
 
 template <class Pred>

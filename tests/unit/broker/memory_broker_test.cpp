@@ -171,6 +171,17 @@ TEST(memory_broker, rejects_invalid_publications) {
     EXPECT_EQ(publish_and_wait(b, to({"alice", ""})), error::invalid_publication);
 }
 
+TEST(memory_broker, rejects_user_ids_that_cannot_be_routing_keys) {
+    memory_broker b;
+    collecting_sink s;
+    b.start(s);
+    EXPECT_EQ(subscribe_and_wait(b, ""), error::invalid_user);
+    EXPECT_EQ(subscribe_and_wait(b, std::string(256, 'x')), error::invalid_user);
+    EXPECT_FALSE(subscribe_and_wait(b, std::string(255, 'x')));
+    EXPECT_EQ(publish_and_wait(b, to({std::string(256, 'x')})), error::invalid_publication);
+    EXPECT_EQ(b.stats().subscriptions, 1u);
+}
+
 TEST(memory_broker, last_unsubscribe_unbinds_after_the_grace) {
     memory_broker b(memory_broker::options{.unbind_grace = 100ms});
     collecting_sink s;
