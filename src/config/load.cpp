@@ -259,7 +259,11 @@ boost::system::result<config, load_error> load(std::vector<std::string> const& a
             errors.push_back(std::string(o->info.flag) + ": " + e);
         }
     }
-    detail::cross_check(cfg, errors);
+    // Checks across options only make sense once every option parsed: a file that failed to parse would otherwise
+    // also report "no authentication configured" for the secret it held.
+    if (errors.empty()) {
+        detail::cross_check(cfg, errors);
+    }
     if (!errors.empty()) {
         return load_error{std::move(errors), {}};
     }

@@ -493,15 +493,35 @@ std::string usage() {
         "Switches take an optional value: --dev-auth, --dev-auth=false (also 1/0, yes/no, on/off).\n"
         "See docs/configuration.md.\n";
     std::string_view section;
+    // "  --flag VALUE   help text, wrapped at 120 columns [default: x]"
+    constexpr std::size_t indent = 36;
+    constexpr std::size_t width = 120;
     auto line = [&out](std::string head, std::string_view help, std::string_view def) {
         out += "  ";
         out += head;
-        out += head.size() < 34 ? std::string(34 - head.size(), ' ') : std::string("\n") + std::string(36, ' ');
-        out += help;
+        out += head.size() + 2 < indent ? std::string(indent - 2 - head.size(), ' ')
+                                        : std::string("\n") + std::string(indent, ' ');
+        std::string text(help);
         if (!def.empty()) {
-            out += " [default: ";
-            out += def;
-            out += "]";
+            text += " [default: ";
+            text += def;
+            text += "]";
+        }
+        std::size_t col = indent;
+        std::size_t pos = 0;
+        while (pos < text.size()) {
+            auto space = text.find(' ', pos);
+            auto word = text.substr(pos, space == std::string::npos ? std::string::npos : space - pos);
+            if (col > indent && col + 1 + word.size() > width) {
+                out += "\n" + std::string(indent, ' ');
+                col = indent;
+            } else if (col > indent) {
+                out += ' ';
+                ++col;
+            }
+            out += word;
+            col += word.size();
+            pos = space == std::string::npos ? text.size() : space + 1;
         }
         out += "\n";
     };
