@@ -8,8 +8,6 @@
 #include <cctype>
 #include <charconv>
 #include <cstdlib>
-#include <thread>
-#include <type_traits>
 
 namespace pusher::config {
 namespace detail {
@@ -106,39 +104,40 @@ bool is_origin(std::string_view o) {
     } else {
         return false;
     }
+    // Split host and optional :port; an IPv6 host is bracketed ([::1]:8443).
     std::string_view host = rest;
     std::string_view port;
-    if (rest.starts_with('[')) {  // [v6]:port
+    bool has_port = false;
+    if (rest.starts_with('[')) {
         auto close = rest.find(']');
         if (close == std::string_view::npos || !is_ipv6(rest.substr(1, close - 1))) {
             return false;
         }
-        host = {};
+        host = rest.substr(0, close + 1);
         if (close + 1 < rest.size()) {
             if (rest[close + 1] != ':') {
                 return false;
             }
+            has_port = true;
             port = rest.substr(close + 2);
-            if (port.empty()) {
+        }
+    } else {
+        auto colon = rest.find(':');
+        host = rest.substr(0, colon);
+        if (colon != std::string_view::npos) {
+            has_port = true;
+            port = rest.substr(colon + 1);
+        }
+        if (host.empty()) {
+            return false;
+        }
+        for (char ch : host) {
+            if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '-' && ch != '.') {
                 return false;
             }
         }
-    } else if (auto colon = rest.find(':'); colon != std::string_view::npos) {
-        host = rest.substr(0, colon);
-        port = rest.substr(colon + 1);
-        if (port.empty()) {
-            return false;
-        }
     }
-    if (rest.starts_with('[') == false && host.empty()) {
-        return false;
-    }
-    for (char ch : host) {
-        if (!std::isalnum(static_cast<unsigned char>(ch)) && ch != '-' && ch != '.') {
-            return false;
-        }
-    }
-    if (!port.empty()) {
+    if (has_port) {
         auto p = parse_uint(port);
         if (!p || *p == 0 || *p > 65535) {
             return false;

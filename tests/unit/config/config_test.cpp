@@ -387,6 +387,12 @@ TEST_F(config_test, allowed_origins_must_be_origins) {
               "--allowed-origins: \"ftp://a.com\" is not an origin (expected scheme://host[:port] or *)");
     EXPECT_EQ(error_of({"--allowed-origins", "https://"}),
               "--allowed-origins: \"https://\" is not an origin (expected scheme://host[:port] or *)");
+    for (std::string bad : {"https://a.com:", "https://[::1]x", "https://[nope]", "https://a_b.com", "http://:80"}) {
+        EXPECT_EQ(error_of({"--allowed-origins", bad}),
+                  "--allowed-origins: \"" + bad + "\" is not an origin (expected scheme://host[:port] or *)");
+    }
+    EXPECT_THAT(ok({"--dev-auth", "--allowed-origins", "https://[::1],http://[::1]:3000"}).server.allowed_origins,
+                ElementsAre("https://[::1]", "http://[::1]:3000"));
     auto c = ok({"--dev-auth", "--allowed-origins", " https://a.com , ,https://A.com,http://b.com:8080"});
     EXPECT_THAT(c.server.allowed_origins, ElementsAre("https://a.com", "http://b.com:8080"));
     EXPECT_TRUE(ok({"--dev-auth", "--allowed-origins", "https://a.com,*"}).server.allowed_origins.empty());
