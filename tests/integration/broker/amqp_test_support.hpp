@@ -8,6 +8,7 @@
 #include <amqp_framing.h>
 #include <amqp_tcp_socket.h>
 #include <gtest/gtest.h>
+#include <spdlog/spdlog.h>
 
 #include <sys/wait.h>
 #include <unistd.h>
@@ -26,6 +27,10 @@
 
 namespace pusher::broker::test {
 using namespace std::chrono_literals;
+
+// Creates spdlog's registry on the main thread, before any broker thread logs: its lazy creation inside the
+// (uninstrumented) shared library is otherwise reported by ThreadSanitizer as a race between the first loggers.
+inline spdlog::logger* const logger_ready = spdlog::default_logger_raw();
 
 inline std::string env(char const* name) {
     char const* v = std::getenv(name);

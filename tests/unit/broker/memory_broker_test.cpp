@@ -4,6 +4,7 @@
 #include "broker/error.hpp"
 
 #include <gtest/gtest.h>
+#include <spdlog/spdlog.h>
 
 #include <chrono>
 #include <condition_variable>
@@ -17,6 +18,9 @@
 namespace pusher::broker {
 namespace {
 using namespace std::chrono_literals;
+
+// spdlog's registry, created on the main thread before any broker thread logs (ThreadSanitizer, see the AMQP tests).
+spdlog::logger* const logger_ready = spdlog::default_logger_raw();
 
 struct received {
     std::string user, event, payload, id;
