@@ -1,0 +1,228 @@
+#include "api/publish.hpp"
+
+#include "api/json_members.hpp"
+#include "common/json_text.hpp"
+
+#include <boost/json/parse.hpp>
+#include <boost/json/value.hpp>
+
+#include <algorithm>
+#include <array>
+#include <optional>
+#include <string>
+#include <unordered_set>
+
+namespace pusher::api {
+namespace {
+constexpr std::array<std::string_view, 6> reserved_events = {"connect",       "connect_error", "disconnect",
+                                                             "disconnecting", "newListener",   "removeListener"};
+
+response bad_request(std::string const& message) {
+    return error_response(400, message);
+}
+
+std::string quoted(std::string_view s) {
+    return json_text::quote(s);
+}
+
+// A field that must be a string of 1..max_name bytes; the error response otherwise.
+std::variant<std::string, response> name_field(std::string_view field, std::string_view raw) {
+    auto value = decode_string(raw);
+    if (!value) {
+        return bad_request(quoted(field) + " must be a string");
+    }
+    if (value->empty() || value->size() > publish_settings::max_name) {
+        return bad_request(quoted(field) + " must be 1 to " + std::to_string(publish_settings::max_name) + " bytes");
+    }
+    return std::move(*value);
+}
+
+// "users": a non-empty array of user ids, at most max_users entries, deduplicated in first-seen order.
+std::variant<std::vector<std::string>, response> users_field(std::string_view raw, std::size_t max_users) {
+    boost::system::error_code ec;
+    boost::json::value const v = boost::json::parse(raw, ec);
+    if (ec || !v.is_array()) {
+        return bad_request("\"users\" must be an array of strings");
+    }
+    auto const& array = v.get_array();
+    if (array.empty()) {
+        return bad_request("\"users\" must not be empty");
+    }
+    if (array.size() > max_users) {
+        return bad_request("\"users\" has " + std::to_string(array.size()) + " entries; at most " +
+                           std::to_string(max_users) + " per request");
+    }
+    std::vector<std::string> out;
+    out.reserve(array.size());
+    std::unordered_set<std::string_view> seen;
+    seen.reserve(array.size());
+    for (std::size_t i = 0; i < array.size(); ++i) {
+        if (!array[i].is_string()) {
+            return bad_request("\"users\"[" + std::to_string(i) + "] must be a string");
+        }
+        auto const& s = array[i].get_string();
+        if (s.empty() || s.size() > publish_settings::max_name) {
+            return bad_request("\"users\"[" + std::to_string(i) + "] must be 1 to " +
+                               std::to_string(publish_settings::max_name) + " bytes");
+        }
+        // The views point into `v`'s strings, alive until the end of this function.
+        if (seen.insert(std::string_view(s.data(), s.size())).second) {
+            out.emplace_back(s.data(), s.size());
+        }
+    }
+    return out;
+}
+
+std::string_view trim(std::string_view s) {
+    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
+        s.remove_prefix(1);
+    }
+    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) {
+        s.remove_suffix(1);
+    }
+    return s;
+}
+
+bool iequals(std::string_view a, std::string_view b) {
+    return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
+               auto lower = [](char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; };
+               return lower(x) == lower(y);
+           });
+}
+}  // namespace
+
+bool is_reserved_event(std::string_view event) {
+    return std::find(reserved_events.begin(), reserved_events.end(), event) != reserved_events.end();
+}
+
+bool constant_time_equal(std::string_view guess, std::string_view secret) {
+    // Every byte of the secret is looked at whatever the guess is; the loop's length depends on the secret only.
+    volatile unsigned char diff = guess.size() == secret.size() ? 0 : 1;
+    for (std::size_t i = 0; i < secret.size(); ++i) {
+        unsigned char const g = i < guess.size() ? static_cast<unsigned char>(guess[i]) : 0;
+        diff = diff | static_cast<unsigned char>(g ^ static_cast<unsigned char>(secret[i]));
+    }
+    return diff == 0;
+}
+
+bool authorized(std::string_view authorization, std::string_view api_key) {
+    if (api_key.empty()) {
+        return true;
+    }
+    // RFC 9110 §11.6.2: credentials = auth-scheme [ 1*SP token68 ]; the scheme is case-insensitive.
+    std::string_view const value = trim(authorization);
+    auto const space = value.find(' ');
+    if (space == std::string_view::npos || !iequals(value.substr(0, space), "Bearer")) {
+        constant_time_equal({}, api_key);  // same work on every refusal path
+        return false;
+    }
+    return constant_time_equal(trim(value.substr(space + 1)), api_key);
+}
+
+std::size_t accepted_count(broker::publication const& p) {
+    return p.broadcast ? 1 : p.users.size();
+}
+
+response publish_accepted(std::size_t n) {
+    return response{202, std::string(json_content_type), "{\"accepted\":" + std::to_string(n) + "}", {}};
+}
+
+response publish_failed() {
+    return error_response(503, "broker unavailable");
+}
+
+publish_result parse_publish(request const& req, publish_settings const& settings) {
+    if (req.method != "POST") {
+        return method_not_allowed("POST");
+    }
+    if (!authorized(req.authorization, settings.api_key)) {
+        auto r = error_response(401, "unauthorized");
+        r.headers.emplace_back("WWW-Authenticate", "Bearer");
+        return r;
+    }
+    if (req.body_too_large || req.body.size() > settings.max_body) {
+        return error_response(413, "body too large (limit " + std::to_string(settings.max_body) + " bytes)");
+    }
+    if (req.body.empty()) {
+        return bad_request("empty body: expected a JSON object");
+    }
+    if (!json_text::is_valid(req.body)) {
+        return bad_request("body is not valid JSON");
+    }
+    auto members = object_members(req.body);
+    if (!members) {
+        return bad_request("body must be a JSON object");
+    }
+
+    std::optional<std::string_view> user, users, broadcast, event, data, id;
+    for (auto const& m : *members) {
+        std::optional<std::string_view>* slot = m.key == "user"        ? &user
+                                                : m.key == "users"     ? &users
+                                                : m.key == "broadcast" ? &broadcast
+                                                : m.key == "event"     ? &event
+                                                : m.key == "data"      ? &data
+                                                : m.key == "id"        ? &id
+                                                                       : nullptr;
+        if (slot == nullptr) {
+            // Strict, so a typo ("usr", "payload") is an error rather than a message that silently goes nowhere.
+            return bad_request("unknown field " + quoted(m.key) +
+                               " (expected user, users, broadcast, event, data, id)");
+        }
+        if (*slot) {
+            return bad_request("duplicate field " + quoted(m.key));
+        }
+        *slot = m.raw_value;
+    }
+
+    broker::publication pub;
+    bool to_all = false;
+    if (broadcast) {
+        if (*broadcast != "true" && *broadcast != "false") {
+            return bad_request("\"broadcast\" must be a boolean");
+        }
+        to_all = *broadcast == "true";
+    }
+    int const targets = (user ? 1 : 0) + (users ? 1 : 0) + (to_all ? 1 : 0);
+    if (targets == 0) {
+        return bad_request("no target: give \"user\", \"users\" or \"broadcast\":true");
+    }
+    if (targets > 1) {
+        return bad_request("several targets: give only one of \"user\", \"users\" or \"broadcast\":true");
+    }
+    if (user) {
+        auto v = name_field("user", *user);
+        if (auto* err = std::get_if<response>(&v)) {
+            return std::move(*err);
+        }
+        pub.users.push_back(std::move(std::get<std::string>(v)));
+    } else if (users) {
+        auto v = users_field(*users, settings.max_users);
+        if (auto* err = std::get_if<response>(&v)) {
+            return std::move(*err);
+        }
+        pub.users = std::move(std::get<std::vector<std::string>>(v));
+    } else {
+        pub.broadcast = true;
+    }
+    if (event) {
+        auto v = name_field("event", *event);
+        if (auto* err = std::get_if<response>(&v)) {
+            return std::move(*err);
+        }
+        pub.event = std::move(std::get<std::string>(v));
+        if (is_reserved_event(pub.event)) {
+            return bad_request("\"event\" " + quoted(pub.event) + " is reserved by Socket.IO");
+        }
+    }
+    if (id) {
+        auto v = name_field("id", *id);
+        if (auto* err = std::get_if<response>(&v)) {
+            return std::move(*err);
+        }
+        pub.message_id = std::move(std::get<std::string>(v));
+    }
+    // The exact bytes of the value, spaces and number spellings included: the only copy on the way to the broker.
+    pub.payload = data ? std::string(*data) : std::string("null");
+    return pub;
+}
+}  // namespace pusher::api
