@@ -1,0 +1,221 @@
+#include "app/fanout.hpp"
+
+#include "api/publish.hpp"
+#include "common/json_text.hpp"
+#include "common/log.hpp"
+#include "hub/hub.hpp"
+#include "metrics/registry.hpp"
+#include "socketio/event_frame.hpp"
+
+#include <chrono>
+#include <string>
+
+namespace pusher::app {
+namespace {
+constexpr std::int64_t log_interval_ms = 10'000;
+
+std::string_view trim_json_ws(std::string_view s) {
+    auto ws = [](char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r'; };
+    while (!s.empty() && ws(s.front())) {
+        s.remove_prefix(1);
+    }
+    while (!s.empty() && ws(s.back())) {
+        s.remove_suffix(1);
+    }
+    return s;
+}
+
+// Length of the well-formed UTF-8 sequence starting at s[i] (Unicode 15, table 3-7), or 0 when it is not one; for
+// an ill-formed one, `bad` is how many bytes form its maximal subpart (at least 1), the unit U+FFFD replaces.
+std::size_t utf8_sequence(std::string_view s, std::size_t i, std::size_t& bad) {
+    auto const c = static_cast<unsigned char>(s[i]);
+    if (c < 0x80) {
+        return 1;
+    }
+    std::size_t len = 0;
+    unsigned char lo = 0x80;
+    unsigned char hi = 0xBF;
+    if (c >= 0xC2 && c <= 0xDF) {
+        len = 2;
+    } else if (c >= 0xE0 && c <= 0xEF) {
+        len = 3;
+        lo = c == 0xE0 ? 0xA0 : 0x80;  // no overlong forms
+        hi = c == 0xED ? 0x9F : 0xBF;  // no surrogates
+    } else if (c >= 0xF0 && c <= 0xF4) {
+        len = 4;
+        lo = c == 0xF0 ? 0x90 : 0x80;
+        hi = c == 0xF4 ? 0x8F : 0xBF;  // nothing above U+10FFFF
+    } else {
+        bad = 1;
+        return 0;
+    }
+    std::size_t j = i + 1;
+    for (std::size_t k = 1; k < len; ++k, ++j) {
+        if (j >= s.size()) {
+            bad = j - i;
+            return 0;
+        }
+        auto const b = static_cast<unsigned char>(s[j]);
+        if (b < (k == 1 ? lo : 0x80) || b > (k == 1 ? hi : 0xBF)) {
+            bad = j - i;
+            return 0;
+        }
+    }
+    return len;
+}
+
+bool valid_utf8(std::string_view s) {
+    std::size_t bad = 0;
+    for (std::size_t i = 0; i < s.size();) {
+        std::size_t const n = utf8_sequence(s, i, bad);
+        if (n == 0) {
+            return false;
+        }
+        i += n;
+    }
+    return true;
+}
+
+// `s` as a JSON string literal, with every ill-formed UTF-8 subpart replaced by U+FFFD.
+std::string quote_as_utf8(std::string_view s) {
+    if (valid_utf8(s)) {
+        return json_text::quote(s);
+    }
+    std::string clean;
+    clean.reserve(s.size() + 8);
+    std::size_t bad = 0;
+    for (std::size_t i = 0; i < s.size();) {
+        std::size_t const n = utf8_sequence(s, i, bad);
+        if (n == 0) {
+            clean += "\xEF\xBF\xBD";
+            i += bad;
+        } else {
+            clean.append(s.substr(i, n));
+            i += n;
+        }
+    }
+    return json_text::quote(clean);
+}
+
+// Untrusted text for a log line: quoted (no raw control characters or newlines) and cut short.
+std::string for_log(std::string_view s) {
+    constexpr std::size_t max = 64;
+    return s.size() <= max ? quote_as_utf8(s) : quote_as_utf8(s.substr(0, max)) + "...";
+}
+
+std::vector<double> latency_bounds() {
+    return {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
+}
+}  // namespace
+
+std::int64_t fanout::system_clock_ms() {
+    using namespace std::chrono;
+    return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
+}
+
+fanout::fanout(hub::hub& h, metrics::registry& reg, clock_fn now_ms)
+    : hub_(h),
+      now_ms_(std::move(now_ms)),
+      received_user_(
+          reg.add_counter("pusher_messages_received_total", "Messages received from the broker.", {{"kind", "user"}})),
+      received_broadcast_(reg.add_counter("pusher_messages_received_total", "Messages received from the broker.",
+                                          {{"kind", "broadcast"}})),
+      delivered_(reg.add_counter("pusher_messages_delivered_total",
+                                 "Message frames handed to sessions (one per recipient session).")),
+      as_string_(reg.add_counter("pusher_messages_non_json_total",
+                                 "Messages whose payload was not JSON and was delivered as a JSON string.")),
+      dropped_no_session_(
+          reg.add_counter("pusher_messages_dropped_total", "Messages dropped, by reason.", {{"reason", "no_session"}})),
+      dropped_reserved_event_(reg.add_counter("pusher_messages_dropped_total", "Messages dropped, by reason.",
+                                              {{"reason", "reserved_event"}})),
+      dropped_invalid_event_(reg.add_counter("pusher_messages_dropped_total", "Messages dropped, by reason.",
+                                             {{"reason", "invalid_event"}})),
+      latency_(reg.add_histogram("pusher_delivery_latency_seconds",
+                                 "From the publisher's timestamp to the frame handed to the sessions (messages "
+                                 "with a timestamp that reached at least one session).",
+                                 latency_bounds())) {}
+
+frame fanout::encode(std::string_view event, std::string_view payload, bool content_is_json, bool* as_string) {
+    std::string_view const json = trim_json_ws(payload);
+    if (content_is_json && !json.empty() && json_text::is_valid(json)) {
+        if (as_string != nullptr) {
+            *as_string = false;
+        }
+        return socketio::encode_event_frame(event, json);
+    }
+    if (as_string != nullptr) {
+        *as_string = true;
+    }
+    return socketio::encode_event_frame(event, quote_as_utf8(payload));
+}
+
+void fanout::on_message(broker::message const& m) {
+    (m.broadcast ? received_broadcast_ : received_user_).inc();
+
+    if (m.event.empty() || !valid_utf8(m.event)) {
+        drop(dropped_invalid_event_, invalid_log_, "invalid event name", m);
+        return;
+    }
+    if (api::is_reserved_event(m.event)) {
+        drop(dropped_reserved_event_, reserved_log_, "reserved event name", m);
+        return;
+    }
+
+    bool as_string = false;
+    frame const f = encode(m.event, m.payload, m.content_is_json, &as_string);
+    if (as_string) {
+        as_string_.inc();
+    }
+    std::size_t const n = m.broadcast ? hub_.deliver_all(f) : hub_.deliver(m.user, f);
+    if (n == 0) {
+        // A broadcast that finds nobody on this node is normal (it goes to every node); a user message is a miss
+        // (e.g. the user left inside the unbind grace).
+        if (!m.broadcast) {
+            drop(dropped_no_session_, no_session_log_, "no session", m);
+        }
+        return;
+    }
+    delivered_.inc(n);
+    if (m.timestamp_ms && *m.timestamp_ms > 0) {
+        std::int64_t const ms = now_ms_() - *m.timestamp_ms;
+        latency_.observe(ms > 0 ? static_cast<double>(ms) / 1000.0 : 0.0);  // clocks of two hosts may disagree
+    }
+}
+
+void fanout::drop(metrics::counter& reason_counter, log_throttle& throttle, char const* what,
+                  broker::message const& m) {
+    reason_counter.inc();
+    std::uint64_t suppressed = 0;
+    if (!throttle.allow(now_ms_(), suppressed)) {
+        return;
+    }
+    // A miss is routine (debug); a refused event name means a publisher to fix (warn).
+    auto const level = &reason_counter == &dropped_no_session_ ? spdlog::level::debug : spdlog::level::warn;
+    spdlog::log(
+        level, "fanout: dropped a message ({}): user {} event {} id {}{}", what,
+        m.broadcast ? std::string("(broadcast)") : for_log(m.user), for_log(m.event), for_log(m.message_id),
+        suppressed > 0 ? " (+" + std::to_string(suppressed) + " more like it since the last line)" : std::string());
+}
+
+bool fanout::log_throttle::allow(std::int64_t now_ms, std::uint64_t& suppressed) {
+    std::int64_t next = next_ms_.load(std::memory_order_relaxed);
+    if (now_ms < next || !next_ms_.compare_exchange_strong(next, now_ms + log_interval_ms, std::memory_order_relaxed)) {
+        held_.fetch_add(1, std::memory_order_relaxed);
+        return false;
+    }
+    suppressed = held_.exchange(0, std::memory_order_relaxed);
+    return true;
+}
+
+fanout_stats fanout::stats() const {
+    fanout_stats s;
+    s.received_broadcast = received_broadcast_.value();
+    s.received = received_user_.value() + s.received_broadcast;
+    s.delivered = delivered_.value();
+    s.as_string = as_string_.value();
+    s.dropped_no_session = dropped_no_session_.value();
+    s.dropped_reserved_event = dropped_reserved_event_.value();
+    s.dropped_invalid_event = dropped_invalid_event_.value();
+    return s;
+}
+}  // namespace pusher::app

@@ -1,0 +1,88 @@
+#pragma once
+// app::fanout: the broker's sink. Turns each delivered message into one Engine.IO frame, encoded once
+// (`42["<event>",<payload>]`, the payload's bytes spliced as they are), and hands that frame to the hub, which sends
+// the same bytes to every session of the user (or to every session for a broadcast). Owns only its counters (in the
+// registry given at construction). on_message runs on the broker's thread (any thread for the memory broker) and
+// never blocks: the hub only posts to sessions.
+//
+// Payload rules (the AMQP contract: a non-JSON body is delivered as a JSON string, never dropped silently):
+// - content_is_json and the body is one valid JSON value: spliced as is (surrounding JSON white space trimmed);
+// - otherwise (not JSON, content type says not JSON, or empty): delivered as a JSON string, so an empty body is `""`
+//   (not null: an empty body is not JSON either, and one rule is easier to rely on than two); bytes that are not
+//   UTF-8 become U+FFFD, because a websocket text frame must be valid UTF-8 or the browser drops the connection.
+// Dropped, counted and logged (at most one line per reason per 10 s): reserved Socket.IO event names (`connect`,
+// ...), empty or non-UTF-8 event names, and messages for a user with no session on this node.
+#include "broker/broker.hpp"
+#include "common/frame.hpp"
+
+#include <atomic>
+#include <cstdint>
+#include <functional>
+
+namespace pusher::hub {
+class hub;
+}
+namespace pusher::metrics {
+class counter;
+class histogram;
+class registry;
+}  // namespace pusher::metrics
+
+namespace pusher::app {
+// A snapshot of the fan-out's counters (the same values /metrics shows).
+struct fanout_stats {
+    std::uint64_t received = 0;            // messages from the broker (user + broadcast)
+    std::uint64_t received_broadcast = 0;  // of which broadcasts
+    std::uint64_t delivered = 0;           // frames handed to sessions (one per recipient session)
+    std::uint64_t as_string = 0;           // payloads that were not JSON and went out as a JSON string
+    std::uint64_t dropped_no_session = 0;
+    std::uint64_t dropped_reserved_event = 0;
+    std::uint64_t dropped_invalid_event = 0;
+};
+
+class fanout final : public broker::sink {
+  public:
+    // Milliseconds since the Unix epoch (the clock publishers stamp timestamp_ms with).
+    using clock_fn = std::function<std::int64_t()>;
+    static std::int64_t system_clock_ms();
+
+    // Registers its metrics in `reg` (pusher_messages_*_total, pusher_delivery_latency_seconds): one fanout per
+    // registry. `h` and `reg` must outlive it.
+    fanout(hub::hub& h, metrics::registry& reg, clock_fn now_ms = system_clock_ms);
+
+    void on_message(broker::message const& m) override;
+
+    // The frame a message becomes (exposed for tests and benchmarks; on_message uses it).
+    static frame encode(std::string_view event, std::string_view payload, bool content_is_json, bool* as_string);
+
+    fanout_stats stats() const;
+
+  private:
+    // Lets one log line per interval through and counts the ones it holds back. Any thread.
+    class log_throttle {
+      public:
+        // True when a line may be logged now; `suppressed` is then how many were held back since the last one.
+        bool allow(std::int64_t now_ms, std::uint64_t& suppressed);
+
+      private:
+        std::atomic<std::int64_t> next_ms_{0};
+        std::atomic<std::uint64_t> held_{0};
+    };
+
+    void drop(metrics::counter& reason_counter, log_throttle& throttle, char const* what, broker::message const& m);
+
+    hub::hub& hub_;
+    clock_fn now_ms_;
+    metrics::counter& received_user_;
+    metrics::counter& received_broadcast_;
+    metrics::counter& delivered_;
+    metrics::counter& as_string_;
+    metrics::counter& dropped_no_session_;
+    metrics::counter& dropped_reserved_event_;
+    metrics::counter& dropped_invalid_event_;
+    metrics::histogram& latency_;
+    log_throttle no_session_log_;
+    log_throttle reserved_log_;
+    log_throttle invalid_log_;
+};
+}  // namespace pusher::app
