@@ -10,6 +10,7 @@
 #include <boost/url/parse_query.hpp>
 
 #include <algorithm>
+#include <cassert>
 #include <vector>
 
 namespace pusher::engineio {

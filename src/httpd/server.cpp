@@ -73,6 +73,12 @@ bool contains_token(std::string_view list, std::string_view token) {
 class connection;
 }  // namespace
 
+// One listening socket, on the pool's first io_context.
+struct listener {
+    explicit listener(asio::io_context& ctx) : acceptor(ctx) {}
+    tcp::acceptor acceptor;
+};
+
 // Shared by the server, its listeners and every connection (connections may outlive the server object).
 struct server::state {
     state(io_pool& p, options o) : pool(p), opts(std::move(o)) {}
@@ -80,7 +86,9 @@ struct server::state {
     io_pool& pool;
     options opts;
     std::vector<std::pair<std::string, std::shared_ptr<route>>> routes;  // longest prefix first
-    std::vector<std::unique_ptr<tcp::acceptor>> acceptors;
+    // Weak: a listener is owned by its pending accept operation, so it dies on its own io_context (an I/O
+    // object must never outlive its context, which a connection on another context holding `state` could cause).
+    std::vector<std::weak_ptr<listener>> listeners;
     std::vector<endpoint> bound;
     std::atomic<bool> draining{false};
 
@@ -147,7 +155,8 @@ class connection final : public detail::reply_target, public std::enable_shared_
     }
 
     std::unique_ptr<upgrade> take_upgrade() override {
-        assert(stream_.get_executor().running_in_this_thread());
+        assert(
+            static_cast<asio::io_context&>(stream_.get_executor().context()).get_executor().running_in_this_thread());
         if (phase_ != phase::handling || !upgrade_request_) {
             return nullptr;
         }
@@ -384,9 +393,10 @@ class connection final : public detail::reply_target, public std::enable_shared_
     bool upgrade_request_ = false;
 };
 
-void accept_loop(std::shared_ptr<server::state> st, tcp::acceptor* acceptor) {
-    acceptor->async_accept(st->pool.next(), [st, acceptor](error_code ec, tcp::socket socket) {
-        if (ec == asio::error::operation_aborted || !acceptor->is_open()) {
+void accept_loop(std::shared_ptr<server::state> st, std::shared_ptr<listener> l) {
+    auto* acceptor = &l->acceptor;
+    acceptor->async_accept(st->pool.next(), [st, l = std::move(l)](error_code ec, tcp::socket socket) mutable {
+        if (ec == asio::error::operation_aborted || !l->acceptor.is_open()) {
             return;
         }
         if (!ec) {
@@ -398,7 +408,7 @@ void accept_loop(std::shared_ptr<server::state> st, tcp::acceptor* acceptor) {
         } else {
             log::warn("httpd: accept failed: {}", ec.message());  // e.g. EMFILE: keep accepting
         }
-        accept_loop(st, acceptor);
+        accept_loop(std::move(st), std::move(l));
     });
 }
 }  // namespace
@@ -455,8 +465,10 @@ endpoint server::start() {
     }
 
     std::uint16_t port = st.opts.port;
+    std::vector<std::shared_ptr<listener>> started;
     for (std::size_t i = 0; i < addresses.size(); ++i) {
-        auto acceptor = std::make_unique<tcp::acceptor>(st.pool.context(0));
+        auto l = std::make_shared<listener>(st.pool.context(0));
+        auto* acceptor = &l->acceptor;
         tcp::endpoint const ep(addresses[i], port);
         auto fail = [&](char const* what) {
             if (i > 0) {
@@ -486,10 +498,12 @@ endpoint server::start() {
         auto const local = acceptor->local_endpoint(ec);
         port = local.port();
         st.bound.push_back(endpoint{local.address().to_string(), port});
-        st.acceptors.push_back(std::move(acceptor));
+        st.listeners.push_back(l);
+        started.push_back(std::move(l));
     }
-    for (auto& a : st.acceptors) {
-        asio::post(a->get_executor(), [s = state_, a = a.get()] { accept_loop(s, a); });
+    for (auto& l : started) {
+        auto ex = l->acceptor.get_executor();
+        asio::post(ex, [s = state_, l = std::move(l)]() mutable { accept_loop(std::move(s), std::move(l)); });
     }
     return st.bound.front();
 }
@@ -500,12 +514,22 @@ std::vector<endpoint> server::endpoints() const {
 
 void server::stop() {
     state_->draining.store(true, std::memory_order_relaxed);
-    for (auto& a : state_->acceptors) {
-        // The acceptor is not thread-safe: close it on its own thread (or here if that thread is not running).
-        asio::post(a->get_executor(), [s = state_, a = a.get()] {
+    for (auto& w : state_->listeners) {
+        auto l = w.lock();
+        if (!l) {
+            continue;
+        }
+        // The acceptor is not thread-safe: close it on its own thread, or here when no thread runs its context.
+        auto& ctx = static_cast<asio::io_context&>(l->acceptor.get_executor().context());
+        if (ctx.stopped()) {
             error_code ec;
-            a->close(ec);
-        });
+            l->acceptor.close(ec);
+        } else {
+            asio::post(ctx, [l] {
+                error_code ec;
+                l->acceptor.close(ec);
+            });
+        }
     }
 }
 
