@@ -66,6 +66,13 @@ thread_outcome publish_thread(publisher_config const& cfg, std::size_t index, st
         if (abort.load(std::memory_order_relaxed) || stop_all.load(std::memory_order_relaxed)) {
             break;
         }
+        while (!window_open(cfg, seq) && !abort.load(std::memory_order_relaxed)) {
+            if (cfg.deadline_ns != 0 && monotonic_ns() > cfg.deadline_ns) {
+                stop_all = true;
+                break;
+            }
+            sleep_ns(100'000);
+        }
         while (true) {
             auto const now = monotonic_ns();
             auto const wait = pace.wait_ns(now);

@@ -41,7 +41,7 @@ int child_main(child_plan const& plan, line_channel& ch) {
 
     while (true) {
         bool closed = false;
-        auto lines = ch.receive(reporting ? 100 : 1000, closed);
+        auto lines = ch.receive(reporting ? 20 : 1000, closed);
         for (auto const& line : lines) {
             boost::system::error_code ec;
             auto v = boost::json::parse(line, ec);

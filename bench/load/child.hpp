@@ -4,7 +4,7 @@
 //
 // Protocol, one JSON object per line. Coordinator -> child:
 //   {"cmd":"wave","n":1,"timeout_ms":60000}   open wave n (1: first connection of each user, 2: the others)
-//   {"cmd":"publish"}                          publishing starts: report progress every 100 ms
+//   {"cmd":"publish"}                          publishing starts: report progress every 20 ms
 //   {"cmd":"published","count":M,"users":U,"failed":[...]}   what went out: report "drained" once all arrived
 //   {"cmd":"finish"}                           close everything, send the final counts, exit
 // Child -> coordinator: {"type":"ready",...}, {"type":"progress","delivered":D,"misrouted":X},

@@ -66,6 +66,15 @@ class http_conn {
         if (cfg.deadline_ns != 0 && now >= cfg.deadline_ns) {
             return;
         }
+        if (!window_open(cfg, st_.next_seq)) {
+            timer_.expires_after(std::chrono::microseconds(200));
+            timer_.async_wait([this](error_code ec) {
+                if (!ec) {
+                    next();
+                }
+            });
+            return;
+        }
         if (auto const wait = st_.pace.wait_ns(now); wait > 0) {
             timer_.expires_after(std::chrono::nanoseconds(wait));
             timer_.async_wait([this](error_code ec) {

@@ -57,6 +57,7 @@ struct options {
     std::string event = "bench";
     std::size_t publishers = 0;
     double idle_seconds = 0;
+    std::uint64_t window = 0;
     double drain_timeout = 10;
     double max_seconds = 600;
     int server_pid = 0;
@@ -353,7 +354,8 @@ int run(options const& o) {
                                  {"rate", o.rate},
                                  {"size", o.size},
                                  {"broadcast", o.broadcast},
-                                 {"publishers", o.publishers},
+                                 {"publishers", o.publishers != 0 ? o.publishers : (o.publish == "http" ? 4 : 1)},
+                                 {"window", o.window},
                                  {"jwt", !o.jwt_secret.empty()}};
     json::array problems;
 
@@ -481,6 +483,12 @@ int run(options const& o) {
             pc.port = pub_target->port;
         }
         pc.api_key = o.api_key;
+        // Frames one message turns into, to convert the children's delivered frames into delivered messages.
+        std::uint64_t const frames_per_message =
+            std::max<std::uint64_t>(1, o.broadcast ? total_ready : (total_ready + o.users - 1) / o.users);
+        std::atomic<std::uint64_t> delivered_messages{0};
+        pc.window = total_ready > 0 ? o.window : 0;  // nobody to wait for: open loop
+        pc.delivered = &delivered_messages;
         std::atomic<bool> abort{false};
         std::atomic<bool> pub_done{false};
         std::thread pub_thread([&] {
@@ -488,7 +496,14 @@ int run(options const& o) {
             pub_done = true;
         });
         // Keep reading progress while publishing (children would block on a full pipe otherwise).
-        pump_until(children, hard_deadline, [&] { return pub_done.load(); });
+        pump_until(children, hard_deadline, [&] {
+            std::uint64_t frames = 0;
+            for (auto const& c : children) {
+                frames += c.delivered + c.misrouted;
+            }
+            delivered_messages = frames / frames_per_message;
+            return pub_done.load();
+        });
         abort = true;
         pub_thread.join();
         note("published " + std::to_string(pres.attempted - pres.failed.size()) + " of " + std::to_string(o.messages) +
@@ -715,6 +730,8 @@ int main(int argc, char** argv) {
     app.add_option("--rate", o.rate, "messages/s (0 = as fast as possible)");
     app.add_option("--size", o.size, "payload bytes");
     app.add_option("--event", o.event, "Socket.IO event name (AMQP type property)");
+    app.add_option("--window", o.window,
+                   "closed loop: at most this many messages published and not yet delivered everywhere (0 = open)");
     app.add_option("--publishers", o.publishers, "AMQP publisher threads or HTTP connections (0 = 1 / 4)");
     app.add_option("--idle-seconds", o.idle_seconds, "hold the connections idle this long before publishing");
     app.add_option("--drain-timeout", o.drain_timeout, "give up waiting when nothing arrives for this long (s)");

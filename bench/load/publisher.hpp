@@ -18,6 +18,10 @@ struct publisher_config {
     bool broadcast = false;
     std::size_t publishers = 1;     // AMQP threads or HTTP connections
     std::uint64_t deadline_ns = 0;  // CLOCK_MONOTONIC; stop publishing then
+    // Closed loop: message n waits until n < delivered + window, where `delivered` counts messages that arrived
+    // everywhere (kept up to date by the coordinator from the children's progress). 0 = open loop.
+    std::uint64_t window = 0;
+    std::atomic<std::uint64_t> const* delivered = nullptr;
     // AMQP
     std::string amqp_url = "amqp://guest:guest@127.0.0.1:5672/";
     std::string exchange = "pusher";
@@ -27,6 +31,12 @@ struct publisher_config {
     std::uint16_t port = 8080;
     std::string api_key;
 };
+
+// True when message `seq` may go under the window (always in open loop).
+inline bool window_open(publisher_config const& cfg, std::uint64_t seq) {
+    return cfg.window == 0 || cfg.delivered == nullptr ||
+           seq < cfg.delivered->load(std::memory_order_relaxed) + cfg.window;
+}
 
 struct publish_result {
     std::uint64_t attempted = 0;        // message sequence numbers 0 .. attempted-1 were tried, except `failed`
