@@ -57,4 +57,10 @@ class amqp_broker final : public broker {
     struct parts;
     std::unique_ptr<parts> parts_;
 };
+
+// For command-line tools (`pusher send --amqp-url`): one blocking publish with the AMQP contract's properties, on a
+// connection of its own (declares both exchanges, confirm mode), waiting at most 10 s for the confirms. Returns the
+// exit status: 0 after printing {"accepted":N} on stdout, 1 after printing one error line on stderr.
+int publish_once(std::string const& url, std::string const& exchange, std::string const& broadcast_exchange,
+                 publication p);
 }  // namespace pusher::broker

@@ -8,6 +8,21 @@
 #include <string>
 
 namespace pusher::broker {
+outgoing_properties::outgoing_properties(std::string_view event, std::string_view message_id,
+                                         std::int64_t timestamp_ms) {
+    header_.key = amqp_cstring_bytes("timestamp_ms");
+    header_.value.kind = AMQP_FIELD_KIND_I64;
+    header_.value.value.i64 = timestamp_ms;
+    props_._flags = AMQP_BASIC_CONTENT_TYPE_FLAG | AMQP_BASIC_DELIVERY_MODE_FLAG | AMQP_BASIC_TYPE_FLAG |
+                    AMQP_BASIC_MESSAGE_ID_FLAG | AMQP_BASIC_TIMESTAMP_FLAG | AMQP_BASIC_HEADERS_FLAG;
+    props_.content_type = amqp_cstring_bytes("application/json");
+    props_.delivery_mode = 1;
+    props_.type = bytes(event.empty() ? std::string_view("notification") : event);
+    props_.message_id = bytes(message_id);
+    props_.timestamp = static_cast<std::uint64_t>(timestamp_ms < 0 ? 0 : timestamp_ms / 1000);  // AMQP: seconds
+    props_.headers = amqp_table_t{1, &header_};
+}
+
 std::int64_t timestamp_to_ms(std::int64_t v) {
     // 1e11 ms is March 1973; 1e11 s is the year 5138: below it, a value can only be seconds.
     constexpr std::int64_t seconds_limit = 100'000'000'000;

@@ -19,6 +19,21 @@ inline amqp_bytes_t bytes(std::string_view s) {
     return amqp_bytes_t{s.size(), const_cast<char*>(s.data())};
 }
 
+// The properties of a message we publish (CONTRACT.md): `type` = event, content_type application/json,
+// message_id, `timestamp` (seconds) and header `timestamp_ms`, delivery_mode 1 (transient: a notification is
+// worthless after a broker restart). Points into its arguments and into itself: not copyable.
+class outgoing_properties {
+  public:
+    outgoing_properties(std::string_view event, std::string_view message_id, std::int64_t timestamp_ms);
+    outgoing_properties(outgoing_properties const&) = delete;
+    outgoing_properties& operator=(outgoing_properties const&) = delete;
+    amqp_basic_properties_t const* get() const { return &props_; }
+
+  private:
+    amqp_table_entry_t header_{};
+    amqp_basic_properties_t props_{};
+};
+
 // A `timestamp` property or header value in seconds or milliseconds since the epoch -> milliseconds.
 std::int64_t timestamp_to_ms(std::int64_t v);
 

@@ -261,24 +261,9 @@ bool amqp_publisher::send_one(std::shared_ptr<batch> const& b) {
     publication const& p = b->pub;
     std::string_view const exchange = p.broadcast ? settings_.broadcast_exchange : settings_.exchange;
     std::string_view const key = p.broadcast ? std::string_view() : std::string_view(p.users[b->next]);
-    std::string_view const event = p.event.empty() ? std::string_view("notification") : std::string_view(p.event);
-
-    amqp_table_entry_t header;
-    header.key = amqp_cstring_bytes("timestamp_ms");
-    header.value.kind = AMQP_FIELD_KIND_I64;
-    header.value.value.i64 = b->timestamp_ms;
-    amqp_basic_properties_t props{};
-    props._flags = AMQP_BASIC_CONTENT_TYPE_FLAG | AMQP_BASIC_DELIVERY_MODE_FLAG | AMQP_BASIC_TYPE_FLAG |
-                   AMQP_BASIC_MESSAGE_ID_FLAG | AMQP_BASIC_TIMESTAMP_FLAG | AMQP_BASIC_HEADERS_FLAG;
-    props.content_type = amqp_cstring_bytes("application/json");
-    props.delivery_mode = 1;  // transient: a notification is worthless after a broker restart
-    props.type = bytes(event);
-    props.message_id = bytes(b->message_id);
-    props.timestamp = static_cast<std::uint64_t>(b->timestamp_ms / 1000);  // AMQP timestamp: seconds
-    props.headers = amqp_table_t{1, &header};
-
+    outgoing_properties props(p.event, b->message_id, b->timestamp_ms);
     int const rc = amqp_basic_publish(conn_->get(), 1, bytes(exchange), bytes(key), /*mandatory*/ 0,
-                                      /*immediate*/ 0, &props, bytes(p.payload));
+                                      /*immediate*/ 0, props.get(), bytes(p.payload));
     if (rc != AMQP_STATUS_OK) {
         lost(std::string("basic.publish: ") + amqp_error_string2(rc));
         return false;

@@ -234,6 +234,32 @@ TEST_F(amqp_broker_test, publish_is_confirmed_and_delivered) {
     EXPECT_EQ(call_and_wait([&](auto done) { broker_->publish(bad, done); }), error::invalid_publication);
 }
 
+TEST_F(amqp_broker_test, publish_once_for_the_command_line) {
+    start(options());
+    ASSERT_FALSE(subscribe("alice"));
+    publication p;
+    p.users = {"alice", "nobody"};
+    p.event = "cli.test";
+    p.payload = R"({"from":"cli"})";
+    EXPECT_EQ(publish_once(amqp_url(), exchange_, broadcast_, p), 0);
+    auto got = sink_.wait_for(1);
+    ASSERT_EQ(got.size(), 1u);
+    EXPECT_EQ(got[0].user, "alice");
+    EXPECT_EQ(got[0].event, "cli.test");
+    EXPECT_EQ(got[0].payload, R"({"from":"cli"})");
+    EXPECT_FALSE(got[0].id.empty());
+    EXPECT_TRUE(got[0].ts.has_value());
+    publication b;
+    b.broadcast = true;
+    b.payload = "1";
+    EXPECT_EQ(publish_once(amqp_url(), exchange_, broadcast_, b), 0);
+    EXPECT_EQ(sink_.wait_for(2).size(), 2u);
+    EXPECT_EQ(publish_once("amqp://guest:guest@127.0.0.1:1/", exchange_, broadcast_, p), 1);
+    EXPECT_EQ(publish_once("nonsense", exchange_, broadcast_, p), 1);
+    publication none;
+    EXPECT_EQ(publish_once(amqp_url(), exchange_, broadcast_, none), 1);
+}
+
 TEST_F(amqp_broker_test, publish_throughput_with_confirms) {
     start(options());
     ASSERT_FALSE(subscribe("alice"));

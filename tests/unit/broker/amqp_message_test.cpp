@@ -151,6 +151,30 @@ TEST(amqp_message, header_timestamp_kinds) {
     EXPECT_FALSE(header_timestamp_ms(t).has_value());
 }
 
+TEST(amqp_message, outgoing_properties_follow_the_contract) {
+    outgoing_properties out("mail.new", "m-9", 1700000000123);
+    amqp_basic_properties_t const& p = *out.get();
+    EXPECT_EQ(view(p.type), "mail.new");
+    EXPECT_EQ(view(p.content_type), "application/json");
+    EXPECT_EQ(view(p.message_id), "m-9");
+    EXPECT_EQ(p.delivery_mode, 1);
+    EXPECT_EQ(p.timestamp, 1700000000u);
+    EXPECT_EQ(header_timestamp_ms(p.headers), 1700000000123);
+    // Read back as a delivery: the same message.
+    amqp_envelope_t env{};
+    std::string ex = "pusher", key = "alice";
+    env.exchange = bytes(ex);
+    env.routing_key = bytes(key);
+    env.message.properties = p;
+    auto m = to_message(env, "pusher", "pusher.broadcast");
+    ASSERT_TRUE(m.has_value());
+    EXPECT_EQ(m->event, "mail.new");
+    EXPECT_EQ(m->timestamp_ms, 1700000000123);
+    EXPECT_TRUE(m->content_is_json);
+    outgoing_properties unnamed("", "x", 0);
+    EXPECT_EQ(view(unnamed.get()->type), "notification");
+}
+
 TEST(backoff, doubles_up_to_the_cap_with_jitter_and_resets) {
     backoff b(500ms, 10s, 42);
     std::vector<std::chrono::milliseconds> got;
