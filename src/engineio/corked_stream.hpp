@@ -22,6 +22,7 @@
 
 #include <memory>
 #include <string>
+#include <string_view>
 #include <utility>
 
 namespace pusher::engineio {
@@ -64,6 +65,10 @@ class corked_stream {
         }
     }
     std::size_t pending_bytes() const { return pending_.size() + inflight_.size(); }
+    // Appends bytes that form whole websocket frames (see websocket_transport.cpp), as one write would. Every write
+    // lands in this one buffer whole, so frames of ours and Beast's control frames never interleave mid-frame.
+    void append(std::string_view bytes) { pending_.append(bytes); }
+    bool failed() const { return static_cast<bool>(error_); }
 
     template <class MutableBuffers, class Token>
     auto async_read_some(MutableBuffers const& buffers, Token&& token) {

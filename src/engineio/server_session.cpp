@@ -58,19 +58,40 @@ server_session::~server_session() {
 void server_session::send(frame packet) {
     if (on_own_thread()) {
         enqueue(std::move(packet), false);
-        return;
+    } else {
+        send_foreign(std::move(packet), false);
     }
-    asio::post(ctx_,
-               [self = shared_from_this(), p = std::move(packet)]() mutable { self->enqueue(std::move(p), false); });
 }
 
 void server_session::send_binary(frame bytes) {
     if (on_own_thread()) {
         enqueue(std::move(bytes), true);
-        return;
+    } else {
+        send_foreign(std::move(bytes), true);
     }
-    asio::post(ctx_,
-               [self = shared_from_this(), b = std::move(bytes)]() mutable { self->enqueue(std::move(b), true); });
+}
+
+void server_session::send_foreign(frame data, bool binary) {
+    bool first = false;
+    {
+        std::lock_guard lock(inbox_mutex_);
+        first = inbox_.empty();
+        inbox_.push_back(out_item{std::move(data), binary});
+    }
+    if (first) {
+        asio::post(ctx_, [self = shared_from_this()] { self->drain_inbox(); });
+    }
+}
+
+void server_session::drain_inbox() {
+    out_queue items;
+    {
+        std::lock_guard lock(inbox_mutex_);
+        items.swap(inbox_);
+    }
+    for (auto& item : items) {
+        enqueue(std::move(item.data), item.binary);
+    }
 }
 
 void server_session::close(disconnect_reason why) {

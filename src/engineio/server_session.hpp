@@ -13,6 +13,7 @@
 #include <boost/asio/steady_timer.hpp>
 
 #include <memory>
+#include <mutex>
 #include <string>
 
 namespace pusher::engineio {
@@ -55,6 +56,8 @@ class server_session final : public session, public ws_listener, public std::ena
     enum class state { opening, open, upgrading, closed };
 
     void enqueue(frame data, bool binary);
+    void send_foreign(frame data, bool binary);
+    void drain_inbox();
     void schedule_flush();
     void flush();
     void flush_polling();
@@ -79,6 +82,10 @@ class server_session final : public session, public ws_listener, public std::ena
     state state_ = state::opening;
 
     std::unique_ptr<session_handler> handler_;
+    // Sends from other threads (the hub, the broker): collected here and drained by ONE post, so a burst of N
+    // frames for this session costs one cross-thread wake-up rather than N.
+    std::mutex inbox_mutex_;
+    out_queue inbox_;
     out_queue outbox_;
     std::size_t outbox_bytes_ = 0;
 

@@ -13,6 +13,32 @@
 
 namespace pusher::engineio {
 namespace {
+// An unmasked, unfragmented server frame (RFC 6455 §5.2): FIN + opcode, the payload length in 7, 7+16 or 7+64 bits,
+// then the payload. Data messages are framed here rather than by websocket::stream::async_write: one Beast write
+// operation per message (allocation, posts, buffer sequences) cost several times the framing itself, and fan-out
+// is all about the cost per frame. Beast still reads, answers pings and runs the closing handshake; its control
+// frames go through the same corked buffer, whole, so the byte stream stays well-formed.
+void append_frame(corked_stream& layer, std::string_view payload, bool binary) {
+    char header[10];
+    std::size_t n = 0;
+    header[n++] = static_cast<char>(0x80 | (binary ? 0x2 : 0x1));
+    std::uint64_t const len = payload.size();
+    if (len < 126) {
+        header[n++] = static_cast<char>(len);
+    } else if (len <= 0xffff) {
+        header[n++] = 126;
+        header[n++] = static_cast<char>((len >> 8) & 0xff);
+        header[n++] = static_cast<char>(len & 0xff);
+    } else {
+        header[n++] = 127;
+        for (int shift = 56; shift >= 0; shift -= 8) {
+            header[n++] = static_cast<char>((len >> shift) & 0xff);
+        }
+    }
+    layer.append(std::string_view(header, n));
+    layer.append(payload);
+}
+
 disconnect_reason end_reason(error_code ec) {
     if (ec == websocket::error::closed) {
         return disconnect_reason::client_close;
@@ -69,10 +95,16 @@ class beast_websocket final : public websocket_transport,
             return;
         }
         writing_ = true;
-        batch_.swap(batch);
-        next_ = 0;
-        ws_.next_layer().cork();
-        write_next();
+        auto& layer = ws_.next_layer();
+        layer.cork();
+        // Once Beast has sent a close frame (the peer closed), no data frame may follow it (RFC 6455 §5.5.1).
+        if (ws_.is_open() && !layer.failed()) {
+            for (auto const& item : batch) {
+                append_frame(layer, *item.data, item.binary);
+            }
+        }
+        batch.clear();
+        layer.uncork();  // one socket write for the whole batch -> on_flushed
     }
 
     bool writing() const override { return writing_; }
@@ -99,10 +131,6 @@ class beast_websocket final : public websocket_transport,
 
     void on_flushed(error_code ec) override {
         writing_ = false;
-        batch_.clear();
-        if (batch_.capacity() > 64) {
-            out_queue().swap(batch_);
-        }
         if (auto l = listener_) {
             l->on_ws_written(*this, ec);
         }
@@ -112,24 +140,6 @@ class beast_websocket final : public websocket_transport,
     }
 
   private:
-    void write_next() {
-        if (next_ == batch_.size()) {
-            ws_.next_layer().uncork();  // -> on_flushed
-            return;
-        }
-        auto const& item = batch_[next_];
-        ws_.binary(item.binary);
-        ws_.async_write(asio::buffer(*item.data), [self = shared_from_this()](error_code ec, std::size_t) {
-            if (ec) {
-                // The corked layer failed (the socket died): report once, like a flush error.
-                self->ws_.next_layer().uncork();
-                return;
-            }
-            ++self->next_;
-            self->write_next();
-        });
-    }
-
     void read() {
         ws_.async_read(rbuf_, [self = shared_from_this()](error_code ec, std::size_t) {
             if (ec) {
@@ -161,8 +171,6 @@ class beast_websocket final : public websocket_transport,
     std::unique_ptr<httpd::upgrade> request_;  // until the handshake is answered
     std::shared_ptr<ws_listener> listener_;
     beast::flat_buffer rbuf_{};
-    out_queue batch_;
-    std::size_t next_ = 0;
     std::uint16_t close_code_ = 1000;
     bool writing_ = false;
     bool closing_ = false;

@@ -47,6 +47,29 @@ TEST_F(EngineIoTest, WebsocketHandshakeAndEcho) {
     }
 }
 
+TEST_F(EngineIoTest, WebsocketFrameLengthsAtEveryBoundary) {
+    start();  // the server frames data messages itself: 7-bit, 16-bit and 64-bit payload lengths
+    ws_client ws(port_, ws_target());
+    ws_open(ws);
+    for (std::size_t n : {0u, 1u, 124u, 125u, 126u, 127u, 65'534u, 65'535u, 65'536u, 65'537u, 99'999u}) {
+        std::string const text = "4" + std::string(n, 't');
+        ASSERT_FALSE(ws.write(text));
+        auto m = ws.read();
+        ASSERT_TRUE(m) << n;
+        EXPECT_FALSE(m->binary);
+        EXPECT_EQ(m->data, text) << n;
+        std::string bytes(n + 1, '\0');
+        for (std::size_t i = 0; i < bytes.size(); ++i) {
+            bytes[i] = static_cast<char>(i * 7);
+        }
+        ASSERT_FALSE(ws.write(bytes, true));
+        m = ws.read();
+        ASSERT_TRUE(m) << n;
+        EXPECT_TRUE(m->binary);
+        EXPECT_EQ(m->data, bytes) << n;
+    }
+}
+
 TEST_F(EngineIoTest, WebsocketClosePacketClosesSession) {
     start();
     ws_client ws(port_, ws_target());
