@@ -10,7 +10,8 @@
 # as the calling user. `start` also stops nodes left behind by killed runs (their owner process is gone).
 #
 # Exports: PUSHER_TEST_AMQP_URL, PUSHER_TEST_RABBITMQCTL (a command that runs rabbitmqctl against this node; also as
-# PUSHER_TEST_RABBITMQ_CTL), PUSHER_TEST_RABBITMQ_NODE, PUSHER_TEST_RABBITMQ_DIR.
+# PUSHER_TEST_RABBITMQ_CTL), PUSHER_TEST_RABBITMQ_NODE, PUSHER_TEST_RABBITMQ_DIR, and when openssl is available a TLS
+# listener: PUSHER_TEST_AMQPS_URL (amqps://...@localhost:PORT/) with PUSHER_TEST_TLS_CA_FILE (the CA that signed it).
 set -euo pipefail
 
 base_glob=${TMPDIR:-/tmp}/pusher-rabbitmq.
@@ -75,6 +76,10 @@ print_exports() {  # dir
     echo "export PUSHER_TEST_AMQP_URL='amqp://guest:guest@127.0.0.1:${node_port}/'"
     echo "export PUSHER_TEST_RABBITMQCTL='$dir/rabbitmqctl'"
     echo "export PUSHER_TEST_RABBITMQ_CTL='$dir/rabbitmqctl'"
+    if [ -n "${tls_port:-}" ]; then
+        echo "export PUSHER_TEST_AMQPS_URL='amqps://guest:guest@localhost:${tls_port}/'"
+        echo "export PUSHER_TEST_TLS_CA_FILE='$dir/tls/ca.pem'"
+    fi
     echo "export PUSHER_TEST_RABBITMQ_NODE='$node_name'"
     echo "export PUSHER_TEST_RABBITMQ_DIR='$dir'"
 }
@@ -103,6 +108,21 @@ stop_node() {  # dir
     rm -rf "$dir"
 }
 
+# A CA and a server certificate (localhost, 127.0.0.1) signed by it, EC P-256, valid two days.
+make_tls() {  # dir
+    local d=$1
+    mkdir -p "$d"
+    openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -days 2 -subj "/CN=pusher test CA" \
+        -addext "basicConstraints=critical,CA:TRUE" -addext "keyUsage=critical,keyCertSign,cRLSign" \
+        -keyout "$d/ca.key" -out "$d/ca.pem" &&
+        openssl req -newkey ec -pkeyopt ec_paramgen_curve:prime256v1 -nodes -subj "/CN=localhost" \
+            -keyout "$d/server.key" -out "$d/server.csr" &&
+        printf '%s\n' "subjectAltName=DNS:localhost,IP:127.0.0.1" "basicConstraints=CA:FALSE" \
+            "keyUsage=digitalSignature,keyEncipherment" "extendedKeyUsage=serverAuth" >"$d/server.ext" &&
+        openssl x509 -req -in "$d/server.csr" -CA "$d/ca.pem" -CAkey "$d/ca.key" -CAcreateserial -days 2 \
+            -extfile "$d/server.ext" -out "$d/server.pem"
+}
+
 reap_stale() {
     local d
     for d in "$base_glob"*; do
@@ -115,11 +135,19 @@ reap_stale() {
     done
 }
 
-# Three consecutive free ports (AMQP, distribution, epmd), away from RabbitMQ's defaults (5672, 25672, 4369).
+# Four consecutive free ports (AMQP, distribution, epmd, AMQPS), below the kernel's ephemeral range (an outgoing
+# connection could take a port from there while the node starts) and clear of RabbitMQ's defaults.
 pick_ports() {
-    local p
-    for ((p = 35672 + (RANDOM % 200) * 3; p < 45000; p += 3)); do
-        if port_free "$p" && port_free $((p + 1)) && port_free $((p + 2)); then
+    local lo=20000 hi p q taken
+    hi=$(cut -f1 /proc/sys/net/ipv4/ip_local_port_range 2>/dev/null || echo 32768)
+    [ "$hi" -gt $((lo + 1000)) ] || hi=$((lo + 10000))
+    for ((p = lo + (RANDOM % ((hi - lo) / 8)) * 4; p + 3 < hi; p += 4)); do
+        taken=
+        for q in $p $((p + 1)) $((p + 2)) $((p + 3)); do
+            case $q in 4369 | 5671 | 5672 | 15672 | 25672) taken=1 ;; esac
+            [ -n "$taken" ] || port_free "$q" || taken=1
+        done
+        if [ -z "$taken" ]; then
             echo "$p"
             return 0
         fi
@@ -159,16 +187,35 @@ loopback_users.guest = true
 log.console = false
 log.file.level = info
 EOF
+    # A TLS listener too (for amqps:// tests), with a throw-away CA and a server certificate for localhost.
+    local tls=
+    if command -v openssl >/dev/null 2>&1 && make_tls "$dir/tls" 2>"$dir/log/tls.log"; then
+        tls=1
+    else
+        say "openssl missing or failed: no TLS listener (amqps tests will skip)"
+    fi
 
     local attempt port node_name
     for attempt in 1 2 3; do
-        port=$(pick_ports) || die "no free ports between 35672 and 45000"
+        port=$(pick_ports) || die "no four consecutive free ports below the ephemeral range"
         node_name="pusher-test-$port@localhost"
+        sed -i '/^listeners.ssl\|^ssl_options/d' "$dir/rabbitmq.conf"
+        if [ -n "$tls" ]; then
+            cat >>"$dir/rabbitmq.conf" <<EOF
+listeners.ssl.default = 127.0.0.1:$((port + 3))
+ssl_options.cacertfile = $dir/tls/ca.pem
+ssl_options.certfile = $dir/tls/server.pem
+ssl_options.keyfile = $dir/tls/server.key
+ssl_options.verify = verify_none
+ssl_options.fail_if_no_peer_cert = false
+EOF
+        fi
         cat >"$dir/node.env" <<EOF
 node_name='$node_name'
 node_port=$port
 dist_port=$((port + 1))
 epmd_port=$((port + 2))
+tls_port=${tls:+$((port + 3))}
 EOF
         local dist="-kernel inet_dist_use_interface {127,0,0,1}"
         cat >"$dir/env.sh" <<EOF
@@ -212,7 +259,8 @@ EOF
         if timeout $((start_timeout + 10)) "$dir/rabbitmqctl" -q wait --timeout "$start_timeout" "$dir/rabbit.pid" \
             >"$dir/log/wait.log" 2>&1 &&
             "$dir/rabbitmqctl" -q await_startup >/dev/null 2>&1 &&
-            (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then
+            (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null &&
+            { [ -z "$tls" ] || (exec 3<>"/dev/tcp/127.0.0.1/$((port + 3))") 2>/dev/null; }; then
             say "ready: $node_name, AMQP on 127.0.0.1:$port"
             print_exports "$dir"
             return 0

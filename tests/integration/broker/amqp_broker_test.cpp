@@ -385,6 +385,49 @@ TEST_F(amqp_broker_test, deliveries_not_for_us_are_counted_not_fatal) {
     EXPECT_EQ(broker_->stats().connection_failures, 0u);
 }
 
+TEST_F(amqp_broker_test, tls_with_a_ca_file) {
+    auto const url = env("PUSHER_TEST_AMQPS_URL"), ca = env("PUSHER_TEST_TLS_CA_FILE");
+    if (url.empty() || ca.empty()) {
+        GTEST_SKIP() << "PUSHER_TEST_AMQPS_URL / PUSHER_TEST_TLS_CA_FILE not set (the test node has no TLS listener)";
+    }
+    auto o = options();
+    o.url = url;
+    o.tls_ca_file = ca;
+    start(o);
+    ASSERT_FALSE(subscribe("alice"));
+    EXPECT_EQ(send("alice", R"("over tls")"), outcome::routed);
+    publication p;
+    p.users = {"alice"};
+    p.payload = R"("published over tls")";
+    EXPECT_FALSE(call_and_wait([&](auto done) { broker_->publish(p, done); }));
+    auto got = sink_.wait_for(2);
+    ASSERT_EQ(got.size(), 2u);
+    EXPECT_EQ(got[0].payload, R"("over tls")");
+    EXPECT_EQ(got[1].payload, R"("published over tls")");
+}
+
+TEST_F(amqp_broker_test, tls_refuses_a_server_it_cannot_verify) {
+    auto const url = env("PUSHER_TEST_AMQPS_URL");
+    if (url.empty()) {
+        GTEST_SKIP() << "PUSHER_TEST_AMQPS_URL not set (the test node has no TLS listener)";
+    }
+    auto o = options();
+    o.url = url;  // no CA file: the system store does not know the test CA
+    amqp_broker b(o);
+    recording_sink s;
+    b.start(s);
+    EXPECT_TRUE(eventually([&] { return b.stats().connection_failures >= 2; }));
+    EXPECT_FALSE(b.ready());
+    b.stop();
+
+    o.tls_verify_peer = false;  // an operator's explicit choice: then it connects
+    o.tls_verify_hostname = false;
+    amqp_broker unverified(o);
+    unverified.start(s);
+    EXPECT_TRUE(eventually([&] { return unverified.ready(); }));
+    unverified.stop();
+}
+
 // No RabbitMQ needed: nothing listens on port 1.
 TEST(amqp_broker_unreachable, retries_and_fails_subscribers_after_the_timeout) {
     amqp_broker::options o;
