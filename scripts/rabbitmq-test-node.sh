@@ -14,7 +14,12 @@
 # listener: PUSHER_TEST_AMQPS_URL (amqps://...@localhost:PORT/) with PUSHER_TEST_TLS_CA_FILE (the CA that signed it).
 set -euo pipefail
 
-base_glob=${TMPDIR:-/tmp}/pusher-rabbitmq.
+# As root the node runs as `rabbitmq`, which must reach the directory: /tmp, whatever TMPDIR says.
+if [ "$(id -u)" = 0 ]; then
+    base_glob=/tmp/pusher-rabbitmq.
+else
+    base_glob=${TMPDIR:-/tmp}/pusher-rabbitmq.
+fi
 rmq_bin=/usr/lib/rabbitmq/bin
 start_timeout=${PUSHER_TEST_RABBITMQ_TIMEOUT:-120}
 
@@ -84,8 +89,19 @@ print_exports() {  # dir
     echo "export PUSHER_TEST_RABBITMQ_DIR='$dir'"
 }
 
+# Whatever survived a stop (a node that never finished booting or wrote no pid file, a hung VM): kill the processes
+# whose command line names this directory (the VM runs with `-home DIR/home`).
+kill_leftovers() {  # dir
+    local p
+    for p in /proc/[0-9]*; do
+        if grep -qs -- "$1/home" "$p/cmdline"; then
+            kill -KILL "${p#/proc/}" 2>/dev/null || true
+        fi
+    done
+}
+
 stop_node() {  # dir
-    local dir=$1 pid=
+    local dir=$1
     [ -d "$dir" ] || return 0
     [ -f "$dir/node.env" ] || {
         rm -rf "$dir"
@@ -94,15 +110,11 @@ stop_node() {  # dir
     # shellcheck disable=SC1091
     . "$dir/node.env"
     say "stopping $node_name ($dir)"
-    pid=$(cat "$dir/rabbit.pid" 2>/dev/null || true)
     if [ -x "$dir/rabbitmqctl" ]; then
         # `stop PIDFILE` waits for the Erlang VM to exit.
         timeout 60 "$dir/rabbitmqctl" -q stop "$dir/rabbit.pid" >/dev/null 2>&1 || true
     fi
-    # Whatever survived (a node that never finished booting, a hung VM): kill it by its recorded pid.
-    if [ -n "$pid" ] && kill -0 "$pid" 2>/dev/null && grep -q "$node_name" "/proc/$pid/cmdline" 2>/dev/null; then
-        kill -KILL "$pid" 2>/dev/null || true
-    fi
+    kill_leftovers "$dir"
     # Our own epmd (own port): nothing else registers there.
     ERL_EPMD_PORT=$epmd_port epmd -kill >/dev/null 2>&1 || true
     rm -rf "$dir"
@@ -176,6 +188,8 @@ cmd_start() {
     owner_pid=${PUSHER_TEST_RABBITMQ_OWNER_PID:-$(owner_pid)}
     dir=$(mktemp -d "${base_glob}XXXXXX")
     proc_id "$owner_pid" >"$dir/owner" || echo "$$ 0" >"$dir/owner"
+    # Interrupted while starting: leave nothing behind.
+    trap 'stop_node "$dir"; exit 130' INT TERM HUP
     mkdir -p "$dir/home" "$dir/mnesia" "$dir/log"
     chmod 755 "$dir"
     head -c 32 /dev/urandom | od -An -tx1 | tr -d ' \n' >"$dir/home/.erlang.cookie"
@@ -261,20 +275,20 @@ EOF
             "$dir/rabbitmqctl" -q await_startup >/dev/null 2>&1 &&
             (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null &&
             { [ -z "$tls" ] || (exec 3<>"/dev/tcp/127.0.0.1/$((port + 3))") 2>/dev/null; }; then
+            trap - INT TERM HUP
             say "ready: $node_name, AMQP on 127.0.0.1:$port"
             print_exports "$dir"
             return 0
         fi
         say "node did not start (attempt $attempt); its log:"
         tail -n 20 "$dir/log/startup.log" "$dir/log/wait.log" "$dir"/log/*.log >&2 2>/dev/null || true
-        local pid
-        pid=$(cat "$dir/rabbit.pid" 2>/dev/null || true)
         timeout 30 "$dir/rabbitmqctl" -q stop >/dev/null 2>&1 || true
-        [ -n "$pid" ] && kill -KILL "$pid" 2>/dev/null || true
+        kill_leftovers "$dir"
         ERL_EPMD_PORT=$((port + 2)) epmd -kill >/dev/null 2>&1 || true
         rm -rf "$dir/mnesia"/* "$dir/log"/* "$dir/rabbit.pid"
     done
-    rm -rf "$dir"
+    trap - INT TERM HUP
+    stop_node "$dir"
     die "could not start a RabbitMQ test node"
 }
 
