@@ -6,6 +6,7 @@
 
 #include <amqp_framing.h>
 #include <boost/asio/post.hpp>
+#include <boost/system/system_error.hpp>
 
 #include <sys/time.h>
 #include <unistd.h>
@@ -91,8 +92,8 @@ void amqp_consumer::subscribe(std::string_view user, broker::done_fn done) {
     }
     if (!binding_table::valid_key(user)) {
         // Checked here: rabbitmq-c cannot encode a longer routing key, and an unsendable bind must never look like
-        // a broken connection. Not counted: the matching unsubscribe is ignored.
-        run(done, error::invalid_user);
+        // a broken connection. Not counted: the matching unsubscribe is ignored. Still answered on our thread.
+        asio::post(ioc_, [done = std::move(done)]() mutable { run(done, error::invalid_user); });
         return;
     }
     asio::post(ioc_, [this, user = std::string(user), done = std::move(done)]() mutable {
@@ -145,9 +146,15 @@ void amqp_consumer::connect() {
         schedule_reconnect(std::string("dup() failed: ") + std::strerror(errno));
         return;
     }
+    try {
+        socket_.emplace(ioc_, fd);  // registers with epoll: may fail (e.g. out of memory)
+    } catch (boost::system::system_error const& e) {
+        ::close(fd);
+        schedule_reconnect(std::string("cannot watch the socket: ") + e.what());
+        return;
+    }
     conn_ = std::move(conn);
     ++generation_;
-    socket_.emplace(ioc_, fd);
     wait_armed_ = false;
     drain_posted_ = false;
     inflight_.clear();

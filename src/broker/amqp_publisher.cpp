@@ -7,6 +7,7 @@
 
 #include <amqp_framing.h>
 #include <boost/asio/post.hpp>
+#include <boost/system/system_error.hpp>
 
 #include <sys/time.h>
 #include <unistd.h>
@@ -156,14 +157,20 @@ void amqp_publisher::connect() {
         schedule_reconnect(e.what());
         return;
     }
-    int const fd = ::dup(conn->fd());
+    int const fd = ::dup(conn->fd());  // a dup: closing Asio's copy never closes the library's fd
     if (fd < 0) {
         schedule_reconnect(std::string("dup() failed: ") + std::strerror(errno));
         return;
     }
+    try {
+        socket_.emplace(ioc_, fd);  // registers with epoll: may fail (e.g. out of memory)
+    } catch (boost::system::system_error const& e) {
+        ::close(fd);
+        schedule_reconnect(std::string("cannot watch the socket: ") + e.what());
+        return;
+    }
     conn_ = std::move(conn);
     ++generation_;
-    socket_.emplace(ioc_, fd);
     wait_armed_ = false;
     drain_posted_ = false;
     next_tag_ = 0;

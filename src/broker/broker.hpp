@@ -8,7 +8,8 @@
 // key `unbind_grace` later; a subscribe within the grace cancels the unbind (page reloads do not churn bindings).
 //
 // Threading: every method may be called from any thread and returns at once. Callbacks (`done`, sink::on_message)
-// run on the broker's own thread: post to your own executor from there, never block.
+// run on the broker's own thread: post to your own executor from there, never block, and never call stop() from
+// one. After stop(), a `done` runs at once on the caller's thread with error::stopped (broker/error.hpp).
 #include <boost/system/error_code.hpp>
 
 #include <array>

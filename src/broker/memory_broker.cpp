@@ -201,7 +201,8 @@ void memory_broker::subscribe(std::string_view user, done_fn done) {
         return;
     }
     if (!binding_table::valid_key(user)) {
-        state::run(done, error::invalid_user);  // not counted: the matching unsubscribe is ignored
+        // Not counted: the matching unsubscribe is ignored. Still answered on the broker's thread.
+        asio::post(state_->ioc, [done = std::move(done)]() mutable { state::run(done, error::invalid_user); });
         return;
     }
     asio::post(state_->ioc, [st = state_.get(), user = std::string(user), done = std::move(done)]() mutable {
