@@ -24,6 +24,8 @@
 #include <iostream>
 #include <memory>
 #include <string>
+#include <thread>
+#include <vector>
 
 namespace {
 using namespace pusher;
@@ -172,11 +174,27 @@ int run(int argc, char** argv) {
     sigwait(&signals, &sig);
     log::info("signal {}: shutting down", sig);
     http.stop();
+    std::vector<std::shared_ptr<engineio::server>> routes;
     for (auto const& r : {sio_route, eio_route}) {
         if (r) {
             r->close_all(engineio::disconnect_reason::server_shutdown);
+            routes.push_back(r);
         }
     }
+    // close_all runs on each session's thread: let the workers finish it (close frames, held GETs answered,
+    // handlers told) before they stop, or the sessions would never end.
+    auto const deadline = std::chrono::steady_clock::now() + 2s;
+    auto open_sessions = [&] {
+        std::size_t n = 0;
+        for (auto const& r : routes) {
+            n += r->session_count();
+        }
+        return n;
+    };
+    while (open_sessions() > 0 && std::chrono::steady_clock::now() < deadline) {
+        std::this_thread::sleep_for(10ms);
+    }
+    http.close_idle();
     pool.stop();
     return 0;
 }
