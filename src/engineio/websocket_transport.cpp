@@ -1,180 +1,326 @@
 #include "engineio/websocket_transport.hpp"
 
-#include "engineio/corked_stream.hpp"
+#include "engineio/packet.hpp"
+#include "engineio/websocket_frame.hpp"
 #include "httpd/upgrade.hpp"
 
 #include <boost/asio/io_context.hpp>
-#include <boost/beast/core/flat_buffer.hpp>
-#include <boost/beast/websocket/stream.hpp>
+#include <boost/asio/post.hpp>
+#include <boost/asio/steady_timer.hpp>
+#include <boost/asio/write.hpp>
 
+#include <array>
 #include <chrono>
 
 #include <unistd.h>
 
 namespace pusher::engineio {
 namespace {
-// An unmasked, unfragmented server frame (RFC 6455 §5.2): FIN + opcode, the payload length in 7, 7+16 or 7+64 bits,
-// then the payload. Data messages are framed here rather than by websocket::stream::async_write: one Beast write
-// operation per message (allocation, posts, buffer sequences) cost several times the framing itself, and fan-out
-// is all about the cost per frame. Beast still reads, answers pings and runs the closing handshake; its control
-// frames go through the same corked buffer, whole, so the byte stream stays well-formed.
-void append_frame(corked_stream& layer, std::string_view payload, bool binary) {
-    char header[10];
-    std::size_t n = 0;
-    header[n++] = static_cast<char>(0x80 | (binary ? 0x2 : 0x1));
-    std::uint64_t const len = payload.size();
-    if (len < 126) {
-        header[n++] = static_cast<char>(len);
-    } else if (len <= 0xffff) {
-        header[n++] = 126;
-        header[n++] = static_cast<char>((len >> 8) & 0xff);
-        header[n++] = static_cast<char>(len & 0xff);
-    } else {
-        header[n++] = 127;
-        for (int shift = 56; shift >= 0; shift -= 8) {
-            header[n++] = static_cast<char>((len >> shift) & 0xff);
-        }
-    }
-    layer.append(std::string_view(header, n));
-    layer.append(payload);
+constexpr auto close_timeout = std::chrono::seconds(5);  // how long we wait for the peer's close frame
+
+disconnect_reason reason_for(std::uint16_t code) {
+    return code == close_code::too_big ? disconnect_reason::payload_too_large : disconnect_reason::parse_error;
 }
 
-disconnect_reason end_reason(error_code ec) {
-    if (ec == websocket::error::closed) {
-        return disconnect_reason::client_close;
-    }
-    if (ec == websocket::error::message_too_big || ec == websocket::error::buffer_overflow) {
-        return disconnect_reason::payload_too_large;
-    }
-    if (ec == websocket::condition::protocol_violation) {
-        return disconnect_reason::parse_error;
-    }
-    return disconnect_reason::transport_close;
-}
-
-// The websocket transport on Beast. Owns the websocket::stream (and through it the corked layer and the socket),
-// the read buffer and the batch being written. Lives on the socket's io_context.
-class beast_websocket final : public websocket_transport,
-                              public flush_listener,
-                              public std::enable_shared_from_this<beast_websocket> {
+// A server websocket on a plain TCP socket (RFC 6455, no extensions). Owns the socket, the frame reader, the
+// write buffers and, only while closing, a timer. Lives on the socket's io_context; every call on that thread.
+//
+// Writes: frames are appended to `pending_`; one socket write (`inflight_`) at a time; what is appended meanwhile
+// leaves in the next write. A write() batch is reported written (on_ws_written) once its bytes are on the socket.
+// Buffers are released after each write, so an idle connection holds none.
+// Reads: while no message is in progress, into a 64-byte buffer inside the object (an idle connection holds no
+// read buffer); within a message, into a 16 KiB buffer that exists only until the message is complete.
+class rfc6455_websocket final : public websocket_transport,
+                                public frame_sink,
+                                public std::enable_shared_from_this<rfc6455_websocket> {
   public:
-    beast_websocket(std::unique_ptr<httpd::upgrade> up, std::size_t max_message)
-        : ws_(std::move(up->socket), std::move(up->buffered)), request_(std::move(up)) {
-        ws_.read_message_max(max_message);
-        ws_.auto_fragment(false);  // engine.io: one packet per frame
-        websocket::stream_base::timeout t{};
-        t.handshake_timeout = std::chrono::seconds(5);    // also bounds the closing handshake
-        t.idle_timeout = websocket::stream_base::none();  // Engine.IO has its own heartbeat
-        t.keep_alive_pings = false;
-        ws_.set_option(t);
-    }
-
-    void bind_self() { ws_.next_layer().bind(weak_from_this(), this); }
+    rfc6455_websocket(std::unique_ptr<httpd::upgrade> up, std::size_t max_message)
+        : socket_(std::move(up->socket)), reader_(max_message), upgrade_(std::move(up)) {}
 
     void accept(std::shared_ptr<ws_listener> l) override {
         listener_ = std::move(l);
         error_code ec;
-        ws_.next_layer().next_layer().set_option(tcp::no_delay(true), ec);
-        ws_.async_accept(request_->request, [self = shared_from_this()](error_code ec) {
-            self->request_.reset();
-            if (auto l = self->listener_) {
-                l->on_ws_open(*self, ec);
-            }
-            if (ec) {
-                self->listener_.reset();
-                return;
-            }
-            self->read();
-        });
+        socket_.set_option(tcp::no_delay(true), ec);
+        auto const& req = upgrade_->request;
+        auto const key = req[http::field::sec_websocket_key];
+        auto const decoded_key = base64_decode(std::string_view(key.data(), key.size()));
+        if (req[http::field::sec_websocket_version] != "13") {
+            // RFC 6455 §4.4: tell the client which version we speak.
+            refuse("426 Upgrade Required", "Sec-WebSocket-Version: 13\r\n");
+            return;
+        }
+        if (!decoded_key || decoded_key->size() != 16) {
+            refuse("400 Bad Request", "");
+            return;
+        }
+        // permessage-deflate and subprotocols, if offered, are declined by not mentioning them.
+        pending_ =
+            "HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\nSec-WebSocket-Accept: ";
+        pending_ += websocket_accept_key(std::string_view(key.data(), key.size()));
+        pending_ += "\r\n\r\n";
+        handshake_ = true;
+        flush();
     }
 
     void detach() override { listener_.reset(); }
 
     void write(out_queue& batch) override {
-        if (closing_ || batch.empty()) {
+        if (batch.empty()) {
             return;
         }
-        writing_ = true;
-        auto& layer = ws_.next_layer();
-        layer.cork();
-        // Once Beast has sent a close frame (the peer closed), no data frame may follow it (RFC 6455 §5.5.1).
-        if (ws_.is_open() && !layer.failed()) {
-            for (auto const& item : batch) {
-                append_frame(layer, *item.data, item.binary);
-            }
+        if (close_sent_ || failed_) {
+            batch.clear();  // nothing may follow a close frame (RFC 6455 §5.5.1)
+            return;
+        }
+        for (auto const& item : batch) {
+            append_data_frame(pending_, *item.data, item.binary);
         }
         batch.clear();
-        layer.uncork();  // one socket write for the whole batch -> on_flushed
+        batch_waiting_ = true;
+        if (!flushing_) {
+            flush();
+        }
     }
 
-    bool writing() const override { return writing_; }
+    bool writing() const override { return batch_waiting_; }
 
     void close(std::uint16_t code) override {
-        if (closing_) {
+        if (close_requested_ || close_sent_ || failed_) {
             return;
         }
-        closing_ = true;
+        close_requested_ = true;
         close_code_ = code;
-        if (!writing_) {
-            do_close();
+        if (!batch_waiting_ && !handshake_) {
+            send_close();
         }
     }
 
     void abort() override {
-        closing_ = true;
-        close_started_ = true;
+        failed_ = true;
+        close_requested_ = true;
+        if (close_timer_) {
+            close_timer_->cancel();
+        }
         error_code ec;
-        auto& sock = ws_.next_layer().next_layer();
-        sock.shutdown(tcp::socket::shutdown_both, ec);
-        sock.close(ec);
+        socket_.shutdown(tcp::socket::shutdown_both, ec);
+        socket_.close(ec);
     }
 
-    void on_flushed(error_code ec) override {
-        writing_ = false;
+    // frame_sink
+    void on_frame_message(std::string_view payload, bool binary) override {
+        if (close_requested_) {
+            return;  // we are closing: the session has had its last message
+        }
         if (auto l = listener_) {
-            l->on_ws_written(*this, ec);
+            l->on_ws_message(*this, payload, binary);
         }
-        if (closing_ && !writing_ && !close_started_) {
-            do_close();
+    }
+
+    void on_frame_ping(std::string_view payload) override {
+        if (!close_sent_ && !failed_) {
+            append_pong_frame(pending_, payload);
+            if (!flushing_) {
+                flush();
+            }
         }
+    }
+
+    void on_frame_close(std::uint16_t code) override {
+        // The peer closes. Answer with the same code (RFC 6455 §5.5.1) unless we already sent ours, then close the
+        // TCP connection once that is written.
+        if (!close_sent_) {
+            close_sent_ = true;
+            append_close_frame(pending_, code == close_code::no_status ? close_code::normal : code);
+        }
+        close_after_flush_ = true;
+        if (!flushing_) {
+            flush();
+        }
+        end(disconnect_reason::client_close);
     }
 
   private:
-    void read() {
-        ws_.async_read(rbuf_, [self = shared_from_this()](error_code ec, std::size_t) {
-            if (ec) {
-                if (auto l = std::exchange(self->listener_, nullptr)) {
-                    l->on_ws_end(*self, end_reason(ec));
-                }
+    void refuse(std::string_view status, std::string_view extra) {
+        pending_ = "HTTP/1.1 ";
+        pending_ += status;
+        pending_ += "\r\nContent-Length: 0\r\nConnection: close\r\n";
+        pending_ += extra;
+        pending_ += "\r\n";
+        close_after_flush_ = true;
+        upgrade_.reset();
+        flush();
+        if (auto l = std::exchange(listener_, nullptr)) {
+            l->on_ws_open(*this, asio::error::connection_refused);
+        }
+    }
+
+    void on_handshake_written() {
+        handshake_ = false;
+        std::string buffered = std::move(upgrade_->buffered);
+        upgrade_.reset();
+        if (auto l = listener_) {
+            l->on_ws_open(*this, {});
+        }
+        if (!buffered.empty()) {
+            // A client that did not wait for the 101: its first frames came with the request.
+            if (!consume(buffered)) {
                 return;
             }
-            auto const data = self->rbuf_.cdata();
-            if (auto l = self->listener_) {
-                l->on_ws_message(*self, std::string_view(static_cast<char const*>(data.data()), data.size()),
-                                 !self->ws_.got_text());
+        }
+        if (close_requested_ && !close_sent_ && !batch_waiting_) {
+            send_close();
+        }
+        read();
+    }
+
+    void read() {
+        if (reader_.done() || failed_) {
+            return;
+        }
+        char* buf = small_.data();
+        std::size_t size = small_.size();
+        if (reader_.mid_message()) {
+            if (!big_) {
+                big_ = std::make_unique<std::array<char, 16384>>();
             }
-            self->rbuf_.consume(self->rbuf_.size());
-            if (self->rbuf_.capacity() > 4096) {
-                self->rbuf_.shrink_to_fit();  // a big message must not leave a big buffer behind
+            buf = big_->data();
+            size = big_->size();
+        } else {
+            big_.reset();
+        }
+        socket_.async_read_some(asio::buffer(buf, size),
+                                [self = shared_from_this(), buf](error_code ec, std::size_t n) {
+                                    if (ec) {
+                                        self->end(disconnect_reason::transport_close);
+                                        self->abort();
+                                        return;
+                                    }
+                                    if (self->consume(std::string_view(buf, n))) {
+                                        self->read();
+                                    }
+                                });
+    }
+
+    // Feeds bytes to the reader; false when reading is over (a close frame or a protocol violation).
+    bool consume(std::string_view bytes) {
+        if (auto const err = reader_.feed(bytes, *this)) {
+            fail(err);
+            return false;
+        }
+        return !reader_.done();
+    }
+
+    // A protocol violation: send a close frame with the code, then drop the connection (RFC 6455 §7.1.7).
+    void fail(std::uint16_t code) {
+        if (!close_sent_ && !failed_) {
+            close_sent_ = true;
+            append_close_frame(pending_, code);
+        }
+        close_after_flush_ = true;
+        if (!flushing_) {
+            flush();
+        }
+        end(reason_for(code));
+    }
+
+    void send_close() {
+        if (close_sent_ || failed_) {
+            return;
+        }
+        close_sent_ = true;
+        append_close_frame(pending_, close_code_);
+        if (!flushing_) {
+            flush();
+        }
+        // Wait for the peer's close frame (the read loop sees it), but not forever.
+        close_timer_ = std::make_unique<asio::steady_timer>(socket_.get_executor(), close_timeout);
+        close_timer_->async_wait([self = shared_from_this()](error_code ec) {
+            if (!ec) {
+                self->abort();
             }
-            self->read();
         });
     }
 
-    void do_close() {
-        close_started_ = true;
-        ws_.async_close(websocket::close_reason(close_code_),
-                        [self = shared_from_this()](error_code) { self->abort(); });
+    void end(disconnect_reason why) {
+        if (auto l = std::exchange(listener_, nullptr)) {
+            l->on_ws_end(*this, why);
+        }
     }
 
-    websocket::stream<corked_stream> ws_;
-    std::unique_ptr<httpd::upgrade> request_;  // until the handshake is answered
+    void flush() {
+        if (failed_) {
+            return;
+        }
+        if (pending_.empty()) {
+            after_flush({});
+            return;
+        }
+        flushing_ = true;
+        inflight_.swap(pending_);
+        asio::async_write(socket_, asio::buffer(inflight_), [self = shared_from_this()](error_code ec, std::size_t) {
+            self->flushing_ = false;
+            std::string().swap(self->inflight_);  // no buffer kept between writes
+            if (ec) {
+                self->failed_ = true;
+                self->pending_.clear();
+            }
+            if (!ec && !self->pending_.empty()) {
+                self->flush();
+                return;
+            }
+            self->after_flush(ec);
+        });
+    }
+
+    // Everything appended so far is on the socket (or the socket failed).
+    void after_flush(error_code ec) {
+        if (handshake_) {
+            if (ec) {
+                handshake_ = false;
+                upgrade_.reset();
+                if (auto l = std::exchange(listener_, nullptr)) {
+                    l->on_ws_open(*this, ec);
+                }
+                return;
+            }
+            on_handshake_written();
+            return;
+        }
+        if (batch_waiting_) {
+            batch_waiting_ = false;
+            if (auto l = listener_) {
+                l->on_ws_written(*this, ec);
+            }
+            if (close_requested_ && !close_sent_ && !failed_) {
+                send_close();
+                return;
+            }
+        }
+        if (close_after_flush_ || ec) {
+            close_after_flush_ = false;
+            error_code ignored;
+            socket_.shutdown(tcp::socket::shutdown_send, ignored);
+            abort();
+        }
+    }
+
+    tcp::socket socket_;
+    frame_reader reader_;
+    std::unique_ptr<httpd::upgrade> upgrade_;  // the request, until the 101 is written
     std::shared_ptr<ws_listener> listener_;
-    beast::flat_buffer rbuf_{};
-    std::uint16_t close_code_ = 1000;
-    bool writing_ = false;
-    bool closing_ = false;
-    bool close_started_ = false;
+    std::array<char, 64> small_{};
+    std::unique_ptr<std::array<char, 16384>> big_;
+    std::string pending_;
+    std::string inflight_;
+    std::unique_ptr<asio::steady_timer> close_timer_;
+    std::uint16_t close_code_ = close_code::normal;
+    bool handshake_ = false;          // the 101 is being written
+    bool flushing_ = false;           // a socket write is in flight
+    bool batch_waiting_ = false;      // a write() batch is not yet on the socket
+    bool close_requested_ = false;    // close() was called (or we failed)
+    bool close_sent_ = false;         // our close frame is queued: no data frame may follow
+    bool close_after_flush_ = false;  // drop the connection once everything is written
+    bool failed_ = false;             // the socket is closed or broken
 };
 
 // The listener of a websocket that is accepted only to be closed at once.
@@ -182,7 +328,7 @@ class closing_listener final : public ws_listener {
   public:
     void on_ws_open(websocket_transport& t, error_code ec) override {
         if (!ec) {
-            t.close(1000);
+            t.close(close_code::normal);
         }
     }
     void on_ws_message(websocket_transport&, std::string_view, bool) override {}
@@ -193,9 +339,7 @@ class closing_listener final : public ws_listener {
 
 std::shared_ptr<websocket_transport> websocket_transport::create(asio::io_context&, std::unique_ptr<httpd::upgrade> up,
                                                                  std::size_t max_message) {
-    auto t = std::make_shared<beast_websocket>(std::move(up), max_message);
-    t->bind_self();
-    return t;
+    return std::make_shared<rfc6455_websocket>(std::move(up), max_message);
 }
 
 std::unique_ptr<httpd::upgrade> websocket_transport::rehome(std::unique_ptr<httpd::upgrade> up,

@@ -1,8 +1,9 @@
 #pragma once
-// websocket_transport: one accepted websocket (Beast websocket::stream over a corked_stream over the TCP socket)
-// and its read loop and batched writes. Reports to a ws_listener (the session). Lives on the io_context its socket
-// is bound to; every call on that thread. Keeps itself alive while operations are pending; holds its listener
-// only while attached (detach() or close breaks the cycle). No Beast in this header: see websocket_transport.cpp.
+// websocket_transport: one server websocket (RFC 6455 over the TCP socket, framing in websocket_frame.hpp): the
+// opening handshake, the read loop, batched writes (a whole batch of frames in one socket write), ping/pong and
+// the closing handshake. Reports to a ws_listener (the session). Lives on the io_context its socket is bound to;
+// every call on that thread. Keeps itself alive while operations are pending; holds its listener only while
+// attached (detach() or close breaks the cycle). No Asio in this header.
 // common/aliases.hpp's `using tcp = boost::asio::ip::tcp` needs tcp declared; a declaration is enough here.
 namespace boost::asio::ip {
 class tcp;
@@ -56,7 +57,8 @@ class websocket_transport {
     // upgraded or upgrading).
     static void accept_and_close(boost::asio::io_context& ctx, std::unique_ptr<httpd::upgrade> up);
 
-    // Answers the upgrade request with 101, then reads messages until closed; reports to `l`.
+    // Validates the upgrade request and answers 101 (or 400 / 426 and on_ws_open with an error), then reads
+    // messages until closed; reports to `l`.
     virtual void accept(std::shared_ptr<ws_listener> l) = 0;
     // Stops reporting to the listener (the transport finishes on its own).
     virtual void detach() = 0;

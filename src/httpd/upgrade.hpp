@@ -1,6 +1,6 @@
 #pragma once
 // What a route receives when it takes over a websocket upgrade request (reply::take_upgrade): the TCP socket, the
-// parsed upgrade request (for websocket::stream::async_accept) and any bytes the connection read past the request.
+// parsed upgrade request (Sec-WebSocket-Key and friends) and any bytes the connection read past the request.
 // Includes Beast's HTTP message and Asio's socket: include it only where the websocket is accepted.
 // Before common/aliases.hpp, whose `using tcp = boost::asio::ip::tcp` needs the declaration.
 #include <boost/asio/ip/tcp.hpp>

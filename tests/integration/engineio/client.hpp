@@ -182,7 +182,42 @@ class ws_client {
             ws_.async_handshake(response, "localhost", target, [done](error_code ec) mutable { done(ec); });
         });
         layer.expires_never();
+        ws_.control_callback([this](websocket::frame_type kind, beast::string_view payload) {
+            if (kind == websocket::frame_type::pong) {
+                pongs.emplace_back(payload);
+            }
+        });
     }
+
+    error_code ping(std::string const& payload) {
+        auto& layer = beast::get_lowest_layer(ws_);
+        auto ec = run_op(ioc_, [&](auto done) {
+            layer.expires_after(5s);
+            ws_.async_ping(websocket::ping_data(payload.c_str()), [done](error_code ec) mutable { done(ec); });
+        });
+        layer.expires_never();
+        return ec;
+    }
+
+    // One text message in several frames.
+    error_code write_fragments(std::vector<std::string> const& parts) {
+        auto& layer = beast::get_lowest_layer(ws_);
+        ws_.binary(false);
+        for (std::size_t i = 0; i < parts.size(); ++i) {
+            auto ec = run_op(ioc_, [&](auto done) {
+                layer.expires_after(5s);
+                ws_.async_write_some(i + 1 == parts.size(), asio::buffer(parts[i]),
+                                     [done](error_code ec, std::size_t) mutable { done(ec); });
+            });
+            if (ec) {
+                return ec;
+            }
+        }
+        layer.expires_never();
+        return {};
+    }
+
+    std::vector<std::string> pongs;  // payloads of the pongs received (seen while reading)
 
     bool ok() const { return !handshake_error; }
 

@@ -70,6 +70,34 @@ TEST_F(EngineIoTest, WebsocketFrameLengthsAtEveryBoundary) {
     }
 }
 
+TEST_F(EngineIoTest, WebsocketControlFramesAndFragments) {
+    start();
+    ws_client ws(port_, ws_target());
+    auto const sid = ws_open(ws);
+    ASSERT_FALSE(ws.ping("are you there"));
+    ASSERT_FALSE(ws.write_fragments({"4frag", "men", "ted"}));
+    auto m = ws.read();  // the pong is seen while reading, before the echo
+    ASSERT_TRUE(m);
+    EXPECT_EQ(m->data, "4fragmented");
+    EXPECT_EQ(ws.pongs, std::vector<std::string>{"are you there"});
+    // The client's close handshake is answered with its code.
+    ws.close();
+    EXPECT_EQ(ws.close_reason().code, 1000);
+    EXPECT_TRUE(wait_for([&] { return handler_.close_reason(sid).has_value(); }));
+    EXPECT_EQ(handler_.close_reason(sid), disconnect_reason::client_close);
+}
+
+TEST_F(EngineIoTest, WebsocketInvalidUtf8ClosesWith1007) {
+    start();
+    ws_client ws(port_, ws_target());
+    auto const sid = ws_open(ws);
+    ASSERT_FALSE(ws.write("4\xc3\x28"));
+    EXPECT_TRUE(ws.closed_by_server());
+    EXPECT_EQ(ws.close_reason().code, 1007);
+    EXPECT_TRUE(wait_for([&] { return handler_.close_reason(sid).has_value(); }));
+    EXPECT_EQ(handler_.close_reason(sid), disconnect_reason::parse_error);
+}
+
 TEST_F(EngineIoTest, WebsocketClosePacketClosesSession) {
     start();
     ws_client ws(port_, ws_target());
@@ -122,6 +150,28 @@ TEST_F(EngineIoTest, WebsocketBadQueryIsRefused) {
     ws_client bad_sid(port_, ws_target("doesnotexist"));
     EXPECT_FALSE(bad_sid.ok());
     EXPECT_EQ(bad_sid.response.result_int(), 400u);
+}
+
+TEST_F(EngineIoTest, WebsocketHandshakeIsValidated) {
+    start();
+    std::string const head =
+        "GET /engine.io/?EIO=4&transport=websocket HTTP/1.1\r\nHost: x\r\nConnection: Upgrade\r\n"
+        "Upgrade: websocket\r\n";
+    http_client c(port_);
+    auto old = c.raw(head + "Sec-WebSocket-Version: 8\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n\r\n");
+    EXPECT_EQ(old.status, 426u);
+    EXPECT_EQ(old.header("Sec-WebSocket-Version"), "13");
+    http_client c2(port_);
+    auto no_key = c2.raw(head + "Sec-WebSocket-Version: 13\r\n\r\n");
+    EXPECT_EQ(no_key.status, 400u);
+    http_client c3(port_);
+    auto ok = c3.raw(head +
+                     "Sec-WebSocket-Version: 13\r\nSec-WebSocket-Key: dGhlIHNhbXBsZSBub25jZQ==\r\n"
+                     "Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n");
+    EXPECT_EQ(ok.status, 101u);
+    EXPECT_EQ(ok.header("Sec-WebSocket-Accept"), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
+    EXPECT_EQ(ok.header("Sec-WebSocket-Extensions"), "");               // permessage-deflate declined
+    EXPECT_TRUE(wait_for([&] { return eio_->session_count() == 1; }));  // only the good one opened a session
 }
 
 TEST_F(EngineIoTest, UpgradeWithProbeNoopAndSwitch) {
