@@ -286,6 +286,43 @@ TEST_F(EngineIoTest, FailedProbeLeavesPollingWorking) {
     EXPECT_EQ(ws.read()->data, "4up");
 }
 
+TEST_F(EngineIoTest, ProbeThatNeverUpgradesIsClosedAfterTheUpgradeTimeout) {
+    engineio::options o = quiet_options();
+    o.upgrade_timeout = 150ms;
+    start(o);
+    http_client c(port_);
+    auto const sid = handshake(c);
+    ws_client ws(port_, ws_target(sid));
+    ASSERT_FALSE(ws.write("2probe"));
+    EXPECT_EQ(ws.read()->data, "3probe");
+    EXPECT_EQ(c.get(polling(sid)).body, "6");  // upgrading
+    auto const t0 = std::chrono::steady_clock::now();
+    EXPECT_TRUE(ws.closed_by_server(2s));  // no `5` within the upgrade timeout: the probe is dropped
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, 1s);
+    // The session goes on over polling, and may try again.
+    EXPECT_EQ(c.post(polling(sid), "4still polling").body, "ok");
+    EXPECT_EQ(c.get(polling(sid)).body, "4still polling");
+    EXPECT_FALSE(handler_.close_reason(sid).has_value());
+    ws_client again(port_, ws_target(sid));
+    ASSERT_FALSE(again.write("2probe"));
+    EXPECT_EQ(again.read()->data, "3probe");
+    ASSERT_FALSE(again.write("5"));
+    ASSERT_FALSE(again.write("4upgraded"));
+    EXPECT_EQ(again.read()->data, "4upgraded");
+    // The session object is reachable from any thread while open, and gone from the table once closed.
+    auto s = eio_->find(sid);
+    ASSERT_TRUE(s);
+    EXPECT_EQ(s->id(), sid);
+    EXPECT_EQ(s->remote_address().substr(0, 10), "127.0.0.1:");
+    std::promise<engineio::transport_kind> kind;
+    s->dispatch([&] { kind.set_value(s->transport()); });
+    EXPECT_EQ(kind.get_future().get(), engineio::transport_kind::websocket);
+    s->close(disconnect_reason::server_close);
+    EXPECT_TRUE(again.closed_by_server());
+    EXPECT_TRUE(wait_for([&] { return eio_->find(sid) == nullptr; }));
+    EXPECT_EQ(handler_.close_reason(sid), disconnect_reason::server_close);
+}
+
 TEST_F(EngineIoTest, WebsocketHeartbeatPingThenTimeout) {
     engineio::options o = quiet_options();
     o.ping_interval = 100ms;
