@@ -12,6 +12,7 @@
 #include <boost/asio/ip/v6_only.hpp>
 #include <boost/asio/post.hpp>
 #include <boost/asio/read.hpp>
+#include <boost/asio/steady_timer.hpp>
 #include <boost/beast/core/flat_buffer.hpp>
 #include <boost/beast/core/tcp_stream.hpp>
 #include <boost/beast/http/parser.hpp>
@@ -75,8 +76,9 @@ class connection;
 
 // One listening socket, on the pool's first io_context.
 struct listener {
-    explicit listener(asio::io_context& ctx) : acceptor(ctx) {}
+    explicit listener(asio::io_context& ctx) : acceptor(ctx), backoff(ctx) {}
     tcp::acceptor acceptor;
+    asio::steady_timer backoff;  // after a failed accept (EMFILE...): retry a little later, do not spin
 };
 
 // Shared by the server, its listeners and every connection (connections may outlive the server object).
@@ -399,15 +401,23 @@ void accept_loop(std::shared_ptr<server::state> st, std::shared_ptr<listener> l)
         if (ec == asio::error::operation_aborted || !l->acceptor.is_open()) {
             return;
         }
-        if (!ec) {
-            // The socket belongs to its own io_context: start the connection there.
-            auto ex = socket.get_executor();
-            asio::post(ex, [st, socket = std::move(socket)]() mutable {
-                std::make_shared<connection>(std::move(socket), st)->start();
+        if (ec) {
+            // E.g. EMFILE: the listener stays; try again shortly rather than spin on the same error.
+            log::warn("httpd: accept failed: {}", ec.message());
+            auto* timer = &l->backoff;
+            timer->expires_after(std::chrono::milliseconds(50));
+            timer->async_wait([st = std::move(st), l = std::move(l)](error_code) mutable {
+                if (l->acceptor.is_open()) {
+                    accept_loop(std::move(st), std::move(l));
+                }
             });
-        } else {
-            log::warn("httpd: accept failed: {}", ec.message());  // e.g. EMFILE: keep accepting
+            return;
         }
+        // The socket belongs to its own io_context: start the connection there.
+        auto ex = socket.get_executor();
+        asio::post(ex, [st, socket = std::move(socket)]() mutable {
+            std::make_shared<connection>(std::move(socket), st)->start();
+        });
         accept_loop(std::move(st), std::move(l));
     });
 }
@@ -521,14 +531,15 @@ void server::stop() {
         }
         // The acceptor is not thread-safe: close it on its own thread, or here when no thread runs its context.
         auto& ctx = static_cast<asio::io_context&>(l->acceptor.get_executor().context());
-        if (ctx.stopped()) {
+        auto close = [l] {
             error_code ec;
             l->acceptor.close(ec);
+            l->backoff.cancel();
+        };
+        if (ctx.stopped()) {
+            close();
         } else {
-            asio::post(ctx, [l] {
-                error_code ec;
-                l->acceptor.close(ec);
-            });
+            asio::post(ctx, close);
         }
     }
 }
