@@ -34,6 +34,10 @@ class frame_sink {
     virtual void on_frame_close(std::uint16_t code) = 0;
 };
 
+// frame_reader: parses one connection's client-to-server byte stream into messages and control frames, however
+// the bytes are split. Owns the partial header, the message being assembled and the control payload; used on the
+// connection's thread only. Refuses anything RFC 6455 forbids a client (unmasked, reserved bits or opcodes,
+// fragmented or long control frames, non-minimal lengths, bad close codes, invalid UTF-8 text, over max_message).
 class frame_reader {
   public:
     explicit frame_reader(std::size_t max_message) : max_message_(max_message) {}
