@@ -193,6 +193,7 @@ if (fanRuns.length) {
     "set logscale x",
     "set xlabel 'connections'",
     "set ylabel 'frames/s'",
+    "set yrange [0:*]",
     "set grid",
     "set key top right",
     "plot " + parts.join(", "),
