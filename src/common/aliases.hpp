@@ -2,7 +2,9 @@
 // Namespace aliases used everywhere. Declares the namespaces only: including this costs nothing.
 #include <boost/system/error_code.hpp>
 
-namespace boost::asio::ip {}
+namespace boost::asio::ip {
+class tcp;
+}
 namespace boost::beast::http {}
 namespace boost::beast::websocket {}
 namespace boost::json {}

@@ -1,0 +1,127 @@
+#include "app/server_metrics.hpp"
+
+#include "app/gate.hpp"
+#include "broker/broker.hpp"
+#include "engineio/server.hpp"
+#include "hub/hub.hpp"
+#include "metrics/registry.hpp"
+#include "socketio/server.hpp"
+
+#include <atomic>
+#include <string>
+
+namespace pusher::app {
+namespace {
+template <class T>
+double load(std::atomic<T> const& a) {
+    return static_cast<double>(a.load(std::memory_order_relaxed));
+}
+}  // namespace
+
+void register_server_metrics(metrics::registry& reg, server_parts p) {
+    using metrics::kind;
+    auto const& eio = p.engine;
+    auto const& sio = p.sockets;
+    auto const& hub = p.hub;
+    auto const& broker = p.broker;
+    auto const& gate = p.gate;
+
+    // Connections and sessions.
+    reg.add_callback("pusher_connections", "Open Engine.IO sessions by current transport", kind::gauge,
+                     {{"transport", "polling"}}, [&eio] { return load(eio.open_polling); });
+    reg.add_callback("pusher_connections", "Open Engine.IO sessions by current transport", kind::gauge,
+                     {{"transport", "websocket"}}, [&eio] { return load(eio.open_websocket); });
+    reg.add_callback("pusher_connections_opened_total", "Engine.IO sessions opened", kind::counter, {},
+                     [&eio] { return load(eio.opened_total); });
+    for (std::size_t i = 0; i < engineio::disconnect_reason_count; ++i) {
+        auto const why = static_cast<engineio::disconnect_reason>(i);
+        reg.add_callback("pusher_connections_closed_total", "Engine.IO sessions closed, by reason", kind::counter,
+                         {{"reason", std::string(engineio::to_string(why))}},
+                         [&eio, why] { return static_cast<double>(eio.closed(why)); });
+    }
+    reg.add_callback("pusher_slow_consumer_disconnects_total",
+                     "Sessions closed because their outbox went over its limits", kind::counter, {},
+                     [&eio] { return static_cast<double>(eio.slow_consumers()); });
+    reg.add_callback("pusher_transport_upgrades_total", "Polling sessions upgraded to websocket", kind::counter, {},
+                     [&eio] { return load(eio.upgrades_total); });
+    reg.add_callback("pusher_frames_sent_total", "Engine.IO packets handed to a transport", kind::counter, {},
+                     [&eio] { return load(eio.frames_out_total); });
+    reg.add_callback("pusher_bytes_sent_total", "Engine.IO packet bytes handed to a transport", kind::counter, {},
+                     [&eio] { return load(eio.bytes_out_total); });
+    reg.add_callback("pusher_frames_received_total", "Engine.IO packets received", kind::counter, {},
+                     [&eio] { return load(eio.frames_in_total); });
+    reg.add_callback("pusher_bad_requests_total", "Engine.IO requests refused (400, 403, 413)", kind::counter, {},
+                     [&eio] { return load(eio.bad_requests_total); });
+
+    // Socket.IO and the gate.
+    reg.add_callback("pusher_socket_connects_total", "Socket.IO connections accepted (user authenticated and bound)",
+                     kind::counter, {}, [&sio] { return load(sio.connects); });
+    reg.add_callback("pusher_socket_connect_refused_total", "Socket.IO CONNECTs refused, by reason", kind::counter,
+                     {{"reason", "auth"}}, [&gate] { return load(gate.auth_failures); });
+    reg.add_callback("pusher_socket_connect_refused_total", "Socket.IO CONNECTs refused, by reason", kind::counter,
+                     {{"reason", "binding"}}, [&gate] { return load(gate.subscribe_failures); });
+    reg.add_callback("pusher_socket_connect_refused_total", "Socket.IO CONNECTs refused, by reason", kind::counter,
+                     {{"reason", "namespace"}}, [&sio] { return load(sio.invalid_namespaces); });
+    reg.add_callback("pusher_socket_connect_timeouts_total", "Sessions closed for sending no CONNECT in time",
+                     kind::counter, {}, [&sio] { return load(sio.connect_timeouts); });
+    reg.add_callback("pusher_socket_decode_errors_total", "Socket.IO packets that could not be decoded", kind::counter,
+                     {}, [&sio] { return load(sio.decode_errors); });
+    reg.add_callback("pusher_client_events_total", "Events sent by clients (ignored: the pusher only pushes)",
+                     kind::counter, {}, [&gate] { return load(gate.client_events); });
+
+    // The hub.
+    reg.add_callback("pusher_users_online", "Users with at least one connection on this node", kind::gauge, {},
+                     [&hub] { return static_cast<double>(hub.users()); });
+    reg.add_callback("pusher_sessions", "Connections attached to a user", kind::gauge, {},
+                     [&hub] { return static_cast<double>(hub.sessions()); });
+
+    // The broker. Each callback takes its own snapshot: stats() is a handful of relaxed loads.
+    auto stat = [&broker](auto member) {
+        return [&broker, member] { return static_cast<double>(broker.stats().*member); };
+    };
+    using bs = broker::broker_stats;
+    reg.add_callback("pusher_broker_ready", "1 when connected, consuming and every binding restored", kind::gauge, {},
+                     [ready = p.ready] { return ready() ? 1.0 : 0.0; });
+    reg.add_callback("pusher_broker_consumer_connected", "1 while the consuming connection is up", kind::gauge, {},
+                     [&broker] { return broker.stats().consumer_connected ? 1.0 : 0.0; });
+    reg.add_callback("pusher_broker_publisher_connected", "1 while the publishing connection is up", kind::gauge, {},
+                     [&broker] { return broker.stats().publisher_connected ? 1.0 : 0.0; });
+    reg.add_callback("pusher_bindings", "User routing keys bound (or inside the unbind grace)", kind::gauge, {},
+                     stat(&bs::bound_users));
+    reg.add_callback("pusher_broker_subscriptions", "Connections holding a subscription", kind::gauge, {},
+                     stat(&bs::subscriptions));
+    reg.add_callback("pusher_broker_binds_total", "queue.bind sent (re-binds after a reconnect included)",
+                     kind::counter, {}, stat(&bs::binds));
+    reg.add_callback("pusher_broker_unbinds_total", "queue.unbind sent", kind::counter, {}, stat(&bs::unbinds));
+    reg.add_callback("pusher_broker_subscribe_timeouts_total", "Bindings not confirmed in time", kind::counter, {},
+                     stat(&bs::subscribe_timeouts));
+    reg.add_callback("pusher_broker_reconnects_total", "Broker connections re-established", kind::counter, {},
+                     stat(&bs::reconnects));
+    reg.add_callback("pusher_broker_connection_failures_total", "Broker connection attempts failed or connections lost",
+                     kind::counter, {}, stat(&bs::connection_failures));
+    reg.add_callback("pusher_broker_messages_received_total", "Messages the broker delivered to this node",
+                     kind::counter, {}, stat(&bs::messages_received));
+    reg.add_callback("pusher_broker_messages_dropped_total", "Broker messages dropped before the fan-out, by reason",
+                     kind::counter, {{"reason", "unroutable"}}, stat(&bs::messages_unroutable));
+    reg.add_callback("pusher_broker_messages_dropped_total", "Broker messages dropped before the fan-out, by reason",
+                     kind::counter, {{"reason", "invalid"}}, stat(&bs::messages_invalid));
+    reg.add_callback("pusher_publish_messages_total", "Messages published through /api/publish, by outcome",
+                     kind::counter, {{"outcome", "sent"}}, stat(&bs::messages_published));
+    reg.add_callback("pusher_publish_messages_total", "Messages published through /api/publish, by outcome",
+                     kind::counter, {{"outcome", "confirmed"}}, stat(&bs::messages_confirmed));
+    reg.add_callback("pusher_publish_messages_total", "Messages published through /api/publish, by outcome",
+                     kind::counter, {{"outcome", "failed"}}, stat(&bs::messages_failed));
+
+    std::vector<double> bounds;
+    for (auto ms : bs::bind_latency_bounds_ms) {
+        bounds.push_back(ms / 1000.0);
+    }
+    reg.add_callback_histogram("pusher_bind_latency_seconds", "queue.bind sent -> bind-ok", bounds, {}, [&broker] {
+        auto const s = broker.stats();
+        metrics::histogram_snapshot h;
+        h.buckets.assign(s.bind_latency_buckets.begin(), s.bind_latency_buckets.end());
+        h.sum = static_cast<double>(s.bind_latency_us_sum) / 1e6;
+        return h;
+    });
+}
+}  // namespace pusher::app
