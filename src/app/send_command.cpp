@@ -25,9 +25,9 @@
 namespace pusher::app {
 namespace {
 constexpr char const* usage =
-    R"(usage: pusher send (--server URL | --amqp-url URL) (--user ID | --users ID,ID,... | --broadcast)
+    R"(usage: pusher send [--server URL | --amqp-url URL] (--user ID | --users ID,ID,... | --broadcast)
                    [--event NAME] [--data JSON|-] [--api-key KEY] [--exchange NAME] [--broadcast-exchange NAME]
-  --server URL       a running pusher, e.g. http://127.0.0.1:8080 (POST /api/publish)
+  --server URL       a running pusher (POST /api/publish); default http://127.0.0.1:8080
   --amqp-url URL     RabbitMQ, e.g. amqp://guest:guest@127.0.0.1:5672/ (publisher confirms)
   --event NAME       the Socket.IO event name (default: notification)
   --data JSON        the payload (default: null); - reads it from standard input
@@ -122,8 +122,11 @@ std::string parse(std::vector<std::string> const& args, send_options& o) {
     if (!json_text::is_valid(o.data)) {
         return "--data is not valid JSON (quote a string: --data '\"text\"')";
     }
-    if (o.server.empty() == o.amqp_url.empty()) {
-        return "give exactly one of --server URL or --amqp-url URL";
+    if (o.server.empty() && o.amqp_url.empty()) {
+        o.server = "http://127.0.0.1:8080";  // what `make run` starts
+    }
+    if (!o.server.empty() && !o.amqp_url.empty()) {
+        return "give one of --server URL or --amqp-url URL, not both";
     }
     if (o.broadcast == !o.users.empty()) {
         return "give --user/--users or --broadcast (one of them)";

@@ -17,6 +17,9 @@ import {
     textOf,
     waitForText,
 } from './lib/browser.mjs';
+import { amqpArgs, amqpMissing, amqpSend, exchangeNames } from './lib/pusher.mjs';
+
+const amqpNames = exchangeNames('demo');
 
 const flows = [
     {
@@ -27,6 +30,16 @@ const flows = [
             const { status, body } = await apiPublish(server.url, { user, event, data });
             assert.equal(status, 202, `POST /api/publish answered ${status} ${JSON.stringify(body)}`);
             assert.equal(body.accepted, 1);
+        },
+    },
+    {
+        name: 'RabbitMQ, pusher send --amqp-url',
+        tag: 'amqp',
+        skip: amqpMissing,
+        args: ['--listen', '127.0.0.1:0', '--dev-auth', ...(amqpMissing ? [] : amqpArgs(amqpNames))],
+        publisher: () => async (user, event, data) => {
+            const answer = await amqpSend(amqpNames, { user }, event, data);
+            assert.equal(answer.accepted, 1);
         },
     },
 ];
@@ -67,7 +80,7 @@ async function openInbox(browser, server, user, transport, viewport) {
 }
 
 for (const flow of flows) {
-    describe(`demo page: ${flow.name}`, () => {
+    describe(`demo page: ${flow.name}`, { skip: flow.skip }, () => {
         let server;
         let browser;
         let publish;

@@ -100,19 +100,4 @@ export async function screenshot(page, name) {
     return file;
 }
 
-// POST /api/publish; resolves to { status, body } (body parsed when JSON).
-export async function apiPublish(baseUrl, message, { apiKey } = {}) {
-    const headers = { 'content-type': 'application/json' };
-    if (apiKey) {
-        headers.authorization = `Bearer ${apiKey}`;
-    }
-    const res = await fetch(`${baseUrl}/api/publish`, { method: 'POST', headers, body: JSON.stringify(message) });
-    const text = await res.text();
-    let body = text;
-    try {
-        body = JSON.parse(text);
-    } catch {
-        // keep the text
-    }
-    return { status: res.status, body };
-}
+export { apiPublish } from './pusher.mjs';
