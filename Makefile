@@ -14,10 +14,14 @@ build: deps
 	@cmake -S . -B $(BUILD) -DCMAKE_BUILD_TYPE=Release $(CMAKE_FLAGS) >/dev/null
 	@cmake --build $(BUILD) -j$(JOBS)
 
+# The whole suite on the release build, then unit + integration again under ASan/UBSan (ASAN=0 skips that part).
+ASAN ?= 1
 test:
 	@scripts/deps.sh test
 	@$(MAKE) --no-print-directory build
-	@scripts/test.sh $(BUILD)
+	@if [ "$(ASAN)" != 0 ]; then $(MAKE) --no-print-directory build BUILD=build-asan \
+		CMAKE_FLAGS="-DPUSHER_SANITIZE=ON -DPUSHER_BENCH=OFF"; fi
+	@scripts/test.sh $(BUILD) $(if $(filter-out 0,$(ASAN)),build-asan)
 
 run: build
 	@scripts/run.sh $(BUILD)

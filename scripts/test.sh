@@ -1,9 +1,11 @@
 #!/usr/bin/env bash
-# Runs every test: unit + integration (ctest, with a throw-away RabbitMQ node) and end-to-end (node --test).
-# Usage: scripts/test.sh [BUILD_DIR]
+# Runs every test: unit + integration (ctest, with a throw-away RabbitMQ node) and end-to-end (node --test) against
+# BUILD_DIR, then the unit + integration tests again against SANITIZER_BUILD_DIR (ASan + UBSan) when given.
+# Usage: scripts/test.sh [BUILD_DIR] [SANITIZER_BUILD_DIR]
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 build=$(cd "$top" && realpath -m "${1:-build}")
+sanitizer_build=${2:+$(cd "$top" && realpath -m "$2")}
 cd "$top"
 
 # A RabbitMQ node of our own (own name, ports and data dir); stopped when this script exits.
@@ -14,11 +16,36 @@ fi
 export PUSHER_BUILD_DIR="$build"
 
 status=0
-echo "== unit + integration (ctest)"
-(cd "$build" && ctest --output-on-failure -j2 --timeout 300) || status=1
+failed=()
+step() {  # step NAME COMMAND...: runs one suite, remembers a failure, goes on with the next
+  local name=$1
+  shift
+  echo "== $name"
+  local t0=$SECONDS
+  if "$@"; then
+    echo "== $name: passed ($((SECONDS - t0)) s)"
+  else
+    echo "== $name: FAILED ($((SECONDS - t0)) s)"
+    status=1
+    failed+=("$name")
+  fi
+}
+
+step "unit + integration (ctest, $build)" bash -c "cd '$build' && ctest --output-on-failure -j2 --timeout 300"
 
 if [ -d tests/e2e ] && ls tests/e2e/*.test.mjs >/dev/null 2>&1; then
-  echo "== end-to-end (node --test)"
-  (cd tests/e2e && node --test --test-concurrency=1 ./*.test.mjs) || status=1
+  step "end-to-end (node --test)" bash -c "cd tests/e2e && node --test --test-concurrency=1 ./*.test.mjs"
+fi
+
+if [ -n "$sanitizer_build" ]; then
+  # ASan + UBSan: any report fails the test that triggered it (halt_on_error; UBSan built with no recovery).
+  export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:halt_on_error=1:detect_stack_use_after_return=1}
+  export UBSAN_OPTIONS=${UBSAN_OPTIONS:-print_stacktrace=1:halt_on_error=1}
+  step "unit + integration under ASan/UBSan (ctest, $sanitizer_build)" \
+    bash -c "cd '$sanitizer_build' && ctest --output-on-failure -j2 --timeout 600"
+fi
+
+if [ "$status" -ne 0 ]; then
+  echo "FAILED: ${failed[*]}"
 fi
 exit $status
