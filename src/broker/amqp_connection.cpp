@@ -135,10 +135,16 @@ amqp_connection::amqp_connection(amqp_endpoint const& ep) {
         amqp_set_rpc_timeout(state_, &tv);
         int const rc = amqp_socket_open_noblock(socket, url.info.host, url.info.port, &tv);
         if (rc != AMQP_STATUS_OK) {
-            int const err = errno;  // rabbitmq-c only says "a socket error occurred"; errno says which
-            throw amqp_failure(fmt::format(
-                "cannot connect to {}: {}{}", address, amqp_error_string2(rc),
-                rc == AMQP_STATUS_SOCKET_ERROR && err != 0 ? fmt::format(" ({})", std::strerror(err)) : std::string()));
+            // rabbitmq-c only says "a socket error occurred"; errno says which, except after its non-blocking
+            // connect, where the real error (SO_ERROR) is not passed on and errno is still EINPROGRESS.
+            int const err = errno;
+            std::string why;
+            if (rc == AMQP_STATUS_SOCKET_ERROR && err == EINPROGRESS) {
+                why = " (connection refused or host unreachable)";
+            } else if (rc == AMQP_STATUS_SOCKET_ERROR && err != 0) {
+                why = fmt::format(" ({})", std::strerror(err));
+            }
+            throw amqp_failure(fmt::format("cannot connect to {}: {}{}", address, amqp_error_string2(rc), why));
         }
         // Capabilities (merged by rabbitmq-c with its own): without consumer_cancel_notify RabbitMQ drops our
         // consumer silently when the queue is deleted; with it we get basic.cancel and start over. connection.blocked
