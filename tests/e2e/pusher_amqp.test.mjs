@@ -213,3 +213,47 @@ describe('pusher + RabbitMQ: broker restart under live clients', { skip: amqpMis
         }
     });
 });
+
+describe('pusher + RabbitMQ: broker unreachable at start-up', { skip: amqpMissing }, () => {
+    const names = exchangeNames('late');
+    let server;
+    after(async () => {
+        await server?.stop();
+    });
+
+    test('serves, says why it is not ready, keeps retrying; a client waiting for its binding gets in once it is up', async () => {
+        await rabbitmqctl('stop_app');
+        let client;
+        try {
+            server = await startBinary('pusher', [
+                '--listen', '127.0.0.1:0', '--jwt-secret', secret, '--amqp-reconnect-max-ms', '1000', ...amqpArgs(names),
+            ]);
+            const r = await fetch(`${server.url}/readyz`);
+            assert.equal(r.status, 503);
+            assert.deepEqual(await r.json(), { status: 'not ready', reason: 'broker not connected' });
+            assert.equal((await fetch(`${server.url}/healthz`)).status, 200);
+            await eventually(async () => /cannot connect/.test(server.output()), { what: 'a log line about the broker' });
+            // The CONNECT is answered only once the binding is confirmed: start connecting now, bring the broker up.
+            client = connect(server.url, { token: token('late') });
+        } finally {
+            await rabbitmqctl('start_app');
+        }
+        const socket = await client;
+        try {
+            await eventually(async () => (await fetch(`${server.url}/readyz`)).status === 200, {
+                timeout: 60000,
+                what: 'readyz 200',
+            });
+            const pub = await publisher(names);
+            try {
+                assert.equal(await pub.routable('late'), true);
+                await pub.toUser('late', 'mail.new', { late: true });
+            } finally {
+                await pub.close();
+            }
+            assert.deepEqual(await waitForEvents(socket, 'mail.new', 1), [{ late: true }]);
+        } finally {
+            socket.close();
+        }
+    });
+});
