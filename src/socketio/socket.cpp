@@ -190,7 +190,8 @@ void socket::drop_acks() {
     }
     auto waiting = std::move(acks_->waiting);
     acks_.reset();
-    for (auto& [id, h] : waiting) {
+    for (auto& entry : waiting) {
+        auto& h = entry.second;  // not a structured binding: clang before 16 cannot capture one in a lambda
         detail::call_app("ack handler", [&] { h(ack_status::disconnected, {}); });
     }
 }
