@@ -439,15 +439,6 @@ void server_session::on_ws_written(websocket_transport& t, error_code ec) {
         return;
     }
     if (state_ == state::closed) {
-        if (close_after_write_) {
-            close_after_write_ = false;
-            if (!ec && !outbox_.empty()) {
-                ws_->write(outbox_);
-            }
-            ws_->close(close_code_);
-            ws_->detach();
-            outbox_.clear();
-        }
         return;
     }
     if (ec) {
@@ -565,10 +556,10 @@ void server_session::do_close(disconnect_reason why) {
             ws_->detach();
             ws_->abort();
             outbox_.clear();
-        } else if (ws_->writing()) {
-            close_after_write_ = true;  // on_ws_written sends the rest, then closes
-            close_code_ = close_code(why);
         } else {
+            // The rest of the queue follows the write in flight, then the close frame. The transport bounds the
+            // closing handshake, pending writes included, by its close timeout: a peer that stopped reading cannot
+            // keep the socket, or what is queued for it, once the session is over.
             if (!outbox_.empty()) {
                 ws_->write(outbox_);
             }

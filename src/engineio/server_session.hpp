@@ -100,7 +100,5 @@ class server_session final : public session, public ws_listener, public std::ena
 
     bool batching_ = false;  // inside a POST: flush once at the end, so its replies go out together
     bool flush_posted_ = false;
-    bool close_after_write_ = false;
-    std::uint16_t close_code_ = 1000;
 };
 }  // namespace pusher::engineio

@@ -90,6 +90,9 @@ class rfc6455_websocket final : public websocket_transport,
         }
         close_requested_ = true;
         close_code_ = code;
+        // The deadline covers the whole closing handshake, from now: what is still being written ahead of our
+        // close frame too. A peer that stopped reading would otherwise hold the socket and its buffers forever.
+        arm_close_timer();
         if (!batch_waiting_ && !handshake_) {
             send_close();
         }
@@ -133,6 +136,7 @@ class rfc6455_websocket final : public websocket_transport,
             append_close_frame(pending_, code == close_code::no_status ? close_code::normal : code);
         }
         close_after_flush_ = true;
+        arm_close_timer();  // a peer that closes but does not read our answer gets no more than the close timeout
         if (!flushing_) {
             flush();
         }
@@ -217,6 +221,7 @@ class rfc6455_websocket final : public websocket_transport,
             append_close_frame(pending_, code);
         }
         close_after_flush_ = true;
+        arm_close_timer();
         if (!flushing_) {
             flush();
         }
@@ -233,6 +238,14 @@ class rfc6455_websocket final : public websocket_transport,
             flush();
         }
         // Wait for the peer's close frame (the read loop sees it), but not forever.
+        arm_close_timer();
+    }
+
+    // Drops the connection close_timeout from the first call (later calls keep that deadline).
+    void arm_close_timer() {
+        if (close_timer_ || failed_) {
+            return;
+        }
         close_timer_ = std::make_unique<asio::steady_timer>(socket_.get_executor(), close_timeout);
         close_timer_->async_wait([self = shared_from_this()](error_code ec) {
             if (!ec) {
