@@ -2,6 +2,7 @@
 
 #include "engineio/packet.hpp"
 #include "engineio/websocket_frame.hpp"
+#include "httpd/tls_socket.hpp"
 #include "httpd/upgrade.hpp"
 
 #include <boost/asio/io_context.hpp>
@@ -11,6 +12,7 @@
 
 #include <array>
 #include <chrono>
+#include <type_traits>
 
 #include <unistd.h>
 
@@ -22,25 +24,50 @@ disconnect_reason reason_for(std::uint16_t code) {
     return code == close_code::too_big ? disconnect_reason::payload_too_large : disconnect_reason::parse_error;
 }
 
-// A server websocket on a plain TCP socket (RFC 6455, no extensions). Owns the socket, the frame reader, the
-// write buffers and, only while closing, a timer. Lives on the socket's io_context; every call on that thread.
+// The two streams a websocket runs on: the TCP socket itself, or TLS over it. The plain path stays a plain socket
+// (no indirection per read or write); the TLS one is httpd's tls_socket, whose state moved here with the upgrade.
+tcp::socket make_stream(httpd::upgrade& up, tcp::socket*) {
+    return std::move(up.socket);
+}
+
+httpd::tls_socket make_stream(httpd::upgrade& up, httpd::tls_socket*) {
+    return httpd::tls_socket(std::move(up.socket), std::move(up.tls), true);
+}
+
+tcp::socket& tcp_of(tcp::socket& s) {
+    return s;
+}
+
+tcp::socket& tcp_of(httpd::tls_socket& s) {
+    return s.socket();
+}
+
+// A server websocket (RFC 6455, no extensions) on `Stream` (tcp::socket, or httpd::tls_socket for wss://). Owns the
+// stream, the connection's ticket in httpd's limits, the frame reader, the write buffers and, only while closing, a
+// timer. Lives on the socket's io_context; every call on that thread.
 //
 // Writes: frames are appended to `pending_`; one socket write (`inflight_`) at a time; what is appended meanwhile
 // leaves in the next write. A write() batch is reported written (on_ws_written) once its bytes are on the socket.
 // Buffers are released after each write, so an idle connection holds none.
 // Reads: while no message is in progress, into a 64-byte buffer inside the object (an idle connection holds no
 // read buffer); within a message, into a 16 KiB buffer that exists only until the message is complete.
+template <class Stream>
 class rfc6455_websocket final : public websocket_transport,
                                 public frame_sink,
-                                public std::enable_shared_from_this<rfc6455_websocket> {
+                                public std::enable_shared_from_this<rfc6455_websocket<Stream>> {
+    using std::enable_shared_from_this<rfc6455_websocket<Stream>>::shared_from_this;
+
   public:
     rfc6455_websocket(std::unique_ptr<httpd::upgrade> up, std::size_t max_message)
-        : socket_(std::move(up->socket)), reader_(max_message), upgrade_(std::move(up)) {}
+        : socket_(make_stream(*up, static_cast<Stream*>(nullptr))),
+          ticket_(std::move(up->ticket)),
+          reader_(max_message),
+          upgrade_(std::move(up)) {}
 
     void accept(std::shared_ptr<ws_listener> l) override {
         listener_ = std::move(l);
         error_code ec;
-        socket_.set_option(tcp::no_delay(true), ec);
+        tcp_of(socket_).set_option(tcp::no_delay(true), ec);
         auto const& req = upgrade_->request;
         auto const key = req[http::field::sec_websocket_key];
         auto const decoded_key = base64_decode(std::string_view(key.data(), key.size()));
@@ -105,8 +132,9 @@ class rfc6455_websocket final : public websocket_transport,
             close_timer_->cancel();
         }
         error_code ec;
-        socket_.shutdown(tcp::socket::shutdown_both, ec);
-        socket_.close(ec);
+        tcp_of(socket_).shutdown(tcp::socket::shutdown_both, ec);
+        tcp_of(socket_).close(ec);
+        ticket_.reset();  // the socket is closed: its place in httpd's limits is free
     }
 
     // frame_sink
@@ -311,13 +339,20 @@ class rfc6455_websocket final : public websocket_transport,
         }
         if (close_after_flush_ || ec) {
             close_after_flush_ = false;
-            error_code ignored;
-            socket_.shutdown(tcp::socket::shutdown_send, ignored);
+            if constexpr (std::is_same_v<Stream, httpd::tls_socket>) {
+                if (!ec) {
+                    socket_.close();  // close_notify, when the socket takes it at once
+                }
+            } else {
+                error_code ignored;
+                socket_.shutdown(tcp::socket::shutdown_send, ignored);
+            }
             abort();
         }
     }
 
-    tcp::socket socket_;
+    Stream socket_;
+    httpd::connection_ticket ticket_;
     frame_reader reader_;
     std::unique_ptr<httpd::upgrade> upgrade_;  // the request, until the 101 is written
     std::shared_ptr<ws_listener> listener_;
@@ -352,7 +387,10 @@ class closing_listener final : public ws_listener {
 
 std::shared_ptr<websocket_transport> websocket_transport::create(asio::io_context&, std::unique_ptr<httpd::upgrade> up,
                                                                  std::size_t max_message) {
-    return std::make_shared<rfc6455_websocket>(std::move(up), max_message);
+    if (up->tls) {
+        return std::make_shared<rfc6455_websocket<httpd::tls_socket>>(std::move(up), max_message);
+    }
+    return std::make_shared<rfc6455_websocket<tcp::socket>>(std::move(up), max_message);
 }
 
 std::unique_ptr<httpd::upgrade> websocket_transport::rehome(std::unique_ptr<httpd::upgrade> up,
@@ -376,8 +414,10 @@ std::unique_ptr<httpd::upgrade> websocket_transport::rehome(std::unique_ptr<http
         ::close(fd);
         return nullptr;
     }
-    return std::unique_ptr<httpd::upgrade>(
-        new httpd::upgrade{std::move(moved), std::move(up->request), std::move(up->buffered)});
+    // A TLS connection's state travels with the descriptor: OpenSSL reads and writes the descriptor by its number
+    // (httpd/tls.hpp), which release/assign keep, and holds no reference to either io_context.
+    return std::unique_ptr<httpd::upgrade>(new httpd::upgrade{
+        std::move(moved), std::move(up->request), std::move(up->buffered), std::move(up->tls), std::move(up->ticket)});
 }
 
 void websocket_transport::accept_and_close(asio::io_context& ctx, std::unique_ptr<httpd::upgrade> up) {

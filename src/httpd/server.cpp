@@ -5,7 +5,9 @@
 
 #include "common/io_pool.hpp"
 #include "common/log.hpp"
+#include "httpd/limiter.hpp"
 #include "httpd/reply_target.hpp"
+#include "httpd/tls_socket.hpp"
 #include "httpd/upgrade.hpp"
 
 #include <boost/asio/ip/tcp.hpp>
@@ -25,7 +27,9 @@
 #include <cassert>
 #include <mutex>
 #include <optional>
+#include <random>
 #include <system_error>
+#include <type_traits>
 #include <unordered_map>
 
 namespace pusher::httpd {
@@ -35,6 +39,10 @@ using request_parser = http::request_parser<http::string_body>;
 // A body over the route's limit is read and thrown away up to this many bytes, so that the 413 reaches the client
 // (closing with unread bytes makes the kernel send RST, and the client may lose the response). Beyond: close.
 constexpr std::size_t max_discard = 16u << 20;
+
+// Refused connections being answered at once (each waits up to header_timeout for its request header). Beyond this,
+// a refused connection is closed without an answer: a flood must not turn refusals into a resource of its own.
+constexpr std::int64_t max_refusing = 1024;
 
 std::string format_endpoint(asio::ip::address const& a, std::uint16_t port) {
     return endpoint{a.to_string(), port}.to_string();
@@ -71,7 +79,17 @@ bool contains_token(std::string_view list, std::string_view token) {
     return false;
 }
 
-class connection;
+// What close_idle needs of a connection, whatever its stream (plain or TLS).
+class connection_base : public detail::reply_target, public std::enable_shared_from_this<connection_base> {
+  public:
+    virtual asio::any_io_executor executor() = 0;
+    virtual void close_if_idle() = 0;
+};
+
+std::uint64_t random_seed() {
+    std::random_device rd;
+    return (std::uint64_t{rd()} << 32) ^ rd();
+}
 }  // namespace
 
 // One listening socket, on the pool's first io_context.
@@ -79,15 +97,27 @@ struct listener {
     explicit listener(asio::io_context& ctx) : acceptor(ctx), backoff(ctx) {}
     tcp::acceptor acceptor;
     asio::steady_timer backoff;  // after a failed accept (EMFILE...): retry a little later, do not spin
+    tcp::endpoint peer;          // the address of the connection being accepted
 };
 
 // Shared by the server, its listeners and every connection (connections may outlive the server object).
 struct server::state {
-    state(io_pool& p, options o) : pool(p), opts(std::move(o)) {}
+    state(io_pool& p, options o)
+        : pool(p),
+          opts(std::move(o)),
+          limiter(
+              std::make_shared<connection_limiter>(connection_limits{.max_connections = opts.max_connections,
+                                                                     .max_per_address = opts.max_connections_per_ip,
+                                                                     .rate_per_address = opts.connection_rate_per_ip},
+                                                   random_seed())) {}
 
     io_pool& pool;
     options opts;
-    std::vector<std::pair<std::string, std::shared_ptr<route>>> routes;  // longest prefix first
+    std::shared_ptr<connection_limiter> limiter;  // tickets (held by connections and websockets) keep it alive
+    std::unique_ptr<tls_context> tls;             // set by start() when the listener speaks TLS
+    std::atomic<std::int64_t> refusing{0};        // refused connections being answered now
+    std::array<std::atomic<std::int64_t>, refusal_count> last_refusal_warning{};  // steady_clock ticks
+    std::vector<std::pair<std::string, std::shared_ptr<route>>> routes;           // longest prefix first
     // Weak: a listener is owned by its pending accept operation, so it dies on its own io_context (an I/O
     // object must never outlive its context, which a connection on another context holding `state` could cause).
     std::vector<std::weak_ptr<listener>> listeners;
@@ -95,7 +125,7 @@ struct server::state {
     std::atomic<bool> draining{false};
 
     mutable std::mutex registry_mutex;
-    std::unordered_map<connection*, std::weak_ptr<connection>> registry;
+    std::unordered_map<connection_base*, std::weak_ptr<connection_base>> registry;
 
     route* find_route(std::string_view path) const {
         for (auto const& [prefix, r] : routes) {
@@ -112,48 +142,111 @@ struct server::state {
 };
 
 namespace {
-// One HTTP/1.1 connection: reads a request, hands it to its route, writes the reply, then the next request.
-// Owns the socket (until a websocket route takes it) and its read buffer; lives on one io_context, where every
-// member is touched. Kept alive by its pending operations and by the reply handle of the current request.
-class connection final : public detail::reply_target, public std::enable_shared_from_this<connection> {
+// Returns a refused connection's place among the refusals being answered (max_refusing) when destroyed.
+class refusal_slot {
   public:
-    connection(tcp::socket socket, std::shared_ptr<server::state> st)
-        : stream_(std::move(socket)), state_(std::move(st)) {}
+    refusal_slot() = default;
+    explicit refusal_slot(std::atomic<std::int64_t>* count) : count_(count) {}
+    refusal_slot(refusal_slot&& o) noexcept : count_(std::exchange(o.count_, nullptr)) {}
+    refusal_slot& operator=(refusal_slot&& o) noexcept {
+        if (this != &o) {
+            reset();
+            count_ = std::exchange(o.count_, nullptr);
+        }
+        return *this;
+    }
+    ~refusal_slot() { reset(); }
+    void reset() {
+        if (auto* c = std::exchange(count_, nullptr)) {
+            c->fetch_sub(1, std::memory_order_relaxed);
+        }
+    }
+
+  private:
+    std::atomic<std::int64_t>* count_ = nullptr;
+};
+
+// What the accept loop decided about a connection: admitted (with its ticket) or refused (and why).
+struct admission {
+    connection_ticket ticket;
+    std::optional<refusal> refused;
+    refusal_slot slot;  // refused: its place among the refusals being answered
+    tcp::endpoint peer;
+};
+
+response refusal_response(refusal r) {
+    // 503 for the server as a whole (another node may take the client), 429 for this client's address.
+    response res = [r] {
+        switch (r) {
+            case refusal::max_connections:
+                return response::json(503, R"({"error":"too many connections, try again later"})");
+            case refusal::max_connections_per_ip:
+                return response::json(429, R"({"error":"too many connections from your address"})");
+            case refusal::connection_rate_per_ip:
+                break;
+        }
+        return response::json(429, R"({"error":"too many new connections from your address, slow down"})");
+    }();
+    res.with_header("Retry-After", "1");
+    res.close = true;
+    return res;
+}
+
+// One HTTP/1.1 connection over `Stream` (beast::tcp_stream, or tls_socket when the listener speaks TLS): reads a
+// request, hands it to its route, writes the reply, then the next request. Owns the stream (until a websocket route
+// takes it), its read buffer and its ticket in the limits; lives on one io_context, where every member is touched.
+// Kept alive by its pending operations and by the reply handle of the current request. A refused connection reads
+// one request header, answers 503/429 and closes.
+template <class Stream>
+class connection final : public connection_base {
+    static constexpr bool tls = std::is_same_v<Stream, tls_socket>;
+
+  public:
+    template <class... StreamArgs>
+    connection(std::shared_ptr<server::state> st, admission adm, StreamArgs&&... stream_args)
+        : stream_(std::forward<StreamArgs>(stream_args)...),
+          state_(std::move(st)),
+          ticket_(std::move(adm.ticket)),
+          refused_(adm.refused),
+          slot_(std::move(adm.slot)) {
+        remote_ip_ = adm.peer.address().to_string();
+        remote_address_ = format_endpoint(adm.peer.address(), adm.peer.port());
+    }
 
     ~connection() override {
-        std::lock_guard lock(state_->registry_mutex);
-        state_->registry.erase(this);
+        if (!refused_) {
+            std::lock_guard lock(state_->registry_mutex);
+            state_->registry.erase(this);
+        }
     }
 
     void start() {
         error_code ec;
         stream_.socket().set_option(tcp::no_delay(true), ec);
-        auto const remote = stream_.socket().remote_endpoint(ec);
-        if (ec) {
-            return;  // already gone
-        }
-        auto const addr = unmapped(remote.address());
-        remote_ip_ = addr.to_string();
-        remote_address_ = format_endpoint(addr, remote.port());
-        {
+        if (!refused_) {
             std::lock_guard lock(state_->registry_mutex);
             state_->registry.emplace(this, weak_from_this());
         }
-        read_header();
+        if constexpr (tls) {
+            // The handshake and the first request header share one deadline (header_timeout).
+            stream_.expires_after(state_->opts.header_timeout);
+            stream_.async_handshake([self = self()](error_code ec) { self->on_handshake(ec); });
+        } else {
+            read_header();
+        }
     }
 
-    asio::any_io_executor executor() { return stream_.get_executor(); }
+    asio::any_io_executor executor() override { return stream_.get_executor(); }
 
     // Called on this connection's thread (posted by server::close_idle).
-    void close_if_idle() {
+    void close_if_idle() override {
         if (phase_ == phase::idle && buffer_.size() == 0) {
             close();
         }
     }
 
     void deliver(response r) override {
-        asio::post(stream_.get_executor(),
-                   [self = shared_from_this(), r = std::move(r)]() mutable { self->write(std::move(r)); });
+        asio::post(stream_.get_executor(), [self = self(), r = std::move(r)]() mutable { self->write(std::move(r)); });
     }
 
     std::unique_ptr<upgrade> take_upgrade() override {
@@ -170,22 +263,46 @@ class connection final : public detail::reply_target, public std::enable_shared_
             std::lock_guard lock(state_->registry_mutex);
             state_->registry.erase(this);
         }
-        return std::unique_ptr<upgrade>(new upgrade{stream_.release_socket(), parser_->release(), std::move(buffered)});
+        if constexpr (tls) {
+            auto [socket, ssl] = stream_.release();
+            return std::unique_ptr<upgrade>(new upgrade{std::move(socket), parser_->release(), std::move(buffered),
+                                                        std::move(ssl), std::move(ticket_)});
+        } else {
+            return std::unique_ptr<upgrade>(new upgrade{stream_.release_socket(), parser_->release(),
+                                                        std::move(buffered), nullptr, std::move(ticket_)});
+        }
     }
 
   private:
     enum class phase { idle, reading, handling, writing, closed };
 
-    void read_header() {
+    std::shared_ptr<connection> self() { return std::static_pointer_cast<connection>(shared_from_this()); }
+
+    void on_handshake(error_code ec) {
+        if (phase_ == phase::closed) {
+            return;
+        }
+        if (ec) {
+            state_->limiter->stats().tls_handshake_failures_total.fetch_add(1, std::memory_order_relaxed);
+            log::debug("httpd: TLS handshake with {} failed: {}", remote_address_, ec.message());
+            close();
+            return;
+        }
+        read_header(false);
+    }
+
+    void read_header(bool arm_deadline = true) {
         phase_ = phase::idle;
         parser_.emplace();
         parser_->header_limit(static_cast<std::uint32_t>(state_->opts.header_limit));
         // No body limit yet (Beast would check Content-Length against its 1 MiB default while reading the
         // header): the route's limit is applied once the route is known.
         parser_->body_limit(boost::none);
-        stream_.expires_after(requests_ == 0 ? state_->opts.header_timeout : state_->opts.idle_timeout);
+        if (arm_deadline) {
+            stream_.expires_after(requests_ == 0 ? state_->opts.header_timeout : state_->opts.idle_timeout);
+        }
         http::async_read_header(stream_, buffer_, *parser_,
-                                [self = shared_from_this()](error_code ec, std::size_t) { self->on_header(ec); });
+                                [self = self()](error_code ec, std::size_t) { self->on_header(ec); });
     }
 
     void on_header(error_code ec) {
@@ -205,6 +322,13 @@ class connection final : public detail::reply_target, public std::enable_shared_
             }
             return;
         }
+        if (refused_) {
+            // The limits said no at accept time; now that the request is read, the client can be told why.
+            keep_alive_ = false;
+            phase_ = phase::handling;
+            write(refusal_response(*refused_));
+            return;
+        }
         auto const& msg = parser_->get();
         std::string_view const target = msg.target();
         route_ = state_->find_route(target.substr(0, target.find('?')));
@@ -220,7 +344,7 @@ class connection final : public detail::reply_target, public std::enable_shared_
                 dispatch();
             } else {
                 discard_left_ = *length;
-                continue_then([self = shared_from_this()] { self->discard_body(); });
+                continue_then([self = self()] { self->discard_body(); });
             }
             return;
         }
@@ -229,7 +353,7 @@ class connection final : public detail::reply_target, public std::enable_shared_
             dispatch();
             return;
         }
-        continue_then([self = shared_from_this()] { self->read_body(); });
+        continue_then([self = self()] { self->read_body(); });
     }
 
     // `Expect: 100-continue` (curl sends it for bodies over 1 KiB): say continue first, or the client waits 1 s.
@@ -242,7 +366,7 @@ class connection final : public detail::reply_target, public std::enable_shared_
         static constexpr char continue_line[] = "HTTP/1.1 100 Continue\r\n\r\n";
         stream_.expires_after(state_->opts.body_timeout);
         asio::async_write(stream_, asio::buffer(continue_line, sizeof(continue_line) - 1),
-                          [self = shared_from_this(), next = std::move(next)](error_code ec, std::size_t) mutable {
+                          [self = self(), next = std::move(next)](error_code ec, std::size_t) mutable {
                               if (ec) {
                                   self->close();
                                   return;
@@ -253,7 +377,7 @@ class connection final : public detail::reply_target, public std::enable_shared_
 
     void read_body() {
         stream_.expires_after(state_->opts.body_timeout);
-        http::async_read(stream_, buffer_, *parser_, [self = shared_from_this()](error_code ec, std::size_t) {
+        http::async_read(stream_, buffer_, *parser_, [self = self()](error_code ec, std::size_t) {
             if (ec == http::error::body_limit) {
                 // Chunked and over the limit: we cannot resynchronise on this connection.
                 self->too_large_ = true;
@@ -283,7 +407,7 @@ class connection final : public detail::reply_target, public std::enable_shared_
         }
         stream_.expires_after(state_->opts.body_timeout);
         stream_.async_read_some(asio::buffer(*discard_, std::min(discard_left_, discard_->size())),
-                                [self = shared_from_this()](error_code ec, std::size_t n) {
+                                [self = self()](error_code ec, std::size_t n) {
                                     if (ec) {
                                         self->close();
                                         return;
@@ -354,7 +478,7 @@ class connection final : public detail::reply_target, public std::enable_shared_
         res.prepare_payload();
         keep_alive_ = keep;
         stream_.expires_after(state_->opts.body_timeout);
-        http::async_write(stream_, res, [self = shared_from_this()](error_code ec, std::size_t) {
+        http::async_write(stream_, res, [self = self()](error_code ec, std::size_t) {
             self->res_.reset();
             if (ec || !self->keep_alive_) {
                 self->close();
@@ -372,16 +496,25 @@ class connection final : public detail::reply_target, public std::enable_shared_
             return;
         }
         phase_ = phase::closed;
-        error_code ec;
-        stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
-        stream_.socket().close(ec);
+        if constexpr (tls) {
+            stream_.close();  // close_notify when it goes out at once, then the socket
+        } else {
+            error_code ec;
+            stream_.socket().shutdown(tcp::socket::shutdown_send, ec);
+            stream_.socket().close(ec);
+        }
+        ticket_.reset();  // the socket is closed: its place in the limits is free
+        slot_.reset();
     }
 
-    beast::tcp_stream stream_;
+    Stream stream_;
     beast::flat_buffer buffer_{8192};
     std::optional<request_parser> parser_;
     std::optional<http::response<http::string_body>> res_;
     std::shared_ptr<server::state> state_;
+    connection_ticket ticket_;
+    std::optional<refusal> refused_;
+    refusal_slot slot_;
     route* route_ = nullptr;  // the server's route table outlives us (held by state_)
     std::string remote_address_;
     std::string remote_ip_;
@@ -395,9 +528,65 @@ class connection final : public detail::reply_target, public std::enable_shared_
     bool upgrade_request_ = false;
 };
 
+// On the socket's own io_context: wraps it in the listener's stream type and starts the connection.
+void start_connection(std::shared_ptr<server::state> const& st, tcp::socket socket, admission adm) {
+    if (st->tls) {
+        auto ssl = st->tls->make_session(static_cast<int>(socket.native_handle()));
+        if (!ssl) {
+            log::warn("httpd: cannot create a TLS session (out of memory?): closing {}",
+                      format_endpoint(adm.peer.address(), adm.peer.port()));
+            return;  // the socket, the ticket and the slot go with the stack
+        }
+        std::make_shared<connection<tls_socket>>(st, std::move(adm), std::move(socket), std::move(ssl))->start();
+    } else {
+        std::make_shared<connection<beast::tcp_stream>>(st, std::move(adm), std::move(socket))->start();
+    }
+}
+
+// Logs that a limit refuses connections, at most once a minute per limit (the counters have the numbers).
+void warn_refusal(server::state& st, refusal r) {
+    auto const now = std::chrono::steady_clock::now().time_since_epoch().count();
+    auto& last = st.last_refusal_warning[static_cast<std::size_t>(r)];
+    auto prev = last.load(std::memory_order_relaxed);
+    auto const minute =
+        std::chrono::duration_cast<std::chrono::steady_clock::duration>(std::chrono::minutes(1)).count();
+    if ((prev == 0 || now - prev >= minute) && last.compare_exchange_strong(prev, now, std::memory_order_relaxed)) {
+        log::warn("httpd: refusing new connections: {} reached (see pusher_connections_refused_total)", to_string(r));
+    }
+}
+
+// On the listener's thread, once per accepted socket: asks the limiter (one atomic, or one small lock with a
+// per-address limit), then hands the socket to its own io_context. Never blocks, never waits for the client.
+void admit(std::shared_ptr<server::state> const& st, tcp::socket socket, tcp::endpoint const& peer_endpoint) {
+    auto const addr = unmapped(peer_endpoint.address());
+    address_key const key =
+        addr.is_v4() ? make_address_key(addr.to_v4().to_bytes()) : make_address_key(addr.to_v6().to_bytes());
+    auto const& limits = st->limiter->limits();
+    auto const now =
+        limits.rate_per_address != 0 ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
+    auto verdict = st->limiter->admit(key, now);
+    admission adm{std::move(verdict.ticket), verdict.refused, {}, tcp::endpoint(addr, peer_endpoint.port())};
+    if (adm.refused) {
+        warn_refusal(*st, *adm.refused);
+        if (st->refusing.fetch_add(1, std::memory_order_relaxed) >= max_refusing) {
+            st->refusing.fetch_sub(1, std::memory_order_relaxed);
+            st->limiter->stats().refused_unanswered_total.fetch_add(1, std::memory_order_relaxed);
+            error_code ignored;
+            socket.close(ignored);
+            return;
+        }
+        adm.slot = refusal_slot(&st->refusing);
+    }
+    auto ex = socket.get_executor();
+    asio::post(ex, [st, socket = std::move(socket), adm = std::move(adm)]() mutable {
+        start_connection(st, std::move(socket), std::move(adm));
+    });
+}
+
 void accept_loop(std::shared_ptr<server::state> st, std::shared_ptr<listener> l) {
     auto* acceptor = &l->acceptor;
-    acceptor->async_accept(st->pool.next(), [st, l = std::move(l)](error_code ec, tcp::socket socket) mutable {
+    auto* peer = &l->peer;
+    acceptor->async_accept(st->pool.next(), *peer, [st, l = std::move(l)](error_code ec, tcp::socket socket) mutable {
         if (ec == asio::error::operation_aborted || !l->acceptor.is_open()) {
             return;
         }
@@ -413,11 +602,7 @@ void accept_loop(std::shared_ptr<server::state> st, std::shared_ptr<listener> l)
             });
             return;
         }
-        // The socket belongs to its own io_context: start the connection there.
-        auto ex = socket.get_executor();
-        asio::post(ex, [st, socket = std::move(socket)]() mutable {
-            std::make_shared<connection>(std::move(socket), st)->start();
-        });
+        admit(st, std::move(socket), l->peer);
         accept_loop(std::move(st), std::move(l));
     });
 }
@@ -461,6 +646,12 @@ endpoint server::start() {
     auto& st = *state_;
     if (!st.bound.empty()) {
         return st.bound.front();
+    }
+    if (!st.opts.tls_cert_file.empty() || !st.opts.tls_key_file.empty()) {
+        if (st.opts.tls_cert_file.empty() || st.opts.tls_key_file.empty()) {
+            throw std::runtime_error("TLS needs both tls_cert_file and tls_key_file");
+        }
+        st.tls = std::make_unique<tls_context>(st.opts.tls_cert_file, st.opts.tls_key_file);
     }
     std::vector<asio::ip::address> addresses;
     error_code ec;
@@ -545,7 +736,7 @@ void server::stop() {
 }
 
 void server::close_idle() {
-    std::vector<std::weak_ptr<connection>> all;
+    std::vector<std::weak_ptr<connection_base>> all;
     {
         std::lock_guard lock(state_->registry_mutex);
         all.reserve(state_->registry.size());
@@ -563,5 +754,13 @@ void server::close_idle() {
 std::size_t server::connection_count() const {
     std::lock_guard lock(state_->registry_mutex);
     return state_->registry.size();
+}
+
+counters const& server::stats() const {
+    return state_->limiter->stats();
+}
+
+bool server::tls() const {
+    return state_->tls != nullptr;
 }
 }  // namespace pusher::httpd

@@ -1,7 +1,9 @@
 #pragma once
-// httpd::server: the HTTP/1.1 listener. Owns the listening sockets and the route table; every accepted connection
-// is pinned to one io_context of the pool (round robin) for life and owns itself (keep-alive, limits, timeouts).
-// Beast and Asio stay behind a pimpl; start/stop/close_idle may be called from any thread.
+// httpd::server: the HTTP/1.1 (or HTTPS) listener. Owns the listening sockets, the route table, the connection limits
+// and the TLS context; every accepted connection is pinned to one io_context of the pool (round robin) for life and
+// owns itself (keep-alive, limits, timeouts). Beast, Asio and OpenSSL stay behind a pimpl; start/stop/close_idle/
+// stats may be called from any thread.
+#include "httpd/limits.hpp"
 #include "httpd/route.hpp"
 
 #include <chrono>
@@ -26,6 +28,18 @@ struct options {
     std::chrono::milliseconds idle_timeout{60'000};    // keep-alive: the next request (header) must come by then
     std::chrono::milliseconds body_timeout{60'000};    // reading a request body
     int backlog = 1024;
+
+    // Connection limits, checked once per accepted connection (0 = unlimited). Over one, the connection is still
+    // read up to its request header and answered `503` (total) or `429` (per address) with {"error":"..."} and
+    // `Connection: close`, so that the client sees why. "Per IP" means per IPv4 address or per IPv6 /64.
+    std::size_t max_connections = 0;         // open at once, websockets handed over included, until their socket closes
+    std::size_t max_connections_per_ip = 0;  // open at once from one address
+    std::size_t connection_rate_per_ip = 0;  // new connections per second from one address (burst: as many at once)
+
+    // TLS (1.2+) on every connection when both are set: PEM certificate chain and private key (without passphrase).
+    // The handshake must complete within header_timeout.
+    std::string tls_cert_file;
+    std::string tls_key_file;
 };
 
 struct endpoint {
@@ -47,7 +61,8 @@ class server {
     void add_handler(std::string prefix, sync_handler fn, std::size_t body_limit = std::size_t{1} << 20);
 
     // Binds, listens and starts accepting. Returns the first bound endpoint (the real port when options.port is 0).
-    // Throws std::system_error with a clear message ("cannot listen on 127.0.0.1:8080: Address already in use").
+    // Throws std::system_error with a clear message ("cannot listen on 127.0.0.1:8080: Address already in use"), or
+    // std::runtime_error for a TLS certificate or key that cannot be used ("cannot use TLS key FILE: ...").
     endpoint start();
     std::vector<endpoint> endpoints() const;
     // Stops accepting (graceful shutdown, step 1). Responses written from now on carry `Connection: close`.
@@ -56,6 +71,9 @@ class server {
     void close_idle();
     // HTTP connections currently open (websocket sockets handed over are no longer counted).
     std::size_t connection_count() const;
+    // Open connections (websockets included), admissions, refusals by reason, TLS handshake failures.
+    counters const& stats() const;
+    bool tls() const;  // the listener speaks TLS
 
     struct state;  // defined in server.cpp
 
