@@ -33,6 +33,10 @@ struct options {
     std::size_t max_outbox_frames = 4096;     // queued and not yet written: over either limit the session closes
     std::size_t max_outbox_bytes = 4u << 20;  // with disconnect_reason::slow_consumer
     std::chrono::milliseconds upgrade_timeout{10'000};  // a probe websocket must send `5` by then
+    // At most this many frames per websocket write (0 = no limit: everything queued leaves in one write). Only for
+    // measuring what batching buys (1 = the one-write-per-frame baseline of docs/benchmarks.md); when 0, the
+    // environment variable PUSHER_BENCH_FRAMES_PER_WRITE may set it.
+    std::size_t max_frames_per_write = 0;
 };
 
 inline constexpr std::size_t disconnect_reason_count = static_cast<std::size_t>(disconnect_reason::server_shutdown) + 1;
@@ -45,6 +49,7 @@ struct counters {
     std::array<std::atomic<std::uint64_t>, disconnect_reason_count> closed_total{};  // index: disconnect_reason
     std::atomic<std::uint64_t> upgrades_total{0};
     std::atomic<std::uint64_t> frames_out_total{0};  // packets handed to a transport
+    std::atomic<std::uint64_t> ws_writes_total{0};   // websocket batches written (frames_out / this = batching)
     std::atomic<std::uint64_t> bytes_out_total{0};
     std::atomic<std::uint64_t> frames_in_total{0};
     std::atomic<std::uint64_t> bytes_in_total{0};

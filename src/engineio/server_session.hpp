@@ -17,6 +17,8 @@
 #include <string>
 
 namespace pusher::engineio {
+class session_mailbox;
+
 class server_session final : public session, public ws_listener, public std::enable_shared_from_this<server_session> {
   public:
     server_session(std::shared_ptr<engine> e, boost::asio::io_context& ctx, std::string remote, transport_kind t);
@@ -55,8 +57,12 @@ class server_session final : public session, public ws_listener, public std::ena
   private:
     enum class state { opening, open, upgrading, closed };
 
+    friend class session_mailbox;
+
     void enqueue(frame data, bool binary);
     void send_foreign(frame data, bool binary);
+    // Runs on the session's thread (through its worker's mailbox): queues what other threads sent, then writes it
+    // as one batch.
     void drain_inbox();
     void schedule_flush();
     void flush();
@@ -82,8 +88,11 @@ class server_session final : public session, public ws_listener, public std::ena
     state state_ = state::opening;
 
     std::unique_ptr<session_handler> handler_;
-    // Sends from other threads (the hub, the broker): collected here and drained by ONE post, so a burst of N
-    // frames for this session costs one cross-thread wake-up rather than N.
+    // Sends from other threads (the hub, the broker): collected here; the first one of a burst registers the
+    // session with its worker's mailbox, which drains every registered session in ONE posted handler. A broadcast
+    // to N sessions of a worker thus costs one cross-thread wake-up, not N, and frames that pile up while the
+    // worker is busy leave in one write per session.
+    session_mailbox& mailbox_;
     std::mutex inbox_mutex_;
     out_queue inbox_;
     out_queue outbox_;
