@@ -43,28 +43,43 @@ class session_mailbox final : public asio::execution_context::service {
     }
 
   private:
+    // Sessions drained per handler: between two slices the worker reads its sockets and runs other handlers (an
+    // HTTP reply, the next publish request), so a broadcast to thousands of sessions does not stall the loop for its
+    // whole length, and the sessions still waiting keep collecting frames for one bigger write.
+    static constexpr std::size_t slice = 64;
+
+    // Runs while posted_ is true; re-posts itself until a swap finds nobody waiting.
     void drain() {
-        {
+        if (next_ == draining_.size()) {
+            draining_.clear();  // keeps its capacity: the next burst allocates nothing
+            next_ = 0;
             std::lock_guard lock(mutex_);
             draining_.swap(waiting_);
-            posted_ = false;
+            if (draining_.empty()) {
+                posted_ = false;
+                return;
+            }
         }
-        for (auto const& s : draining_) {
+        std::size_t const end = std::min(draining_.size(), next_ + slice);
+        for (; next_ < end; ++next_) {
+            auto s = std::move(draining_[next_]);
             s->drain_inbox();
         }
-        draining_.clear();  // keeps its capacity: the next burst allocates nothing
+        asio::post(static_cast<asio::io_context&>(context()), [this] { drain(); });
     }
 
     void shutdown() override {
         std::lock_guard lock(mutex_);
         waiting_.clear();
         draining_.clear();
+        next_ = 0;
     }
 
     std::mutex mutex_;
     std::vector<std::shared_ptr<server_session>> waiting_;   // under mutex_
     bool posted_ = false;                                    // under mutex_: a drain() is queued
     std::vector<std::shared_ptr<server_session>> draining_;  // own thread only
+    std::size_t next_ = 0;                                   // own thread only: draining_[next_] is drained next
 };
 
 namespace {
