@@ -26,7 +26,9 @@ std::string_view request::path() const {
 std::string_view request::query() const {
     std::string_view t = target;
     auto const q = t.find('?');
-    return q == std::string_view::npos ? std::string_view{} : t.substr(q + 1);
+    // Without a query, an empty view at the end of the target, never a default (null) one: Boost.URL 1.81's
+    // parse_query dereferences the null pointer of an empty view (a `GET /socket.io/` crashed the server).
+    return t.substr(q == std::string_view::npos ? t.size() : q + 1);
 }
 
 std::string_view request::header(std::string_view name) const {
