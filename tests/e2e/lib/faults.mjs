@@ -216,6 +216,7 @@ export class RawWs {
     constructor(socket, autoPong) {
         this.socket = socket;
         this.autoPong = autoPong;
+        this.answerClose = true;
         this.buffer = Buffer.alloc(0);
         this.messages = [];
         this.waiters = new Set();
@@ -284,6 +285,11 @@ export class RawWs {
             this.buffer = b.subarray(at + len);
             if (opcode === 0x8) {
                 this.closeCode = payload.length >= 2 ? payload.readUInt16BE(0) : 1005;
+                if (this.answerClose) {
+                    // a well-behaved client answers the close frame and ends the connection (RFC 6455 §5.5.1)
+                    this.write(this.frame(0x8, payload.subarray(0, 2)));
+                    this.socket.end();
+                }
             } else if (opcode === 0x1 || opcode === 0x2) {
                 const text = opcode === 0x1 ? payload.toString('utf8') : Buffer.from(payload);
                 if (this.autoPong && text === '2') {
@@ -370,6 +376,7 @@ export class RawWs {
     // Stop reading: the kernel's receive buffer fills, then the server's send buffer, then the server's queue.
     pause() {
         this.autoPong = false;
+        this.answerClose = false;
         this.socket.pause();
     }
 
@@ -394,11 +401,12 @@ export class RawWs {
 export function latencyProbe(server, socket, user, { intervalMs = 25, event = 'probe', apiKey } = {}) {
     const sentAt = new Map();
     const got = [];
+    const id = randomBytes(4).toString('hex'); // several probes may share a socket
     let seq = 0;
     let running = true;
     let failures = 0;
     const onEvent = (data) => {
-        if (typeof data?.seq === 'number' && sentAt.has(data.seq)) {
+        if (data?.probe === id && typeof data.seq === 'number' && sentAt.has(data.seq)) {
             got.push({ seq: data.seq, ms: performance.now() - sentAt.get(data.seq) });
         }
     };
@@ -415,7 +423,7 @@ export function latencyProbe(server, socket, user, { intervalMs = 25, event = 'p
                 const res = await fetch(`${server.url}/api/publish`, {
                     method: 'POST',
                     headers,
-                    body: JSON.stringify({ user, event, data: { seq: s } }),
+                    body: JSON.stringify({ user, event, data: { probe: id, seq: s } }),
                 });
                 await res.arrayBuffer();
                 if (res.status !== 202) {
