@@ -1,7 +1,8 @@
 #pragma once
-// websocket_transport: one server websocket (RFC 6455 over the TCP socket, framing in websocket_frame.hpp): the
-// opening handshake, the read loop, batched writes (a whole batch of frames in one socket write), ping/pong and
-// the closing handshake. Reports to a ws_listener (the session). Lives on the io_context its socket is bound to;
+// websocket_transport: one server websocket (RFC 6455 over the TCP socket, or over TLS when httpd's listener speaks
+// it; framing in websocket_frame.hpp): the opening handshake, the read loop, batched writes (a whole batch of frames
+// in one socket write), ping/pong and the closing handshake. It keeps the connection's ticket in httpd's limits
+// until its socket closes. Reports to a ws_listener (the session). Lives on the io_context its socket is bound to;
 // every call on that thread. Keeps itself alive while operations are pending; holds its listener only while
 // attached (detach() or close breaks the cycle). No Asio in this header.
 // common/aliases.hpp's `using tcp = boost::asio::ip::tcp` needs tcp declared; a declaration is enough here.
@@ -51,7 +52,9 @@ class websocket_transport {
     static std::shared_ptr<websocket_transport> create(boost::asio::io_context& ctx, std::unique_ptr<httpd::upgrade> up,
                                                        std::size_t max_message);
     // Rebinds the upgrade's socket to `target` (releases the descriptor and wraps it again there), so that the
-    // session and its transport share one thread. Call on the socket's current thread. No-op when already there.
+    // session and its transport share one thread. A TLS connection's state goes along: OpenSSL is bound to the
+    // descriptor's number, not to an io_context (httpd/tls.hpp). Call on the socket's current thread. No-op when
+    // already there. Null when the socket could not be moved (it is closed then).
     static std::unique_ptr<httpd::upgrade> rehome(std::unique_ptr<httpd::upgrade> up, boost::asio::io_context& target);
     // Completes the handshake (101) and closes the websocket at once (a second websocket for a sid that is already
     // upgraded or upgrading).
