@@ -48,24 +48,33 @@ class session_mailbox final : public asio::execution_context::service {
     // whole length, and the sessions still waiting keep collecting frames for one bigger write.
     static constexpr std::size_t slice = 64;
 
-    // Runs while posted_ is true; re-posts itself until a swap finds nobody waiting.
+    // Runs while posted_ is true; re-posts itself until it finds nobody waiting.
     void drain() {
-        if (next_ == draining_.size()) {
-            draining_.clear();  // keeps its capacity: the next burst allocates nothing
-            next_ = 0;
-            std::lock_guard lock(mutex_);
-            draining_.swap(waiting_);
-            if (draining_.empty()) {
-                posted_ = false;
-                return;
-            }
+        if (next_ == draining_.size() && !refill()) {
+            return;
         }
         std::size_t const end = std::min(draining_.size(), next_ + slice);
         for (; next_ < end; ++next_) {
             auto s = std::move(draining_[next_]);
             s->drain_inbox();
         }
+        if (next_ == draining_.size() && !refill()) {
+            return;  // the usual end of a trickle: no second handler just to find the list empty
+        }
         asio::post(static_cast<asio::io_context&>(context()), [this] { drain(); });
+    }
+
+    // Takes the sessions that registered meanwhile; false (and posted_ cleared) when there are none.
+    bool refill() {
+        draining_.clear();  // keeps its capacity: the next burst allocates nothing
+        next_ = 0;
+        std::lock_guard lock(mutex_);
+        draining_.swap(waiting_);
+        if (draining_.empty()) {
+            posted_ = false;
+            return false;
+        }
+        return true;
     }
 
     void shutdown() override {
