@@ -80,6 +80,7 @@ void amqp_consumer::stop() {
         heartbeat_timer_.cancel();
         table_timer_.cancel();
         reconnect_timer_.cancel();
+        coalesce_timer_.cancel();
         guard_.reset();  // run() returns once the handlers already queued have run (they see stopping_)
     });
     thread_.join();
@@ -294,6 +295,15 @@ void amqp_consumer::arm_wait() {
                         });
 }
 
+void amqp_consumer::arm_coalesce(std::uint64_t gen) {
+    coalesce_timer_.expires_after(settings_.coalesce);
+    coalesce_timer_.async_wait([this, gen](boost::system::error_code ec) {
+        if (!ec && gen == generation_ && !stopping_) {
+            drain(gen);
+        }
+    });
+}
+
 // Heartbeats are sent and checked only inside rabbitmq-c calls: a drain every heartbeat/2 keeps an idle connection
 // alive and notices a silent broker (two missed heartbeats -> AMQP_STATUS_HEARTBEAT_TIMEOUT).
 void amqp_consumer::arm_heartbeat() {
@@ -336,6 +346,7 @@ void amqp_consumer::arm_table_timer() {
 // timeout), and only then waits for readability again: Asio's epoll registration is edge-triggered, so waiting with
 // bytes left in the library's buffer could sleep forever. A budget keeps one busy connection from starving timers.
 void amqp_consumer::drain(std::uint64_t gen) {
+    bool delivered = false;
     for (std::size_t i = 0; i < settings_.drain_budget; ++i) {
         if (gen != generation_ || !conn_) {
             return;
@@ -349,10 +360,17 @@ void amqp_consumer::drain(std::uint64_t gen) {
         if (r.reply_type == AMQP_RESPONSE_NORMAL) {
             deliver(env);
             amqp_destroy_envelope(&env);
+            delivered = true;
             continue;
         }
         if (r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION && r.library_error == AMQP_STATUS_TIMEOUT) {
-            arm_wait();
+            // Messages are flowing: come back after a short pause (and take several at once) rather than wake for
+            // each one. Nothing came: wait for the socket.
+            if (delivered && settings_.coalesce.count() > 0) {
+                arm_coalesce(gen);
+            } else {
+                arm_wait();
+            }
             return;
         }
         if (r.reply_type == AMQP_RESPONSE_LIBRARY_EXCEPTION && r.library_error == AMQP_STATUS_UNEXPECTED_STATE) {

@@ -33,6 +33,11 @@ class amqp_consumer {
         std::chrono::milliseconds reconnect_min{500};
         std::chrono::milliseconds reconnect_max{10000};
         std::size_t drain_budget = 256;  // deliveries per turn before yielding to timers and posted work
+        // While messages flow, read again after this pause instead of waking on every readable byte (0 = never
+        // pause). Each wake of this thread and of the workers it posts to costs a few microseconds here; at
+        // 10,000 messages/s a pause of 500 us turns ~1 wake per message into ~1 per 5, for at most 500 us of added
+        // latency, and only under load: the first message after a quiet spell is read at once.
+        std::chrono::microseconds coalesce{500};
     };
 
     amqp_consumer(settings s, amqp_counters& counters);
@@ -61,6 +66,7 @@ class amqp_consumer {
     void apply(binding_table::effects fx);
     bool send(binding_table::command const& cmd);
     void arm_wait();
+    void arm_coalesce(std::uint64_t gen);
     void arm_heartbeat();
     void arm_table_timer();
     void drain(std::uint64_t generation);
@@ -99,6 +105,7 @@ class amqp_consumer {
     boost::asio::steady_timer table_timer_{ioc_};
     std::optional<clock::time_point> table_timer_at_;
     boost::asio::steady_timer reconnect_timer_{ioc_};
+    boost::asio::steady_timer coalesce_timer_{ioc_};
     backoff backoff_;
 };
 }  // namespace pusher::broker
