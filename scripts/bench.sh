@@ -8,8 +8,12 @@
 #   --smoke   every scenario tiny (seconds), results in BUILD/bench-smoke/, docs untouched; exits non-zero if a run
 #             is not clean (failed connections, loss, misrouting). `make test` runs it through ctest (bench_smoke).
 # Environment: PUSHER_PEER_DIR (peer sources; default ../shared/bench/peer-contract beside the repo),
-#   PUSHER_TEST_AMQP_URL (use this broker instead of starting one), BENCH_ONLY="s1 s2 ..." (run a subset).
-# Every run is bounded (pusher-load --max-seconds) and targets loopback only.
+#   PUSHER_TEST_AMQP_URL (use this broker instead of starting one), BENCH_ONLY="s1 s2 ..." (run a subset),
+#   BENCH_REPEAT=N (runs per scenario point and target, interleaved pusher / peer / baseline; the report quotes
+#   medians; default 3, smoke 1), BENCH_NICE=-10 (run everything, RabbitMQ included, at this nice level, so that
+#   other work on a shared machine disturbs the figures less; needs root; default: unchanged).
+# Every run is bounded (pusher-load --max-seconds) and targets loopback only. Each result line records the commands
+# and the load average before and after the run.
 set -euo pipefail
 smoke=0
 if [ "${1:-}" = "--smoke" ]; then
@@ -26,6 +30,10 @@ results="$out/results.jsonl"
 : >"$results"
 ulimit -n "$(ulimit -Hn)" 2>/dev/null || true
 say() { echo "bench: $*" >&2; }
+if [ -n "${BENCH_NICE:-}" ]; then
+    renice -n "$BENCH_NICE" -p $$ >/dev/null || say "cannot renice to $BENCH_NICE (not root?): running at the default priority"
+fi
+if [ $smoke = 1 ]; then repeat=${BENCH_REPEAT:-1}; else repeat=${BENCH_REPEAT:-3}; fi
 die() {
     say "error: $*"
     exit 1
@@ -54,6 +62,9 @@ fi
 broker_pid=0
 if [ -n "${PUSHER_TEST_RABBITMQ_DIR:-}" ] && [ -f "$PUSHER_TEST_RABBITMQ_DIR/rabbit.pid" ]; then
     broker_pid=$(cat "$PUSHER_TEST_RABBITMQ_DIR/rabbit.pid")
+    if [ -n "${BENCH_NICE:-}" ] && [ -n "${own_rabbit:-}" ]; then
+        for t in /proc/"$broker_pid"/task/*; do renice -n "$BENCH_NICE" -p "${t##*/}" >/dev/null 2>&1 || true; done
+    fi
 fi
 
 have_pusher=0
@@ -86,17 +97,27 @@ http_status() {
     ) 2>/dev/null || true
 }
 
-# start_server KIND BROKER [extra flags...]: starts pusher or the peer on a free port; sets srv_pid and srv_url.
+# start_server KIND BROKER [extra flags...]: starts pusher, the peer, or pusher-1write (pusher writing one frame per
+# socket write: the baseline that shows what batching buys) on a free port; sets srv_pid, srv_url and srv_cmd.
 start_server() {
     local kind=$1 broker=$2
     shift 2
     local log="$out/$kind-$(date +%s%N).log" flags=(--listen 127.0.0.1:0 --broker "$broker" --threads 2 "$@")
     [ "$broker" = amqp ] && flags+=(--amqp-url "$amqp_url")
-    if [ "$kind" = pusher ]; then
-        "$pusher" "${flags[@]}" >"$log" 2>&1 &
-    else
-        node "$peer/server.js" "${flags[@]}" >"$log" 2>&1 &
-    fi
+    case $kind in
+        pusher)
+            srv_cmd="pusher ${flags[*]}"
+            "$pusher" "${flags[@]}" >"$log" 2>&1 &
+            ;;
+        pusher-1write)
+            srv_cmd="PUSHER_BENCH_FRAMES_PER_WRITE=1 pusher ${flags[*]}"
+            PUSHER_BENCH_FRAMES_PER_WRITE=1 "$pusher" "${flags[@]}" >"$log" 2>&1 &
+            ;;
+        *)
+            srv_cmd="node server.js ${flags[*]}"
+            node "$peer/server.js" "${flags[@]}" >"$log" 2>&1 &
+            ;;
+    esac
     srv_pid=$!
     pids+=("$srv_pid")
     local port="" i
@@ -129,20 +150,28 @@ stop_server() {
 }
 
 failures=0
-# run_load SCENARIO LABEL pusher-load args...: one run, its JSON line appended to the results.
+json_str() { printf '"%s"' "$(printf '%s' "$1" | sed 's/\\/\\\\/g; s/"/\\"/g')"; }
+loadavg() { cut -d' ' -f1-3 /proc/loadavg; }
+# run_load SCENARIO LABEL pusher-load args...: one run, its JSON line (plus the commands, the load average before
+# and after, and the repeat number) appended to the results.
 run_load() {
     local scenario=$1 label=$2
     shift 2
-    say "$scenario / $label: pusher-load $*"
-    local line
+    say "$scenario / $label (run $run of $repeat, load $(loadavg)): pusher-load $*"
+    local line before after
+    before=$(loadavg)
     if line=$("$load" --scenario "$scenario" --label "$label" --broker-pid "$broker_pid" "$@" 2>>"$out/pusher-load.log"); then
         :
     else
         failures=$((failures + 1))
         say "$scenario / $label: NOT clean (see $out/pusher-load.log)"
     fi
+    after=$(loadavg)
     if [ -n "$line" ]; then
-        echo "$line" >>"$results"
+        local extra
+        extra=",\"command\":$(json_str "pusher-load $*"),\"server_command\":$(json_str "${srv_cmd:-}")"
+        extra+=",\"loadavg_before\":$(json_str "$before"),\"loadavg_after\":$(json_str "$after"),\"repeat\":$run}"
+        echo "${line%\}}$extra" >>"$results"
     fi
     tail -1 "$out/pusher-load.log" >&2 || true
 }
@@ -159,11 +188,12 @@ on() {
     [ "${1:-}" = -- ] && shift
     lflags=("$@")
     case $target in
-        pusher) [ $have_pusher = 1 ] || return 0 ;;
+        pusher | pusher-1write) [ $have_pusher = 1 ] || return 0 ;;
         peer) [ $have_peer = 1 ] || return 0 ;;
     esac
     if [ "$broker" = amqp ] && [ -z "$amqp_url" ]; then return 0; fi
     if [ "$target" = drain ]; then
+        srv_cmd=""
         run_load "$scenario" drain --receiver amqp-drain --amqp-url "$amqp_url" "${lflags[@]}"
         return 0
     fi
@@ -180,55 +210,69 @@ want() { [ -z "${BENCH_ONLY:-}" ] || [[ " $BENCH_ONLY " == *" $1 "* ]]; }
 
 # ---------------------------------------------------------------- scenarios (full size, smoke size)
 if [ $smoke = 1 ]; then
-    fan_points=("20 20"); rate_users=50; rate_rate=500; rate_msgs=500; flat_users=10; flat_msgs=2000
+    fan_points=("20 20"); fan_baseline_point=20; rate_users=50; rate_rate=500; rate_msgs=500; flat_users=10; flat_msgs=2000
     conn_users=50; idle_conns=50; idle_s=1; max_s=60
 else
-    fan_points=("100 5000" "1000 500" "5000 100"); rate_users=10000; rate_rate=10000; rate_msgs=100000
+    fan_points=("100 5000" "1000 500" "5000 100"); fan_baseline_point=1000; rate_users=10000; rate_rate=10000; rate_msgs=100000
     flat_users=1000; flat_msgs=200000; conn_users=9000; idle_conns=19500; idle_s=20; max_s=300
 fi
 common=(--max-seconds "$max_s" --drain-timeout 15)
+run=1
 secret=bench-secret-$$
 
 # (1) fan-out on the embedded broker: broadcast 100-byte events to C websocket clients, server on 2 threads. Closed
 # loop (at most 10 broadcasts not yet delivered everywhere): measures the sustained rate, not how much a server buffers.
+# At 1,000 connections also pusher-1write: pusher writing one frame per socket write (target 1's baseline).
 if want s1; then
     for point in "${fan_points[@]}"; do
         read -r conns msgs <<<"$point"
-        for t in pusher peer; do
-            on "$t" s1-fanout memory --dev-auth -- --users "$conns" --publish http --broadcast --messages "$msgs" \
-                --size 100 --publishers 4 --window 10 --threads 2 "${common[@]}"
+        targets=(pusher peer)
+        [ "$conns" = "$fan_baseline_point" ] && targets+=(pusher-1write)
+        for run in $(seq 1 "$repeat"); do
+            for t in "${targets[@]}"; do
+                on "$t" s1-fanout memory --dev-auth -- --users "$conns" --publish http --broadcast --messages "$msgs" \
+                    --size 100 --publishers 4 --window 10 --threads 2 "${common[@]}"
+            done
         done
     done
 fi
 # (2) the RabbitMQ path at a fixed rate: U users, R msgs/s, CPU per delivered message and p99.
 if want s2; then
-    for t in pusher peer drain; do
-        on "$t" s2-amqp-rate amqp --dev-auth -- --users "$rate_users" --publish amqp --messages "$rate_msgs" \
-            --rate "$rate_rate" --size 100 "${common[@]}"
+    for run in $(seq 1 "$repeat"); do
+        for t in pusher peer drain; do
+            on "$t" s2-amqp-rate amqp --dev-auth -- --users "$rate_users" --publish amqp --messages "$rate_msgs" \
+                --rate "$rate_rate" --size 100 "${common[@]}"
+        done
     done
 fi
 # (3) the RabbitMQ path flat out: delivered msgs/s against the bare consumer (at most 5,000 messages in flight, so
 # that latency reflects processing rather than a queue growing for the whole run).
 if want s3; then
-    for t in pusher peer drain; do
-        on "$t" s3-amqp-max amqp --dev-auth -- --users "$flat_users" --publish amqp --messages "$flat_msgs" \
-            --rate 0 --window 5000 --size 100 "${common[@]}"
+    for run in $(seq 1 "$repeat"); do
+        for t in pusher peer drain; do
+            on "$t" s3-amqp-max amqp --dev-auth -- --users "$flat_users" --publish amqp --messages "$flat_msgs" \
+                --rate 0 --window 5000 --size 100 "${common[@]}"
+        done
     done
 fi
 # (4) connection set-up with token check and confirmed binding (wave 1: distinct users; wave 2: a second connection
 # of each already-bound user), against the broker's own pipelined bind rate (the drain's wave).
 if want s4; then
-    for t in pusher peer; do
-        on "$t" s4-connect amqp --jwt-secret "$secret" -- --users "$conn_users" --per-user 2 --jwt-secret "$secret" \
-            --messages 0 "${common[@]}"
+    for run in $(seq 1 "$repeat"); do
+        for t in pusher peer; do
+            on "$t" s4-connect amqp --jwt-secret "$secret" -- --users "$conn_users" --per-user 2 \
+                --jwt-secret "$secret" --messages 0 "${common[@]}"
+        done
+        on drain s4-connect amqp -- --users "$conn_users" --messages 0 "${common[@]}"
     done
-    on drain s4-connect amqp -- --users "$conn_users" --messages 0 "${common[@]}"
 fi
 # (5) idle websockets: RSS per connection and idle CPU.
 if want s5; then
-    for t in pusher peer; do
-        on "$t" s5-idle memory --dev-auth -- --users "$idle_conns" --messages 0 --idle-seconds "$idle_s" \
-            --threads 2 "${common[@]}"
+    for run in $(seq 1 "$repeat"); do
+        for t in pusher peer; do
+            on "$t" s5-idle memory --dev-auth -- --users "$idle_conns" --messages 0 --idle-seconds "$idle_s" \
+                --threads 2 "${common[@]}"
+        done
     done
 fi
 
