@@ -92,20 +92,21 @@ struct application::parts {
           timers(pool.context(0)),
           sockets(timers, socketio::options{cfg.engineio.connect_timeout, 10, {}}),
           engine(std::make_shared<engineio::server>(engine_options(cfg), sockets)),
-          http(pool, httpd::options{.host = cfg.server.listen_host, .port = cfg.server.listen_port}) {
-        if (!cfg.server.tls_cert.empty()) {
-            throw std::runtime_error(
-                "--tls-cert: TLS on the listener is not available in this build; terminate TLS in front of pusher "
-                "(docs/deployment.md)");
-        }
+          http(pool, httpd::options{.host = cfg.server.listen_host,
+                                    .port = cfg.server.listen_port,
+                                    .max_connections = cfg.server.max_connections,
+                                    .max_connections_per_ip = cfg.server.max_connections_per_ip,
+                                    .connection_rate_per_ip = cfg.server.connection_rate_per_ip,
+                                    .tls_cert_file = cfg.server.tls_cert,
+                                    .tls_key_file = cfg.server.tls_key}) {
         if (verifier == nullptr && !cfg.auth.dev_auth) {
             log::warn(
                 "neither --jwt-secret nor --jwt-public-key is set and --dev-auth is off: every client will be "
                 "refused");
         }
         sockets.add_namespace("/", door);
-        register_server_metrics(
-            registry, {engine->stats(), sockets.stats(), hub, *bus, door.stats(), [this] { return ready(); }});
+        register_server_metrics(registry, {http.stats(), engine->stats(), sockets.stats(), hub, *bus, door.stats(),
+                                           [this] { return ready(); }});
         http.add_route("/socket.io/", engine);
         api::publish_settings publish;
         publish.api_key = cfg.api.api_key;

@@ -3,6 +3,7 @@
 #include "app/gate.hpp"
 #include "broker/broker.hpp"
 #include "engineio/server.hpp"
+#include "httpd/limits.hpp"
 #include "hub/hub.hpp"
 #include "metrics/registry.hpp"
 #include "socketio/server.hpp"
@@ -26,7 +27,22 @@ void register_server_metrics(metrics::registry& reg, server_parts p) {
     auto const& broker = p.broker;
     auto const& gate = p.gate;
 
-    // Connections and sessions.
+    // TCP connections (httpd admission).
+    auto const& http = p.http;
+    reg.add_callback("pusher_connections_open", "Open TCP connections (HTTP and websockets)", kind::gauge, {},
+                     [&http] { return load(http.open_connections); });
+    reg.add_callback("pusher_connections_accepted_total", "TCP connections admitted", kind::counter, {},
+                     [&http] { return load(http.accepted_total); });
+    for (std::size_t i = 0; i < httpd::refusal_count; ++i) {
+        auto const r = static_cast<httpd::refusal>(i);
+        reg.add_callback("pusher_connections_refused_total", "TCP connections refused by a limit, by reason",
+                         kind::counter, {{"reason", std::string(httpd::to_string(r))}},
+                         [&http, r] { return static_cast<double>(http.refused(r)); });
+    }
+    reg.add_callback("pusher_tls_handshake_failures_total", "TLS handshakes that failed or timed out", kind::counter,
+                     {}, [&http] { return load(http.tls_handshake_failures_total); });
+
+    // Engine.IO sessions.
     reg.add_callback("pusher_connections", "Open Engine.IO sessions by current transport", kind::gauge,
                      {{"transport", "polling"}}, [&eio] { return load(eio.open_polling); });
     reg.add_callback("pusher_connections", "Open Engine.IO sessions by current transport", kind::gauge,

@@ -7,6 +7,9 @@
 namespace pusher::metrics {
 class registry;
 }
+namespace pusher::httpd {
+struct counters;
+}
 namespace pusher::engineio {
 struct counters;
 }
@@ -24,6 +27,7 @@ namespace pusher::app {
 struct gate_stats;
 
 struct server_parts {
+    httpd::counters const& http;
     engineio::counters const& engine;
     socketio::server_stats const& sockets;
     hub::hub const& hub;
