@@ -3,7 +3,7 @@ BUILD ?= build
 JOBS ?= 2
 CMAKE_FLAGS ?=
 
-.PHONY: all build test run bench deps clean format test-asan test-tsan
+.PHONY: all build test run bench deps clean format test-asan test-tsan fuzz
 
 all: build
 
@@ -40,6 +40,14 @@ test-tsan:
 	@scripts/deps.sh test
 	@$(MAKE) --no-print-directory build BUILD=build-tsan CMAKE_FLAGS="-DPUSHER_TSAN=ON -DPUSHER_BENCH=OFF"
 	@scripts/test.sh build-tsan
+
+# libFuzzer targets (fuzz/, clang + ASan/UBSan, built in build-fuzz): each over its corpus, then FUZZ_SECONDS of
+# fuzzing per target. `make fuzz FUZZ_SECONDS=600 FUZZ_TARGETS="jwt sio_packet"` for longer runs of a few.
+FUZZ_SECONDS ?= 60
+FUZZ_TARGETS ?=
+fuzz:
+	@scripts/deps.sh test
+	@scripts/fuzz.sh --seconds $(FUZZ_SECONDS) --jobs $(JOBS) $(FUZZ_TARGETS)
 
 format:
 	@git ls-files '*.cpp' '*.hpp' | xargs clang-format -i

@@ -45,6 +45,13 @@ if [ -n "$sanitizer_build" ]; then
     bash -c "cd '$sanitizer_build' && ctest --output-on-failure -j2 --timeout 600"
 fi
 
+# --- fuzz targets (fuzz/, scripts/fuzz.sh): each one over its committed corpus, then a short burst so regressions
+# show; builds build-fuzz with clang first. FUZZ=0 skips; FUZZ_TEST_SECONDS sets the burst (default 10 s each).
+if [ "${FUZZ:-1}" != 0 ] && [ -x scripts/fuzz.sh ]; then
+  step "fuzz targets (corpus + ${FUZZ_TEST_SECONDS:-10} s each)" scripts/fuzz.sh --seconds "${FUZZ_TEST_SECONDS:-10}"
+fi
+# --- end fuzz targets
+
 if [ "$status" -ne 0 ]; then
   echo "FAILED: ${failed[*]}"
 fi
