@@ -1,8 +1,8 @@
 // httpd::request's helpers (path, query, header lookup), without sockets.
 #include "httpd/route.hpp"
 
-#include <boost/url/parse_query.hpp>
 #include <gtest/gtest.h>
+#include <boost/url/parse_query.hpp>
 
 namespace pusher::httpd {
 namespace {
