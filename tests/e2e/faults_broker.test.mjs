@@ -180,6 +180,26 @@ describe('broker faults under live clients', { skip: amqpMissing }, () => {
         await recovered('after the exchange was deleted');
     });
 
+    test('our exchange deleted and declared by nobody: the pusher declares it again and re-binds', async () => {
+        const failures = await metric(server, 'pusher_publish_messages_total{outcome="failed"}');
+        const pub = await amqpPublisher(names);
+        await pub.channel.deleteExchange(names.exchange);
+        await pub.close();
+        // The pusher's own publisher finds out first (a publish to a missing exchange closes its channel), then
+        // its routing check: both exchanges are declared again, and every user is re-bound.
+        const r = await apiPublish(server.url, { user: 'user-0', event: 'seq', data: { lost: true } });
+        assert.notEqual(r.status, 202, 'a publish to the missing exchange is not reported accepted');
+        await eventually(
+            async () => {
+                const keys = await boundKeys(names.exchange);
+                return users.every((u) => keys.has(u));
+            },
+            { timeout: 10 * HEARTBEAT_S * 1000 + 10000, interval: 500, what: 'every binding restored' },
+        );
+        await recovered('after the exchange was deleted for good');
+        assert.ok((await metric(server, 'pusher_publish_messages_total{outcome="failed"}')) >= failures + 1);
+    });
+
     test('a publish burst as soon as /readyz is 200 again, with 300 bindings to restore', async () => {
         const many = Array.from({ length: 300 }, (_, i) => `burst-${i}`);
         const extra = { list: [], disconnects: [], close() {} };
