@@ -14,7 +14,7 @@
 namespace pusher::broker {
 struct amqp_broker::parts {
     explicit parts(options const& o)
-        : consumer(consumer_settings(o), counters), publisher(publisher_settings(o), counters) {}
+        : consumer(consumer_settings(o, *this), counters), publisher(publisher_settings(o), counters) {}
 
     static amqp_endpoint endpoint(options const& o, std::string const& role) {
         amqp_endpoint ep;
@@ -29,8 +29,14 @@ struct amqp_broker::parts {
         ep.name = o.connection_name.empty() ? role : o.connection_name + " " + role;
         return ep;
     }
-    static amqp_consumer::settings consumer_settings(options const& o) {
+    static amqp_consumer::settings consumer_settings(options const& o, parts& self) {
         amqp_consumer::settings s;
+        s.routing_check = o.routing_check;
+        if (s.routing_check == std::chrono::milliseconds::zero()) {
+            s.routing_check = o.heartbeat > std::chrono::seconds::zero() ? o.heartbeat : std::chrono::seconds(30);
+        }
+        // The publisher outlives every call: amqp_broker stops both (joining their threads) before destroying them.
+        s.probe = [&self](std::string key, done_fn done) { self.publisher.probe(std::move(key), std::move(done)); };
         s.endpoint = endpoint(o, "consumer");
         s.exchange = o.exchange;
         s.broadcast_exchange = o.broadcast_exchange;

@@ -34,6 +34,10 @@ class amqp_broker final : public broker {
         bool tls_verify_peer = true;
         bool tls_verify_hostname = true;
         std::string connection_name = "pusher";  // shown by `rabbitmqctl list_connections name`
+        // How often the consumer checks that the broker still routes our direct exchange to our queue (a probe
+        // through the publisher; lost bindings are restored). 0 = as often as the heartbeat, or every 30 s when
+        // heartbeats are off.
+        std::chrono::milliseconds routing_check{0};
     };
 
     // Empty when the options are usable, else a one-line reason (bad URL, empty or too long exchange name...).

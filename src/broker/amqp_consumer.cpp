@@ -50,7 +50,10 @@ void amqp_consumer::start(sink& out) {
     }
     sink_ = &out;  // before the thread starts: happens-before every handler
     guard_.emplace(ioc_.get_executor());
-    asio::post(ioc_, [this] { connect(); });
+    asio::post(ioc_, [this] {
+        connect();
+        arm_routing_check();
+    });
     thread_ = std::thread([this] { ioc_.run(); });
     started_ = true;
 }
@@ -81,6 +84,7 @@ void amqp_consumer::stop() {
         table_timer_.cancel();
         reconnect_timer_.cancel();
         coalesce_timer_.cancel();
+        routing_check_timer_.cancel();
         guard_.reset();  // run() returns once the handlers already queued have run (they see stopping_)
     });
     thread_.join();
@@ -132,6 +136,12 @@ void amqp_consumer::connect() {
         conn->declare_exchange(settings_.broadcast_exchange, "fanout");
         queue_ = conn->declare_queue(settings_.queue);
         conn->bind_queue(queue_, settings_.broadcast_exchange, "");
+        probe_key_.clear();
+        if (settings_.probe && settings_.routing_check > std::chrono::milliseconds::zero()) {
+            // A key no other queue has: our queue's name (unique on the broker while we hold it, exclusive).
+            probe_key_ = ("pusher.routing_check." + queue_).substr(0, 255);
+            conn->bind_queue(queue_, settings_.exchange, probe_key_);
+        }
         // No-ack: a notification is transient and the queue is exclusive (it dies with this connection, so nothing
         // could be redelivered after a crash anyway); manual acks would cost a frame per message and promise nothing
         // more, since delivery to the browser is not acknowledged end to end. Back-pressure is TCP's: when this
@@ -216,6 +226,42 @@ void amqp_consumer::schedule_reconnect(std::string const& reason) {
         if (!ec && !stopping_) {
             connect();
         }
+    });
+}
+
+void amqp_consumer::arm_routing_check() {
+    if (stopping_ || !settings_.probe || settings_.routing_check <= std::chrono::milliseconds::zero()) {
+        return;
+    }
+    routing_check_timer_.expires_after(settings_.routing_check);
+    routing_check_timer_.async_wait([this](boost::system::error_code ec) {
+        if (ec || stopping_) {
+            return;
+        }
+        check_routing();
+        arm_routing_check();
+    });
+}
+
+// One probe at a time, and only while ready (during a restore the bindings are still being made). The answer comes
+// from the publisher's thread; it counts only for the connection it was sent on.
+void amqp_consumer::check_routing() {
+    if (probe_in_flight_ || !conn_ || !ready_.load() || probe_key_.empty()) {
+        return;
+    }
+    probe_in_flight_ = true;
+    settings_.probe(probe_key_, [this, gen = generation_](boost::system::error_code ec) {
+        asio::post(ioc_, [this, gen, ec] {
+            probe_in_flight_ = false;
+            if (stopping_ || gen != generation_ || !conn_ || ec != error::unroutable) {
+                return;  // routed (fine), or nothing to conclude (the publisher is down, or we reconnected)
+            }
+            counters_.add(counters_.routing_check_failures);
+            lost(fmt::format("routing check failed: the broker cannot route to our queue {} through exchange {} (it "
+                             "was deleted, or declared again without our bindings); re-declaring and re-binding",
+                             queue_, settings_.exchange),
+                 true);
+        });
     });
 }
 
@@ -459,6 +505,9 @@ bool amqp_consumer::on_reply(binding_table::op what) {
 }
 
 void amqp_consumer::deliver(amqp_envelope_t const& env) {
+    if (!probe_key_.empty() && view(env.routing_key) == probe_key_ && view(env.exchange) == settings_.exchange) {
+        return;  // our routing check came back: nothing for the sink
+    }
     auto m = to_message(env, settings_.exchange, settings_.broadcast_exchange);
     if (!m) {
         counters_.add(counters_.invalid);

@@ -15,6 +15,7 @@
 #include <atomic>
 #include <cstdint>
 #include <deque>
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <optional>
@@ -38,6 +39,13 @@ class amqp_consumer {
         // 10,000 messages/s a pause of 500 us turns ~1 wake per message into ~1 per 5, for at most 500 us of added
         // latency, and only under load: the first message after a quiet spell is read at once.
         std::chrono::microseconds coalesce{500};
+        // The routing check: every `routing_check` while ready, `probe(key, done)` publishes a mandatory message
+        // to our direct exchange with a routing key bound to our queue alone (see amqp_publisher::probe). If the
+        // broker cannot route it, our bindings are gone although our queue and connection are fine (the exchange
+        // was deleted, then declared again): we start over on a new connection, which re-declares and re-binds
+        // everything. Nothing else would tell us. Off when `probe` is empty or the interval is zero.
+        std::chrono::milliseconds routing_check{0};
+        std::function<void(std::string key, broker::done_fn done)> probe;
     };
 
     amqp_consumer(settings s, amqp_counters& counters);
@@ -75,6 +83,8 @@ class amqp_consumer {
     void deliver(amqp_envelope_t const& env);
     void set_ready(bool r);
     void publish_gauges();
+    void arm_routing_check();
+    void check_routing();
     static void run(broker::done_fn& done, boost::system::error_code ec);
 
     settings settings_;
@@ -107,5 +117,8 @@ class amqp_consumer {
     boost::asio::steady_timer reconnect_timer_{ioc_};
     boost::asio::steady_timer coalesce_timer_{ioc_};
     backoff backoff_;
+    std::string probe_key_;  // our queue's routing-check key on the direct exchange (empty: no check)
+    bool probe_in_flight_ = false;
+    boost::asio::steady_timer routing_check_timer_{ioc_};
 };
 }  // namespace pusher::broker

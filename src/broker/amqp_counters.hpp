@@ -17,7 +17,7 @@ struct amqp_counters {
     counter binds{0}, unbinds{0}, subscribe_timeouts{0};
     counter bind_latency_us_sum{0}, bind_latency_count{0};
     std::array<counter, broker_stats::bind_latency_bounds_ms.size() + 1> bind_latency_buckets{};
-    counter reconnects{0}, connection_failures{0};
+    counter reconnects{0}, connection_failures{0}, routing_check_failures{0};
     counter bound_users{0}, subscriptions{0};
     std::atomic<bool> consumer_connected{false}, publisher_connected{false};
 
@@ -52,6 +52,7 @@ struct amqp_counters {
         }
         s.reconnects = reconnects.load(relaxed);
         s.connection_failures = connection_failures.load(relaxed);
+        s.routing_check_failures = routing_check_failures.load(relaxed);
         s.bound_users = bound_users.load(relaxed);
         s.subscriptions = subscriptions.load(relaxed);
         s.consumer_connected = consumer_connected.load(relaxed);

@@ -128,15 +128,40 @@ void amqp_publisher::publish(publication p, broker::done_fn done) {
         auto b = std::make_shared<batch>();
         b->pub = std::move(p);
         b->done = std::move(done);
-        b->message_id = b->pub.message_id.empty() ? ids_.next() : b->pub.message_id;
-        b->timestamp_ms = b->pub.timestamp_ms != 0 ? b->pub.timestamp_ms : now_ms();
         b->count = b->remaining = count;
-        b->deadline = clock::now() + settings_.timeout;
-        queue_.push_back(std::move(b));
-        queued_messages_ += count;
-        pump();
-        arm_sweep();
+        enqueue(std::move(b));
     });
+}
+
+void amqp_publisher::probe(std::string key, broker::done_fn done) {
+    if (stopped_.load()) {
+        run(done, error::stopped);
+        return;
+    }
+    asio::post(ioc_, [this, key = std::move(key), done = std::move(done)]() mutable {
+        if (stopping_ || !conn_) {
+            run(done, stopping_ ? error::stopped : error::not_connected);
+            return;
+        }
+        auto b = std::make_shared<batch>();
+        b->pub.users.push_back(std::move(key));
+        b->pub.event = std::string(probe_event);
+        b->pub.payload = "{}";
+        b->done = std::move(done);
+        b->count = b->remaining = 1;
+        b->probe = true;
+        enqueue(std::move(b));
+    });
+}
+
+void amqp_publisher::enqueue(std::shared_ptr<batch> b) {
+    b->message_id = b->pub.message_id.empty() ? ids_.next() : b->pub.message_id;
+    b->timestamp_ms = b->pub.timestamp_ms != 0 ? b->pub.timestamp_ms : now_ms();
+    b->deadline = clock::now() + settings_.timeout;
+    queued_messages_ += b->count;
+    queue_.push_back(std::move(b));
+    pump();
+    arm_sweep();
 }
 
 void amqp_publisher::connect() {
@@ -237,7 +262,7 @@ void amqp_publisher::finish(batch& b, boost::system::error_code ec) {
         return;
     }
     b.finished = true;
-    if (ec) {
+    if (ec && !b.probe) {
         // Messages of this batch not confirmed by now count as failed (their late confirms are ignored).
         counters_.add(counters_.failed, b.remaining);
     }
@@ -269,7 +294,8 @@ bool amqp_publisher::send_one(std::shared_ptr<batch> const& b) {
     std::string_view const exchange = p.broadcast ? settings_.broadcast_exchange : settings_.exchange;
     std::string_view const key = p.broadcast ? std::string_view() : std::string_view(p.users[b->next]);
     outgoing_properties props(p.event, b->message_id, b->timestamp_ms);
-    int const rc = amqp_basic_publish(conn_->get(), 1, bytes(exchange), bytes(key), /*mandatory*/ 0,
+    // Only the routing check is mandatory: an unroutable probe comes back (basic.return) before its confirm.
+    int const rc = amqp_basic_publish(conn_->get(), 1, bytes(exchange), bytes(key), /*mandatory*/ b->probe ? 1 : 0,
                                       /*immediate*/ 0, props.get(), bytes(p.payload));
     if (rc != AMQP_STATUS_OK) {
         lost(std::string("basic.publish: ") + amqp_error_string2(rc));
@@ -278,7 +304,9 @@ bool amqp_publisher::send_one(std::shared_ptr<batch> const& b) {
     ++b->next;
     --queued_messages_;
     unconfirmed_.emplace(++next_tag_, b);
-    counters_.add(counters_.published);
+    if (!b->probe) {
+        counters_.add(counters_.published);
+    }
     return true;
 }
 
@@ -290,6 +318,10 @@ void amqp_publisher::confirm(std::uint64_t tag, bool multiple, bool ok) {
         }
         if (!ok) {
             finish(*b, error::nacked);
+            return;
+        }
+        if (b->probe) {
+            finish(*b, b->returned ? make_error_code(error::unroutable) : boost::system::error_code());
             return;
         }
         counters_.add(counters_.confirmed);
@@ -434,7 +466,10 @@ bool amqp_publisher::handle_frame(amqp_frame_t const& frame) {
             return conn_ != nullptr;
         }
         case AMQP_BASIC_RETURN_METHOD: {
-            // Only for mandatory publishes (we send none): read and drop the returned content to stay in sync.
+            // Only routing checks are mandatory. The return comes before the message's confirm and names no
+            // delivery tag: it belongs to the probe in flight with that routing key (one at a time).
+            auto const* m = static_cast<amqp_basic_return_t const*>(frame.payload.method.decoded);
+            std::string const key(view(m->routing_key));
             amqp_message_t msg;
             auto r = amqp_read_message(conn_->get(), frame.channel, &msg, 0);
             if (r.reply_type != AMQP_RESPONSE_NORMAL) {
@@ -442,6 +477,12 @@ bool amqp_publisher::handle_frame(amqp_frame_t const& frame) {
                 return false;
             }
             amqp_destroy_message(&msg);
+            for (auto& [tag, b] : unconfirmed_) {
+                if (b->probe && !b->returned && b->pub.users.front() == key) {
+                    b->returned = true;
+                    break;
+                }
+            }
             return true;
         }
         case AMQP_CHANNEL_CLOSE_METHOD: {

@@ -22,6 +22,7 @@
 #include <mutex>
 #include <optional>
 #include <string>
+#include <string_view>
 #include <thread>
 
 namespace pusher::broker {
@@ -46,7 +47,14 @@ class amqp_publisher {
     void start();
     void stop();
     void publish(publication p, broker::done_fn done);
+    // The routing check (any thread): one mandatory message to the direct exchange with routing key `key`, not
+    // counted in the publish metrics. `done` gets success when the broker routed it to a queue, error::unroutable
+    // when it came back (no binding for `key`), or another error when nothing can be concluded (not connected...).
+    void probe(std::string key, broker::done_fn done);
     bool connected() const { return connected_.load(std::memory_order_acquire); }
+
+    // The `type` of routing-check messages: the consumer recognises (and drops) them by it and their routing key.
+    static constexpr std::string_view probe_event = "pusher.routing_check";
 
   private:
     using clock = std::chrono::steady_clock;
@@ -60,8 +68,12 @@ class amqp_publisher {
         std::size_t count = 0;      // messages in the batch
         std::size_t remaining = 0;  // messages not yet confirmed
         bool finished = false;      // done has run
+        bool probe = false;         // a routing check: mandatory, not counted
+        bool returned = false;      // a probe the broker sent back (basic.return): unroutable
         clock::time_point deadline;
     };
+
+    void enqueue(std::shared_ptr<batch> b);
 
     void connect();
     void lost(std::string const& reason, bool polite = false);  // polite: close the connection cleanly

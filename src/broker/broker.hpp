@@ -67,12 +67,13 @@ struct broker_stats {
     std::uint64_t bind_latency_us_sum = 0;  // bind sent -> bind-ok
     std::uint64_t bind_latency_count = 0;
     std::array<std::uint64_t, bind_latency_bounds_ms.size() + 1> bind_latency_buckets{};  // not cumulative
-    std::uint64_t reconnects = 0;           // successful connections after the first one (consumer + publisher)
-    std::uint64_t connection_failures = 0;  // connection attempts that failed, and connections lost
-    std::uint64_t bound_users = 0;          // gauge: users whose routing key is bound (or inside the unbind grace)
-    std::uint64_t subscriptions = 0;        // gauge: subscribe() calls not yet matched by unsubscribe()
-    bool consumer_connected = false;        // gauge (memory broker: true once started)
-    bool publisher_connected = false;       // gauge (memory broker: true once started)
+    std::uint64_t reconnects = 0;              // successful connections after the first one (consumer + publisher)
+    std::uint64_t connection_failures = 0;     // connection attempts that failed, and connections lost
+    std::uint64_t routing_check_failures = 0;  // AMQP: our own probe was unroutable (bindings lost), so re-bound
+    std::uint64_t bound_users = 0;             // gauge: users whose routing key is bound (or inside the unbind grace)
+    std::uint64_t subscriptions = 0;           // gauge: subscribe() calls not yet matched by unsubscribe()
+    bool consumer_connected = false;           // gauge (memory broker: true once started)
+    bool publisher_connected = false;          // gauge (memory broker: true once started)
 };
 
 class broker {

@@ -29,6 +29,8 @@ class category final : public boost::system::error_category {
                 return "invalid publication (no user, or an invalid user id)";
             case error::invalid_user:
                 return "invalid user id (empty, or longer than 255 bytes: AMQP routing keys are short strings)";
+            case error::unroutable:
+                return "the broker could not route the message to any queue";
         }
         return "unknown broker error";
     }

@@ -16,7 +16,8 @@ enum class error {
     publish_timeout,      // no confirm in time
     overloaded,           // too many publishes waiting for the in-flight window
     invalid_publication,  // no users and not a broadcast, or an invalid user id
-    invalid_user          // a user id that cannot be a routing key: empty or longer than 255 bytes
+    invalid_user,         // a user id that cannot be a routing key: empty or longer than 255 bytes
+    unroutable            // a mandatory message the broker could not route to any queue (basic.return)
 };
 
 boost::system::error_category const& error_category() noexcept;
