@@ -49,6 +49,15 @@ fuzz:
 	@scripts/deps.sh test
 	@scripts/fuzz.sh --seconds $(FUZZ_SECONDS) --jobs $(JOBS) $(FUZZ_TARGETS)
 
+# The soak test (tests/soak/soak.mjs): SOAK_SECONDS of mixed churn with a RabbitMQ restart in the middle; the server's
+# RSS, fds and threads sampled each second; report and plot in $(BUILD)/artifacts/soak.{json,png}; fails unless flat.
+SOAK_SECONDS ?= 600
+.PHONY: soak
+soak:
+	@scripts/deps.sh test
+	@$(MAKE) --no-print-directory build
+	@SOAK_SECONDS=$(SOAK_SECONDS) scripts/soak.sh $(BUILD)
+
 format:
 	@git ls-files '*.cpp' '*.hpp' | xargs clang-format -i
 
