@@ -32,7 +32,9 @@ struct null_handler {
 }  // namespace
 
 bool is_valid(std::string_view text) {
-    boost::json::basic_parser<null_handler> parser{boost::json::parse_options{}};
+    boost::json::parse_options opts;
+    opts.max_depth = max_depth;
+    boost::json::basic_parser<null_handler> parser{opts};
     boost::system::error_code ec;
     // write_some stops after the first value: the consumed count must be the whole input, or `{} {}` would pass.
     std::size_t const n = parser.write_some(false, text.data(), text.size(), ec);
