@@ -78,6 +78,12 @@ for (const g of groups) {
     wave_cpu: [...Array(waves).keys()].map((i) =>
       median(rs.map((r) => r.connect?.waves?.[i]?.server_cpu_us_per_connection)),
     ),
+    wave_broker_cpu: [...Array(waves).keys()].map((i) =>
+      median(rs.map((r) => r.connect?.waves?.[i]?.broker_cpu_us_per_connection)),
+    ),
+    wave_loadgen_cpu: [...Array(waves).keys()].map((i) =>
+      median(rs.map((r) => r.connect?.waves?.[i]?.loadgen_cpu_us_per_connection)),
+    ),
     rss: median(rs.map((r) => r.connect?.server_rss_bytes_per_connection)),
     idle: median(rs.map((r) => r.idle?.server_cpu_percent)),
     rate: median(rs.map((r) => r.delivery?.per_second)),
@@ -165,11 +171,17 @@ const target = (n, what, measured, baseline, r, met, note = "") => targets.push(
   const s4 = (l) => group("s4-connect", l)?.m;
   if (s4("pusher") || s4("drain")) {
     const r = ratio(s4("pusher")?.wave_rate[0], s4("drain")?.wave_rate[0]);
+    // Where the two cores went per connection: the limit on this machine (everything shares them).
+    const cpuSplit = (m, own) =>
+      m && m.wave_broker_cpu[0] != null
+        ? ` (CPU µs each: ${own ? `server ${fmt(m.wave_cpu[0])}, ` : ""}RabbitMQ ${fmt(m.wave_broker_cpu[0])}, ` +
+          `load generator ${fmt(m.wave_loadgen_cpu[0])})`
+        : "";
     target(
       "4",
       "connection set-up, distinct users (token + confirmed bind): ≥ 0.9× the broker's pipelined bind rate",
-      `${fmt(s4("pusher")?.wave_rate[0]) || "–"}/s`,
-      `binds ${fmt(s4("drain")?.wave_rate[0]) || "–"}/s; peer ${fmt(s4("peer")?.wave_rate[0]) || "–"}/s`,
+      `${fmt(s4("pusher")?.wave_rate[0]) || "–"}/s${cpuSplit(s4("pusher"), true)}`,
+      `binds ${fmt(s4("drain")?.wave_rate[0]) || "–"}/s${cpuSplit(s4("drain"), false)}; peer ${fmt(s4("peer")?.wave_rate[0]) || "–"}/s`,
       `${x(r)} binds; ${x(ratio(s4("pusher")?.wave_rate[0], s4("peer")?.wave_rate[0]))} peer`,
       yes(r === undefined ? undefined : r >= 0.9),
     );

@@ -365,6 +365,8 @@ int run(options const& o) {
     std::uint64_t total_failed = 0;
     histogram connect_all;
     auto server_before = server0;
+    auto broker_before = broker0;
+    std::vector<std::uint64_t> child_cpu_before(children.size(), 0);  // each child's CPU (µs) at its last report
     auto const connect_timeout_ms = static_cast<std::uint64_t>(o.connect_timeout * 1000);
     for (std::size_t w = 1; w <= waves; ++w) {
         for (auto& c : children) {
@@ -383,6 +385,15 @@ int run(options const& o) {
                    });
         auto const t1 = monotonic_ns();
         auto const server_after = sample_process(o.server_pid);
+        auto const broker_after = sample_process(o.broker_pid);
+        std::uint64_t loadgen_cpu = 0;  // the client processes' CPU during this wave (µs)
+        for (std::size_t i = 0; i < children.size(); ++i) {
+            if (children[i].ready) {
+                auto const now_cpu = u64(*children[i].ready, "cpu_us");
+                loadgen_cpu += now_cpu > child_cpu_before[i] ? now_cpu - child_cpu_before[i] : 0;
+                child_cpu_before[i] = now_cpu;
+            }
+        }
         std::uint64_t ready = 0;
         std::uint64_t failed = 0;
         histogram lat;
@@ -408,22 +419,28 @@ int run(options const& o) {
         total_failed += failed;
         connect_all.merge(lat);
         auto const cpu = cpu_delta(server_before, server_after);
-        json::object wr{
-            {"wave", w},
-            {"kind", w == 1 ? "first connection of each user" : "more connections of bound users"},
-            {"requested", requested},
-            {"ready", ready},
-            {"failed", failed},
-            {"seconds", round3(seconds(t1 - t0))},
-            {"per_second", round3(static_cast<double>(ready) / std::max(1e-9, seconds(t1 - t0)))},
-            {"latency_ms", latency_json(lat, 1e6)},
-            {"server_cpu_us_per_connection",
-             opt(cpu && ready > 0 ? std::optional<double>(*cpu / static_cast<double>(ready)) : std::nullopt)},
-            {"errors", to_json(errors)}};
+        auto const bcpu = cpu_delta(broker_before, broker_after);
+        auto const per_conn = [&](std::optional<double> v) {
+            return opt(v && ready > 0 ? std::optional<double>(*v / static_cast<double>(ready)) : std::nullopt);
+        };
+        json::object wr{{"wave", w},
+                        {"kind", w == 1 ? "first connection of each user" : "more connections of bound users"},
+                        {"requested", requested},
+                        {"ready", ready},
+                        {"failed", failed},
+                        {"seconds", round3(seconds(t1 - t0))},
+                        {"per_second", round3(static_cast<double>(ready) / std::max(1e-9, seconds(t1 - t0)))},
+                        {"latency_ms", latency_json(lat, 1e6)},
+                        {"server_cpu_us_per_connection", per_conn(cpu)},
+                        // Where the rest of the machine went: the broker's CPU (binds) and the load generator's own.
+                        {"broker_cpu_us_per_connection", per_conn(bcpu)},
+                        {"loadgen_cpu_us_per_connection", per_conn(static_cast<double>(loadgen_cpu))},
+                        {"errors", to_json(errors)}};
         note("wave " + std::to_string(w) + ": " + std::to_string(ready) + "/" + std::to_string(requested) +
              " ready in " + num(seconds(t1 - t0)) + " s");
         wave_reports.push_back(std::move(wr));
         server_before = server_after;
+        broker_before = broker_after;
     }
     auto const server_connected = server_before;
     json::object connect{{"requested", connections},
