@@ -131,6 +131,7 @@ jwt = {
     "crit": bytes([1]) + b'{"alg":"HS256","crit":["b64"]}\n{"sub":"x"}',
     "wrong-alg": bytes([2]) + b'{"alg":"HS256"}\n{"sub":"x"}',
     "sub-number": bytes([1]) + b'{"alg":"HS256"}\n{"sub":12}',
+    "deep-claims": bytes([1]) + b'{"alg":"HS256"}\n{"sub":"a","x":' + b"[" * 40 + b"]" * 40 + b"}",
 }
 
 # --- AMQP deliveries: [flags][u8 rk len][rk][u16 props len][basic properties][body] --------------------------------
@@ -218,6 +219,7 @@ api = {
     "two-targets": b"\x00\n" + b'{"user":"a","broadcast":true}',
     "broadcast-false": b"\x00\n" + b'{"user":"a","broadcast":false, "data" : 1e3 }',
     "get": b"\x04\n{}",
+    "deep-data": b"\x00\n" + b'{"user":"a","data":' + b"[" * 40 + b"]" * 40 + b"}",
 }
 
 # --- configuration: [option][value]\n[TOML]\0[flags per line]\0[env per line] -------------------------------------

@@ -192,10 +192,21 @@ std::optional<double> numeric_date(boost::json::value const& v) {
     return std::nullopt;
 }
 
+// Header and claims as the verifier reads them: Boost.JSON with its default depth limit (32), which bounds the work
+// an untrusted token can ask for; deeper is `malformed`.
+std::optional<boost::json::value> parse_token_json(std::string_view text) {
+    boost::system::error_code ec;
+    boost::json::value v = boost::json::parse(text, ec);
+    if (ec) {
+        return std::nullopt;
+    }
+    return v;
+}
+
 expectation expect(verifier_case const& c, int alg, std::string_view header_json, std::string_view claims_json) {
     using fk = auth::failure_kind;
     auto fail = [](fk k) { return expectation{false, k, {}}; };
-    auto const header = pusher::fuzz::parse_json(header_json);
+    auto const header = parse_token_json(header_json);
     if (!header || !header->is_object() || !header->as_object().contains("alg") ||
         !header->as_object().at("alg").is_string()) {
         return fail(fk::malformed);
@@ -213,7 +224,7 @@ expectation expect(verifier_case const& c, int alg, std::string_view header_json
     if (name != names[alg]) {
         return fail(fk::signature);  // signed with another algorithm than the header names
     }
-    auto const claims_value = pusher::fuzz::parse_json(claims_json);
+    auto const claims_value = parse_token_json(claims_json);
     if (!claims_value || !claims_value->is_object()) {
         return fail(fk::malformed);
     }
