@@ -32,10 +32,15 @@ fi
 
 t0=$SECONDS
 cmake -S "$top/fuzz" -B "$build" -DCMAKE_CXX_COMPILER=clang++ >/dev/null
-cmake --build "$build" -j"$jobs" --target "${targets[@]/#/fuzz_}" | grep -Ev '^\[ *[0-9]+%\] (Building|Linking|Built)' || true
-for t in "${targets[@]}"; do
-  [ -x "$build/bin/fuzz_$t" ] || { echo "fuzz.sh: build failed (no $build/bin/fuzz_$t)" >&2; exit 1; }
-done
+set +e
+cmake --build "$build" -j"$jobs" --target "${targets[@]/#/fuzz_}" |
+  grep -Ev '^\[ *[0-9]+%\] (Building|Linking|Built)|^g?make(\[[0-9]+\])?: (Entering|Leaving) directory'
+build_rc=${PIPESTATUS[0]}
+set -e
+if [ "$build_rc" -ne 0 ]; then
+  echo "fuzz.sh: the build failed (an unknown target? see fuzz/targets/)" >&2
+  exit 1
+fi
 echo "fuzz: built ${#targets[@]} targets in $((SECONDS - t0)) s"
 
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:halt_on_error=1:detect_stack_use_after_return=1}
