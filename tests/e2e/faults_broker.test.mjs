@@ -200,6 +200,36 @@ describe('broker faults under live clients', { skip: amqpMissing }, () => {
         assert.ok((await metric(server, 'pusher_publish_messages_total{outcome="failed"}')) >= failures + 1);
     });
 
+    test('our consumer channel closed by a broker error (queue.bind to a deleted exchange: 404)', async () => {
+        const reconnects = await metric(server, 'pusher_broker_reconnects_total');
+        const pub = await amqpPublisher(names);
+        await pub.channel.deleteExchange(names.exchange);
+        await pub.close();
+        // A new user's bind is the first thing to hit the missing exchange: the broker closes the consumer's
+        // channel (404 NOT_FOUND). The pusher starts over, declares the exchange, re-binds everyone, and the new
+        // user's CONNECT is answered either way (accepted once bound, or refused: never left hanging).
+        let newcomer = null;
+        try {
+            newcomer = await connect(server.url, { user: 'newcomer' });
+        } catch (err) {
+            assert.match(err.message, /bind|broker|timed out/i, `a clear refusal: ${err.message}`);
+        }
+        await eventually(async () => (await metric(server, 'pusher_broker_reconnects_total')) > reconnects, {
+            timeout: BACK_TIMEOUT,
+            what: 'the consumer started over',
+        });
+        assert.match(server.output(), /amqp consumer: connection lost: channel closed by the broker: 404/);
+        await eventually(
+            async () => {
+                const keys = await boundKeys(names.exchange);
+                return users.every((u) => keys.has(u)) && (newcomer === null || keys.has('newcomer'));
+            },
+            { timeout: 10 * HEARTBEAT_S * 1000 + 10000, interval: 500, what: 'every binding restored' },
+        );
+        newcomer?.close();
+        await recovered('after a channel error');
+    });
+
     test('a publish burst as soon as /readyz is 200 again, with 300 bindings to restore', async () => {
         const many = Array.from({ length: 300 }, (_, i) => `burst-${i}`);
         const extra = { list: [], disconnects: [], close() {} };
