@@ -15,7 +15,7 @@ void client::start() {
         return;
     }
     server_.timers_.call_after(timeout, [w = weak_from_this()] {
-        if (auto c = w.lock()) {
+        if (auto c = w.lock(); c && !c->timeout_moot_.load(std::memory_order_relaxed)) {
             c->session_->dispatch([c] { c->on_connect_timeout(); });
         }
     });
@@ -180,6 +180,7 @@ void client::admit(socket_ptr const& s, bool accepted, std::string const& messag
     if (accepted) {
         s->state_.store(socket::state::connected, std::memory_order_release);
         joined_ = true;
+        timeout_moot_.store(true, std::memory_order_relaxed);
         server_.stats_.connects.fetch_add(1, std::memory_order_relaxed);
         session_->send(encode_connect(s->nsp(), s->id()));
         return;
@@ -213,6 +214,7 @@ void client::on_close(engineio::disconnect_reason why) {
         return;
     }
     closed_ = true;
+    timeout_moot_.store(true, std::memory_order_relaxed);
     partial_.reset();
     std::vector<socket_ptr> sockets = std::move(sockets_);
     sockets_.clear();

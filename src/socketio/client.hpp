@@ -8,6 +8,7 @@
 #include "socketio/packet.hpp"
 #include "socketio/socket.hpp"
 
+#include <atomic>
 #include <exception>
 #include <memory>
 #include <string>
@@ -75,6 +76,9 @@ class client : public std::enable_shared_from_this<client> {
     std::unique_ptr<partial> partial_;
     bool closed_ = false;
     bool joined_ = false;  // some namespace was accepted: the connect timeout no longer applies
+    // joined_ || closed_, readable from the scheduler's thread: an expired connect timeout that no longer matters
+    // is dropped there, without a post to this session's thread.
+    std::atomic<bool> timeout_moot_{false};
 };
 
 // The session_handler the Engine.IO session owns. It shares the client, so that a timer or an admission can still
