@@ -7,7 +7,7 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { startBinary } from './lib/spawn.mjs';
+import { buildDir, startBinary } from './lib/spawn.mjs';
 import { connect } from './lib/client.mjs';
 import { apiPublish, eventually, metric } from './lib/pusher.mjs';
 import {
@@ -19,6 +19,7 @@ import {
     latencyProbe,
     procStats,
     rawExchange,
+    sanitizerOf,
     sleep,
     socketsToPeers,
 } from './lib/faults.mjs';
@@ -31,29 +32,35 @@ const REAP_MS = PING_INTERVAL + PING_TIMEOUT;
 // close_timeout), after which its socket is dropped.
 const CLOSE_TIMEOUT = 5000;
 // The stated bound for the healthy client, from POST /api/publish to the event in the client, while the faults run
-// (on a loaded 2-core CI machine): median under 100 ms, none over 1 s; nothing lost, doubled or reordered.
+// (on a loaded 2-core CI machine): median under 100 ms, none over 1 s; nothing lost, doubled or reordered. Three
+// times that under a sanitizer (make test-asan / test-tsan run these tests too).
 const LATENCY_P50_MS = 100;
 const LATENCY_MAX_MS = 1000;
 // File descriptors the test itself may hold open on the server beside the faults (keep-alive fetch connections).
 const FD_SLACK = 8;
 // RSS may grow by this much over the whole file (allocator pools, per-thread caches), never with the fault's size.
+// Not checked under a sanitizer (ASan's quarantine alone holds 256 MB of freed memory).
 const RSS_GROWTH_MAX_KIB = 64 * 1024;
 
-function assertHealthy(stats, what) {
+function assertHealthy(stats, what, slack = 1) {
     const summary = JSON.stringify(stats);
     assert.equal(stats.failures, 0, `${what}: every probe publish was accepted: ${summary}`);
     assert.equal(stats.missing, 0, `${what}: no probe lost: ${summary}`);
     assert.equal(stats.duplicates, 0, `${what}: no probe twice: ${summary}`);
     assert.equal(stats.outOfOrder, 0, `${what}: probes in order: ${summary}`);
     assert.ok(stats.sent >= 5, `${what}: the probe ran: ${summary}`);
-    assert.ok(stats.p50 < LATENCY_P50_MS, `${what}: median latency ${stats.p50.toFixed(1)} ms < ${LATENCY_P50_MS}: ${summary}`);
-    assert.ok(stats.max < LATENCY_MAX_MS, `${what}: max latency ${stats.max.toFixed(1)} ms < ${LATENCY_MAX_MS}: ${summary}`);
+    const p50 = LATENCY_P50_MS * slack;
+    const max = LATENCY_MAX_MS * slack;
+    assert.ok(stats.p50 < p50, `${what}: median latency ${stats.p50.toFixed(1)} ms < ${p50}: ${summary}`);
+    assert.ok(stats.max < max, `${what}: max latency ${stats.max.toFixed(1)} ms < ${max}: ${summary}`);
 }
 
 describe('client faults: a healthy client is unaffected, nothing leaks', () => {
     let server;
     let healthy;
     let baseline;
+    let sanitizer = null;
+    const rssBounded = (now) => sanitizer !== null || now.rssKiB - baseline.rssKiB < RSS_GROWTH_MAX_KIB;
     const wsGauge = () => metric(server, 'pusher_connections{transport="websocket"}');
     const pollingGauge = () => metric(server, 'pusher_connections{transport="polling"}');
     const openSessions = async () => (await wsGauge()) + (await pollingGauge());
@@ -69,13 +76,14 @@ describe('client faults: a healthy client is unaffected, nothing leaks', () => {
         const stats = await latencyProbe(server, healthy, 'healthy').stop();
         assert.equal(stats.missing, 0);
         baseline = procStats(server.pid);
+        sanitizer = sanitizerOf(buildDir, server.pid);
     });
     after(async () => {
         healthy?.close();
         const end = server && server.process.exitCode === null ? procStats(server.pid) : undefined;
         await server?.stop();
         if (end) {
-            assert.ok(end.rssKiB - baseline.rssKiB < RSS_GROWTH_MAX_KIB, `RSS ${baseline.rssKiB} -> ${end.rssKiB} KiB`);
+            assert.ok(rssBounded(end), `RSS ${baseline.rssKiB} -> ${end.rssKiB} KiB`);
         }
     });
 
@@ -95,7 +103,7 @@ describe('client faults: a healthy client is unaffected, nothing leaks', () => {
             `${what}: healthy client ${stats.received} probes, p50 ${stats.p50.toFixed(1)} ms, p99 ${stats.p99.toFixed(1)} ms, ` +
                 `max ${stats.max.toFixed(1)} ms; server RSS ${baseline.rssKiB} -> ${rss} KiB`,
         );
-        assertHealthy(stats, what);
+        assertHealthy(stats, what, sanitizer ? 3 : 1);
         return result;
     }
 
@@ -106,7 +114,7 @@ describe('client faults: a healthy client is unaffected, nothing leaks', () => {
         await eventually(async () => (await openSessions()) === 1, { timeout: REAP_MS + CLOSE_TIMEOUT, what: `${what}: only the healthy session left` });
         await fdsAtMost(server.pid, baseline.fds + FD_SLACK, { timeout: CLOSE_TIMEOUT + 5000, what: `${what}: sockets released` });
         const now = procStats(server.pid);
-        assert.ok(now.rssKiB - baseline.rssKiB < RSS_GROWTH_MAX_KIB, `${what}: RSS ${baseline.rssKiB} -> ${now.rssKiB} KiB`);
+        assert.ok(rssBounded(now), `${what}: RSS ${baseline.rssKiB} -> ${now.rssKiB} KiB`);
         assert.equal(now.threads, baseline.threads, `${what}: no thread added`);
     }
 

@@ -23,6 +23,37 @@ export function procStats(pid) {
     return { rssKiB: field('VmRSS'), threads: field('Threads'), fds: readdirSync(`/proc/${pid}/fd`).length };
 }
 
+// The sanitizer a build was made with ('address', 'thread' or null), from its CMakeCache.txt, or from the sanitizer
+// runtimes mapped into `pid`. Under a sanitizer RSS says little (ASan's quarantine keeps freed memory for a while,
+// TSan's shadow memory grows with the heap): memory bounds are only meaningful without one.
+export function sanitizerOf(buildDir, pid) {
+    try {
+        const cache = readFileSync(path.join(buildDir, 'CMakeCache.txt'), 'utf8');
+        if (/^PUSHER_SANITIZE:BOOL=(ON|1|TRUE)$/im.test(cache)) {
+            return 'address';
+        }
+        if (/^PUSHER_TSAN:BOOL=(ON|1|TRUE)$/im.test(cache)) {
+            return 'thread';
+        }
+    } catch {
+        // no cache: look at the process
+    }
+    if (pid) {
+        try {
+            const maps = readFileSync(`/proc/${pid}/maps`, 'utf8');
+            if (/lib(a|hwa)san/.test(maps)) {
+                return 'address';
+            }
+            if (/libtsan/.test(maps)) {
+                return 'thread';
+            }
+        } catch {
+            // gone
+        }
+    }
+    return null;
+}
+
 // Waits until the process's open file descriptors are at most `limit` (sockets are released asynchronously).
 export async function fdsAtMost(pid, limit, { timeout = 10000, what = 'fds released' } = {}) {
     let last;
