@@ -6,7 +6,7 @@ what=${1:-build}
 build_pkgs=(g++ cmake make pkg-config libboost1.81-dev libboost-json1.81-dev libboost-url1.81-dev librabbitmq-dev
   libssl-dev libspdlog-dev libfmt-dev libcli11-dev libtomlplusplus-dev libgtest-dev libgmock-dev libbenchmark-dev
   nodejs npm)
-test_pkgs=(rabbitmq-server chromium libjwt-dev openssl clang)
+test_pkgs=(rabbitmq-server chromium libjwt-dev openssl clang libclang-rt-dev)  # libclang-rt-dev: libFuzzer + sanitizer runtimes for clang (only "recommended" by clang)
 bench_pkgs=(gnuplot-nox)
 pkgs=("${build_pkgs[@]}")
 case "$what" in
