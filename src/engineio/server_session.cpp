@@ -45,8 +45,10 @@ class session_mailbox final : public asio::execution_context::service {
   private:
     // Sessions drained per handler: between two slices the worker reads its sockets and runs other handlers (an
     // HTTP reply, the next publish request), so a broadcast to thousands of sessions does not stall the loop for its
-    // whole length, and the sessions still waiting keep collecting frames for one bigger write.
-    static constexpr std::size_t slice = 64;
+    // whole length, and the sessions still waiting keep collecting frames for one bigger write. Small, because one
+    // session's write is a system call (5-10 us here) and a handler costs ~0.1 us: at 64 a publisher's reply waited
+    // behind ~190 writes; at 4, s1 moved from 0.31-0.37M to 0.43-0.71M frames/s (docs/benchmarks.md).
+    static constexpr std::size_t slice = 4;
 
     // Runs while posted_ is true; re-posts itself until it finds nobody waiting.
     void drain() {

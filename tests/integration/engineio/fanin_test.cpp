@@ -45,7 +45,7 @@ TEST_F(EngineIoTest, FramesSentFromAnotherThreadWhileTheWorkerIsBusyLeaveInOneWr
 
 TEST_F(EngineIoTest, ABroadcastFromAnotherThreadReachesManySessionsInOrder) {
     start();
-    // More sessions than the mailbox drains per handler (64), on both workers.
+    // Many more sessions than the mailbox drains per handler, on both workers.
     constexpr int sessions = 150;
     constexpr int frames = 20;
     std::vector<std::unique_ptr<ws_client>> clients;
