@@ -332,7 +332,7 @@ if (curveGroups.length) {
     "set ylabel 'latency (us)'",
     "set xtics ('0%%' 1, '50%%' 2, '90%%' 10, '99%%' 100, '99.9%%' 1000, '99.99%%' 10000, 'max' 100000)",
     "set grid",
-    "set key top left",
+    "set key bottom right",
     "plot " + parts.join(", "),
     "unset xtics",
     "set xtics",
@@ -340,29 +340,32 @@ if (curveGroups.length) {
   );
   plots.push("![latency distribution](../bench/results/latency.png)");
 }
-const fanGroups = groups.filter((g) => g.scenario === "s1-fanout" && g.m.has_delivery);  // s1-burst: one point
+const fanGroups = groups.filter((g) => g.scenario.startsWith("s1-") && g.m.has_delivery);
 if (fanGroups.length) {
-  const labels = [...new Set(fanGroups.map((g) => g.label))];
+  const series = [...new Set(fanGroups.map((g) => `${g.scenario}|${g.label}`))];
   const parts = [];
-  for (const l of labels) {
-    const file = `fanout-${l}.dat`;
+  for (const key of series) {
+    const [scenario, l] = key.split("|");
+    const file = `fanout-${scenario}-${l}.dat`;
     const pts = fanGroups
-      .filter((g) => g.label === l)
+      .filter((g) => g.scenario === scenario && g.label === l)
       .sort((a, b) => a.connections - b.connections)
       .map((g) => `${g.connections} ${g.m.rate}`);
     fs.writeFileSync(path.join(outDir, file), pts.join("\n") + "\n");
-    parts.push(`'${file}' using 1:2 with linespoints pointsize 2 title '${l === "pusher-1write" ? "pusher, 1 write per frame" : l}'`);
+    const name = (l === "pusher-1write" ? "pusher, 1 write per frame" : l) + (scenario === "s1-burst" ? ", 100 in flight" : "");
+    parts.push(`'${file}' using 1:2 with linespoints pointsize 2 title '${name}'`);
   }
   gp.push(
     "set terminal png size 900,540",
     "set output 'throughput.png'",
-    "set title 'Fan-out on the embedded broker: frames delivered per second vs websocket connections (medians)'",
+    "set title 'Fan-out, embedded broker: frames/s vs connections (medians; 10 broadcasts in flight unless noted)'",
     "set logscale x",
     "set xlabel 'connections'",
     "set ylabel 'frames/s'",
     "set yrange [0:*]",
+    "set offsets 0, 0, graph 0.4, 0",
     "set grid",
-    "set key top right",
+    "set key top left Left reverse",
     "plot " + parts.join(", "),
     "unset logscale",
   );
