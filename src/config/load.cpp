@@ -18,6 +18,31 @@ namespace {
 
 constexpr std::size_t max_config_file_bytes = 1 << 20;
 
+// An error as one line: control characters escaped as in JSON. Values go through `got` already; this catches the
+// text others put in a message (toml++ quotes the offending character, raw; CLI11 echoes a stray argument).
+std::string one_line(std::string_view s) {
+    static constexpr char hex[] = "0123456789abcdef";
+    std::string out;
+    out.reserve(s.size());
+    for (char c : s) {
+        auto const u = static_cast<unsigned char>(c);
+        if (c == '\n') {
+            out += "\\n";
+        } else if (c == '\r') {
+            out += "\\r";
+        } else if (c == '\t') {
+            out += "\\t";
+        } else if (u < 0x20 || u == 0x7f) {
+            out += "\\u00";
+            out.push_back(hex[u >> 4]);
+            out.push_back(hex[u & 0xf]);
+        } else {
+            out.push_back(c);
+        }
+    }
+    return out;
+}
+
 struct flag_values {
     std::string config_file;
     bool config_given = false;
@@ -223,7 +248,7 @@ boost::system::result<config, load_error> load(std::vector<std::string> const& a
     flag_values flags;
     bool help = false;
     if (auto e = parse_flags(args, flags, help); !e.empty()) {
-        return load_error{{std::move(e) + " (see --help)"}, {}};
+        return load_error{{one_line(e) + " (see --help)"}, {}};
     }
     if (help) {
         return load_error{{}, usage()};
@@ -265,6 +290,9 @@ boost::system::result<config, load_error> load(std::vector<std::string> const& a
         detail::cross_check(cfg, errors);
     }
     if (!errors.empty()) {
+        for (auto& e : errors) {
+            e = one_line(e);  // one problem per line, as documented, whatever the input held
+        }
         return load_error{std::move(errors), {}};
     }
     if (cfg.server.threads == 0) {

@@ -470,6 +470,18 @@ TEST_F(config_test, control_characters_in_bad_values_are_escaped) {
               "--broker: expected memory or amqp, got \"x\\nERROR fake log line\"");
 }
 
+// Regression (found by fuzz/targets/config_load.cpp): toml++ quotes the character it choked on as is, so
+// `dev_auth = tru` followed by a newline gave a two-line error; CLI11 echoes a stray argument the same way.
+TEST_F(config_test, every_error_is_one_line_whatever_the_input) {
+    auto f = file("listen = \"[::1]:0\"\ndev_auth = tru\n");
+    auto e = errors({"--config", f});
+    ASSERT_EQ(e.size(), 1u);
+    EXPECT_THAT(e[0], ::testing::StartsWith(f + ":2:15: Error while parsing boolean"));
+    EXPECT_EQ(e[0].find('\n'), std::string::npos) << e[0];
+    EXPECT_THAT(errors({"--dev-auth", "stray\nERROR fake"}),
+                ElementsAre("The following argument was not expected: stray\\nERROR fake (see --help)"));
+}
+
 // ---- the TOML file ----
 
 TEST_F(config_test, toml_syntax_error_reports_file_line_and_column) {
