@@ -109,8 +109,9 @@ class compact_writer {
     static constexpr std::size_t max_key_size = std::size_t(-1);
     static constexpr std::size_t max_string_size = std::size_t(-1);
 
-    compact_writer(bool binary, std::size_t attachments, std::vector<std::uint32_t>& sources)
-        : binary_(binary), attachments_(attachments), sources_(sources) {}
+    compact_writer(bool binary, std::size_t attachments, std::size_t max_placeholders,
+                   std::vector<std::uint32_t>& sources)
+        : binary_(binary), attachments_(attachments), max_placeholders_(max_placeholders), sources_(sources) {}
 
     std::string out;
     kind top = kind::none;
@@ -144,6 +145,13 @@ class compact_writer {
             out += std::to_string(sources_.size());
             out.push_back('}');
             sources_.push_back(static_cast<std::uint32_t>(l.num));
+            // A placeholder may name an attachment twice (reconstructPacket allows it), but each one becomes an
+            // attachment of its own when the arguments are sent on: no more of them than a packet may announce,
+            // or 1 attachment and 30000 placeholders would come back as 30000 binary messages.
+            if (sources_.size() > max_placeholders_) {
+                ec = decode_error::too_many_attachments;
+                return false;
+            }
         }
         return true;
     }
@@ -314,6 +322,7 @@ class compact_writer {
 
     bool binary_;
     std::size_t attachments_;
+    std::size_t max_placeholders_;
     std::vector<std::uint32_t>& sources_;
     std::vector<level> levels_;
     std::string key_;
@@ -425,12 +434,13 @@ boost::system::result<packet> decode(std::string_view s, decode_limits const& li
 
     boost::json::parse_options opts;
     opts.max_depth = limits.max_depth;
-    boost::json::basic_parser<compact_writer> parser(opts, is_binary(p.type), p.attachments, p.sources);
+    boost::json::basic_parser<compact_writer> parser(opts, is_binary(p.type), p.attachments, limits.max_attachments,
+                                                     p.sources);
     boost::system::error_code ec;
     std::size_t const used = parser.write_some(false, payload.data(), payload.size(), ec);
     if (ec) {
-        if (ec == decode_error::illegal_attachments) {
-            return decode_error::illegal_attachments;
+        if (ec == decode_error::illegal_attachments || ec == decode_error::too_many_attachments) {
+            return static_cast<decode_error>(ec.value());
         }
         return decode_error::invalid_json;
     }

@@ -41,7 +41,7 @@ enum class decode_error {
     empty_packet = 1,      // an empty message
     unknown_type,          // first character is not a digit 0-6
     bad_attachments,       // binary packet without a valid `<count>-` prefix
-    too_many_attachments,  // more attachments than the configured limit
+    too_many_attachments,  // more attachments (or placeholders) than the configured limit
     bad_ack_id,            // ack id does not fit in 64 bits
     invalid_json,          // the payload is not exactly one JSON value
     invalid_payload,       // valid JSON of the wrong shape for the packet type

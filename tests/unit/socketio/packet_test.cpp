@@ -140,6 +140,18 @@ TEST(socketio_packet, binary_placeholder_used_twice_gives_two_attachments) {
     EXPECT_EQ(p.data, R"([{"_placeholder":true,"num":0},{"_placeholder":true,"num":1}])");
 }
 
+// Regression (found by fuzz/targets/sio_packet.cpp): placeholders were unbounded. Each one becomes an attachment when
+// the arguments are sent on, so `51-[..., 16 placeholders of num 0]` came back as a packet announcing 16 attachments,
+// which this decoder itself refuses (and one attachment could be multiplied without limit).
+TEST(socketio_packet, binary_placeholders_are_bounded_like_attachments) {
+    std::string ten = R"(51-["a")";
+    for (int i = 0; i < 10; ++i) {
+        ten += R"(,{"_placeholder":true,"num":0})";
+    }
+    EXPECT_EQ(ok(ten + "]").sources.size(), 10u);  // the limit (decode_limits::max_attachments) itself is fine
+    EXPECT_EQ(err(ten + R"(,{"_placeholder":true,"num":0}])"), decode_error::too_many_attachments);
+}
+
 TEST(socketio_packet, binary_placeholder_object_replaces_what_it_contains) {
     // Like reconstructPacket: the outer placeholder wins, anything inside it goes.
     packet p = ok(R"(52-["a",{"_placeholder":true,"num":1,"x":{"_placeholder":true,"num":0}}])");
