@@ -90,6 +90,7 @@ extern "C" int LLVMFuzzerTestOneInput(std::uint8_t const* data, std::size_t size
     FUZZ_CHECK(!p.nsp.empty() && p.nsp.front() == '/' && p.nsp.find(',') == std::string::npos);
     FUZZ_CHECK(sio::is_binary(p.type) || (p.attachments == 0 && p.sources.empty()));
     FUZZ_CHECK(p.attachments <= sio::decode_limits{}.max_attachments);
+    FUZZ_CHECK(p.sources.size() <= sio::decode_limits{}.max_attachments);
     for (auto const s : p.sources) {
         FUZZ_CHECK(s < p.attachments);
     }
