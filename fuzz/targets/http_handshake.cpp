@@ -129,24 +129,39 @@ struct exchange {
     std::shared_ptr<capture> answer = std::make_shared<capture>();
 };
 
-// Parses the next request off `in` like httpd (16 KiB of header, the route's body limit); nullopt when the bytes
-// are not a whole valid request.
+// Parses the next request off `in` like httpd: at most 16 KiB of header; once the header is in, a Content-Length over
+// the route's body limit makes the request body_too_large without reading the body (and httpd then drops the
+// connection: nothing after it is read), else the body is read up to that limit. nullopt when the bytes are not a
+// whole valid request (httpd answers 400 and closes, or waits for more).
 std::optional<httpd::request> next_request(std::string_view& in, std::size_t body_limit) {
     http::request_parser<http::string_body> parser;
     parser.header_limit(16 * 1024);
     parser.body_limit(boost::none);
-    parser.eager(true);
+    parser.eager(false);  // stop after the header: the limit is applied first, as httpd does
     boost::system::error_code ec;
     std::size_t used = 0;
+    bool too_large = false;
     while (!parser.is_done()) {
         std::size_t const n = parser.put(boost::asio::buffer(in.data() + used, in.size() - used), ec);
         used += n;
+        if (ec == http::error::body_limit) {
+            too_large = true;  // a chunked body over the limit
+            break;
+        }
         if (ec || n == 0) {
-            return std::nullopt;  // malformed (httpd answers 400 and closes) or incomplete (httpd would wait)
+            return std::nullopt;
+        }
+        if (parser.is_header_done() && !parser.is_done()) {
+            if (auto const length = parser.content_length(); length && *length > body_limit) {
+                too_large = true;
+                break;
+            }
+            parser.body_limit(body_limit);
+            parser.eager(true);
         }
     }
-    in.remove_prefix(used);
-    auto msg = parser.release();
+    in.remove_prefix(too_large ? in.size() : used);
+    auto& msg = parser.get();
     httpd::request req;
     req.method = std::string(msg.method_string());
     req.target = std::string(msg.target());
@@ -155,9 +170,8 @@ std::optional<httpd::request> next_request(std::string_view& in, std::size_t bod
     }
     req.websocket_upgrade = msg.method() == http::verb::get && has_token(msg[http::field::connection], "upgrade") &&
                             has_token(msg[http::field::upgrade], "websocket");
-    if (msg.body().size() > body_limit) {
-        req.body_too_large = true;
-    } else {
+    req.body_too_large = too_large;
+    if (!too_large) {
         req.body = std::move(msg.body());
     }
     req.remote_address = "127.0.0.1:40000";
