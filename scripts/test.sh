@@ -37,6 +37,11 @@ if [ -d tests/e2e ] && ls tests/e2e/*.test.mjs >/dev/null 2>&1; then
   step "end-to-end (node --test)" bash -c "cd tests/e2e && node --test --test-concurrency=1 ./*.test.mjs"
 fi
 
+# A 60-second soak (tests/soak, scripts/soak.sh): churn, publishes, a broker restart; RSS, fds and threads flat.
+if [ "${SOAK:-1}" != 0 ] && [ -x scripts/soak.sh ]; then
+  step "soak (60 s)" env SOAK_SECONDS=60 scripts/soak.sh "$build"
+fi
+
 if [ -n "$sanitizer_build" ]; then
   # ASan + UBSan: any report fails the test that triggered it (halt_on_error; UBSan built with no recovery).
   export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:halt_on_error=1:detect_stack_use_after_return=1}

@@ -64,6 +64,9 @@ void register_server_metrics(metrics::registry& reg, server_parts p) {
                      [&eio] { return load(eio.frames_out_total); });
     reg.add_callback("pusher_bytes_sent_total", "Engine.IO packet bytes handed to a transport", kind::counter, {},
                      [&eio] { return load(eio.bytes_out_total); });
+    reg.add_callback("pusher_websocket_writes_total",
+                     "Websocket write batches (pusher_frames_sent_total / this = frames per syscall)", kind::counter,
+                     {}, [&eio] { return load(eio.ws_writes_total); });
     reg.add_callback("pusher_frames_received_total", "Engine.IO packets received", kind::counter, {},
                      [&eio] { return load(eio.frames_in_total); });
     reg.add_callback("pusher_bad_requests_total", "Engine.IO requests refused (400, 403, 413)", kind::counter, {},
@@ -111,6 +114,9 @@ void register_server_metrics(metrics::registry& reg, server_parts p) {
     reg.add_callback("pusher_broker_unbinds_total", "queue.unbind sent", kind::counter, {}, stat(&bs::unbinds));
     reg.add_callback("pusher_broker_subscribe_timeouts_total", "Bindings not confirmed in time", kind::counter, {},
                      stat(&bs::subscribe_timeouts));
+    reg.add_callback("pusher_broker_routing_check_failures_total",
+                     "Routing probes returned unroutable (bindings lost at the broker), each followed by a re-bind",
+                     kind::counter, {}, stat(&bs::routing_check_failures));
     reg.add_callback("pusher_broker_reconnects_total", "Broker connections re-established", kind::counter, {},
                      stat(&bs::reconnects));
     reg.add_callback("pusher_broker_connection_failures_total", "Broker connection attempts failed or connections lost",
