@@ -205,6 +205,9 @@ class connection final : public connection_base {
     template <class... StreamArgs>
     connection(std::shared_ptr<server::state> st, admission adm, StreamArgs&&... stream_args)
         : stream_(std::forward<StreamArgs>(stream_args)...),
+          // Room for a whole request header (options.header_limit, over it: 431) plus what a client may pipeline
+          // behind it; flat_buffer allocates only what is read, so an idle connection pays nothing for it.
+          buffer_(st->opts.header_limit + 4096),
           state_(std::move(st)),
           ticket_(std::move(adm.ticket)),
           refused_(adm.refused),
@@ -508,7 +511,7 @@ class connection final : public connection_base {
     }
 
     Stream stream_;
-    beast::flat_buffer buffer_{8192};
+    beast::flat_buffer buffer_;
     std::optional<request_parser> parser_;
     std::optional<http::response<http::string_body>> res_;
     std::shared_ptr<server::state> state_;
