@@ -5,9 +5,8 @@
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import http from 'node:http';
-import { readFileSync } from 'node:fs';
 import WebSocket from 'ws';
-import { binaryPath, startBinary } from './lib/spawn.mjs';
+import { startBinary } from './lib/spawn.mjs';
 import { connect } from './lib/client.mjs';
 import { eventually } from './lib/pusher.mjs';
 
@@ -57,20 +56,9 @@ function assertRefusal(res, status, words) {
     assert.match(JSON.parse(res.body).error, words);
 }
 
-// Until src/app wires config -> httpd::options (limits, TLS), this binary cannot pass: skip rather than fail.
-const notWired = (() => {
-    try {
-        return readFileSync(binaryPath('pusher')).includes('TLS on the listener is not available in this build')
-            ? 'pusher does not pass the limits and TLS options to httpd yet (src/app/application.cpp)'
-            : false;
-    } catch {
-        return false; // no binary: startBinary says so
-    }
-})();
-
 const base = ['--listen', '127.0.0.1:0', '--dev-auth', '--log-level', 'error'];
 
-describe('pusher: connections per IP', { skip: notWired }, () => {
+describe('pusher: connections per IP', () => {
     let server;
     before(async () => {
         server = await startBinary('pusher', [...base, '--max-connections-per-ip', '3']);
@@ -100,7 +88,7 @@ describe('pusher: connections per IP', { skip: notWired }, () => {
     });
 });
 
-describe('pusher: new connections per second per IP', { skip: notWired }, () => {
+describe('pusher: new connections per second per IP', () => {
     let server;
     before(async () => {
         server = await startBinary('pusher', [...base, '--connection-rate-per-ip', '5']);
@@ -130,7 +118,7 @@ describe('pusher: new connections per second per IP', { skip: notWired }, () => 
     });
 });
 
-describe('pusher: total connections', { skip: notWired }, () => {
+describe('pusher: total connections', () => {
     let server;
     before(async () => {
         server = await startBinary('pusher', [...base, '--max-connections', '2']);
@@ -151,7 +139,7 @@ describe('pusher: total connections', { skip: notWired }, () => {
     });
 });
 
-describe('pusher: payload size', { skip: notWired }, () => {
+describe('pusher: payload size', () => {
     let server;
     before(async () => {
         server = await startBinary('pusher', [...base, '--max-payload', '1000']);
@@ -191,7 +179,7 @@ describe('pusher: payload size', { skip: notWired }, () => {
     });
 });
 
-describe('pusher: --allowed-origins', { skip: notWired }, () => {
+describe('pusher: --allowed-origins', () => {
     let server;
     const good = 'http://good.example';
     const evil = 'http://evil.example';

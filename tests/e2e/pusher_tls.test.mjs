@@ -10,7 +10,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
-import { binaryPath, startBinary } from './lib/spawn.mjs';
+import { startBinary } from './lib/spawn.mjs';
 import { connect, waitForEvents } from './lib/client.mjs';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'pusher-tls-e2e-'));
@@ -41,18 +41,7 @@ function httpsRequest(url, { method = 'GET', headers = {}, body } = {}) {
     });
 }
 
-// Until src/app wires config -> httpd::options (limits, TLS), this binary cannot pass: skip rather than fail.
-const notWired = (() => {
-    try {
-        return readFileSync(binaryPath('pusher')).includes('TLS on the listener is not available in this build')
-            ? 'pusher does not pass the limits and TLS options to httpd yet (src/app/application.cpp)'
-            : false;
-    } catch {
-        return false; // no binary: startBinary says so
-    }
-})();
-
-describe('pusher: TLS listener', { skip: notWired }, () => {
+describe('pusher: TLS listener', () => {
     let server;
     let url;
     before(async () => {
@@ -113,7 +102,7 @@ describe('pusher: TLS listener', { skip: notWired }, () => {
     });
 });
 
-describe('pusher: unusable TLS files', { skip: notWired }, () => {
+describe('pusher: unusable TLS files', () => {
     const start = (cert, key) =>
         startBinary('pusher', ['--listen', '127.0.0.1:0', '--dev-auth', '--tls-cert', cert, '--tls-key', key], {
             timeoutMs: 10000,
