@@ -5,8 +5,6 @@
 #include "common/log.hpp"
 #include "hub/hub.hpp"
 
-#include <boost/json/value.hpp>
-
 #include <memory>
 #include <string>
 
@@ -28,7 +26,7 @@ gate::gate(hub::hub& h, broker::broker& b, auth::verifier const* v, bool dev_aut
     : hub_(h), broker_(b), verifier_(v), dev_auth_(dev_auth), now_(std::move(now)) {}
 
 void gate::on_connect(socketio::socket_ptr const& s, socketio::connect_request const& req, socketio::admission a) {
-    auto who = auth::authenticate(boost::json::value(req.auth), verifier_, dev_auth_, now_());
+    auto who = auth::authenticate(&req.auth, verifier_, dev_auth_, now_());
     if (!who) {
         stats_.auth_failures.fetch_add(1, std::memory_order_relaxed);
         log::debug("connect refused from {}: {}", s->session()->remote_address(), who.error().message);

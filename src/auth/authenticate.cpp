@@ -9,6 +9,10 @@ verify_result authenticate(boost::json::value const& payload, verifier const* v,
     if (auth == nullptr && !payload.is_null()) {
         return failure{failure_kind::bad_request, "invalid auth payload: expected an object"};
     }
+    return authenticate(auth, v, dev_auth, now);
+}
+
+verify_result authenticate(boost::json::object const* auth, verifier const* v, bool dev_auth, clock::time_point now) {
     boost::json::value const* token = auth != nullptr ? auth->if_contains("token") : nullptr;
     // A null token is how some clients say "none" (`{token: null}`); treat it as absent.
     if (token != nullptr && !token->is_null()) {

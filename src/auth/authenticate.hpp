@@ -13,5 +13,8 @@ namespace pusher::auth {
 // - anything else fails with a short message: "missing token", "invalid auth payload", "token expired", ...
 // `v` may be null when no token scheme is configured (dev-auth only).
 verify_result authenticate(boost::json::value const& payload, verifier const* v, bool dev_auth, clock::time_point now);
+// The same rule for a payload already known to be an object (socketio::connect_request::auth), or null for none:
+// no copy of the payload.
+verify_result authenticate(boost::json::object const* auth, verifier const* v, bool dev_auth, clock::time_point now);
 
 }  // namespace pusher::auth

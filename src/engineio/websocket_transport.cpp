@@ -2,6 +2,7 @@
 
 #include "engineio/packet.hpp"
 #include "engineio/websocket_frame.hpp"
+#include "httpd/lingering_close.hpp"
 #include "httpd/tls_socket.hpp"
 #include "httpd/upgrade.hpp"
 
@@ -343,9 +344,10 @@ class rfc6455_websocket final : public websocket_transport,
                 if (!ec) {
                     socket_.close();  // close_notify, when the socket takes it at once
                 }
-            } else {
-                error_code ignored;
-                socket_.shutdown(tcp::socket::shutdown_send, ignored);
+            } else if (!ec) {
+                // What we wrote last (a close frame with its code, a refusal) must reach the peer even if it is still
+                // sending: the socket is closed once the peer has finished (abort() below then finds it moved out).
+                httpd::lingering_close(std::move(socket_), std::move(ticket_));
             }
             abort();
         }

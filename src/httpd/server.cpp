@@ -6,6 +6,7 @@
 #include "common/io_pool.hpp"
 #include "common/log.hpp"
 #include "httpd/limiter.hpp"
+#include "httpd/lingering_close.hpp"
 #include "httpd/reply_target.hpp"
 #include "httpd/tls_socket.hpp"
 #include "httpd/upgrade.hpp"
@@ -484,7 +485,7 @@ class connection final : public connection_base {
         http::async_write(stream_, res, [self = self()](error_code ec, std::size_t) {
             self->res_.reset();
             if (ec || !self->keep_alive_) {
-                self->close();
+                self->close(ec ? closing::abort : closing::linger);
                 return;
             }
             self->too_large_ = false;
@@ -494,13 +495,19 @@ class connection final : public connection_base {
         });
     }
 
-    void close() {
+    // linger: the answer just written (often an error the client did not wait for, a 413 or a 431) must reach the
+    // client even while it is still sending; only after a completed write, with no read pending.
+    enum class closing { abort, linger };
+
+    void close(closing how = closing::abort) {
         if (phase_ == phase::closed) {
             return;
         }
         phase_ = phase::closed;
         if constexpr (tls) {
             stream_.close();  // close_notify when it goes out at once, then the socket
+        } else if (how == closing::linger) {
+            lingering_close(stream_.release_socket(), std::move(ticket_));
         } else {
             error_code ec;
             stream_.socket().shutdown(tcp::socket::shutdown_send, ec);

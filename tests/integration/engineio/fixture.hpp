@@ -5,6 +5,7 @@
 #include "engineio/server.hpp"
 #include "httpd/server.hpp"
 #include "integration/engineio/client.hpp"
+#include "support/wait.hpp"
 
 #include <boost/json/parse.hpp>
 
@@ -19,18 +20,6 @@
 
 namespace pusher::test {
 using engineio::disconnect_reason;
-
-// Waits (with a deadline) until `pred` holds; polls every 2 ms.
-inline bool wait_for(std::function<bool()> const& pred, std::chrono::milliseconds timeout = 5s) {
-    auto const deadline = std::chrono::steady_clock::now() + timeout;
-    while (!pred()) {
-        if (std::chrono::steady_clock::now() >= deadline) {
-            return false;
-        }
-        std::this_thread::sleep_for(2ms);
-    }
-    return true;
-}
 
 class echo_handler final : public engineio::handler {
   public:
@@ -100,7 +89,7 @@ class EngineIoTest : public ::testing::Test {
             return;
         }
         eio_->close_all(disconnect_reason::server_shutdown);
-        EXPECT_TRUE(wait_for([&] { return eio_->session_count() == 0; }));
+        EXPECT_TRUE(wait_until([&] { return eio_->session_count() == 0; }));
         http_->stop();
         pool_->stop();
         http_.reset();

@@ -167,7 +167,7 @@ TEST_F(EngineIoTest, SecondConcurrentGetClosesTheSession) {
     EXPECT_EQ(h.body, "1");
     EXPECT_EQ(c3.get(polling(sid)).status, 400u);
     EXPECT_EQ(c3.post(polling(sid), "4x").status, 400u);
-    EXPECT_TRUE(wait_for([&] { return handler_.close_reason(sid).has_value(); }));
+    EXPECT_TRUE(wait_until([&] { return handler_.close_reason(sid).has_value(); }));
     EXPECT_EQ(handler_.close_reason(sid), disconnect_reason::transport_error);
 }
 
@@ -311,7 +311,7 @@ TEST_F(EngineIoTest, CloseAllAnswersHeldGetWithClose) {
     eio_->close_all(disconnect_reason::server_shutdown);
     ASSERT_EQ(held.wait_for(2s), std::future_status::ready);
     EXPECT_EQ(held.get().body, "1");
-    EXPECT_TRUE(wait_for([&] { return eio_->session_count() == 0; }));
+    EXPECT_TRUE(wait_until([&] { return eio_->session_count() == 0; }));
     EXPECT_EQ(handler_.close_reason(sid), disconnect_reason::server_shutdown);
 }
 
@@ -335,8 +335,8 @@ TEST_F(EngineIoTest, AbandonedSessionsDoNotLeak) {
             ws->drop();  // half of them vanish without a word, the others just stop answering
         }
     }
-    EXPECT_TRUE(wait_for([&] { return eio_->session_count() == 0; }, 5s)) << eio_->session_count();
-    EXPECT_TRUE(wait_for([&] { return eio_->stats().session_objects.load() == 0; }, 5s))
+    EXPECT_TRUE(wait_until([&] { return eio_->session_count() == 0; }, 5s)) << eio_->session_count();
+    EXPECT_TRUE(wait_until([&] { return eio_->stats().session_objects.load() == 0; }, 5s))
         << eio_->stats().session_objects.load();
     EXPECT_EQ(handler_.opens(), 150);
     EXPECT_EQ(handler_.close_calls(), 150);  // exactly once each

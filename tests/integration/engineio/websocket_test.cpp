@@ -83,7 +83,7 @@ TEST_F(EngineIoTest, WebsocketControlFramesAndFragments) {
     // The client's close handshake is answered with its code.
     ws.close();
     EXPECT_EQ(ws.close_reason().code, 1000);
-    EXPECT_TRUE(wait_for([&] { return handler_.close_reason(sid).has_value(); }));
+    EXPECT_TRUE(wait_until([&] { return handler_.close_reason(sid).has_value(); }));
     EXPECT_EQ(handler_.close_reason(sid), disconnect_reason::client_close);
 }
 
@@ -94,7 +94,7 @@ TEST_F(EngineIoTest, WebsocketInvalidUtf8ClosesWith1007) {
     ASSERT_FALSE(ws.write("4\xc3\x28"));
     EXPECT_TRUE(ws.closed_by_server());
     EXPECT_EQ(ws.close_reason().code, 1007);
-    EXPECT_TRUE(wait_for([&] { return handler_.close_reason(sid).has_value(); }));
+    EXPECT_TRUE(wait_until([&] { return handler_.close_reason(sid).has_value(); }));
     EXPECT_EQ(handler_.close_reason(sid), disconnect_reason::parse_error);
 }
 
@@ -104,7 +104,7 @@ TEST_F(EngineIoTest, WebsocketClosePacketClosesSession) {
     auto const sid = ws_open(ws);
     ASSERT_FALSE(ws.write("1"));
     EXPECT_TRUE(ws.closed_by_server());
-    EXPECT_TRUE(wait_for([&] { return handler_.close_reason(sid).has_value(); }));
+    EXPECT_TRUE(wait_until([&] { return handler_.close_reason(sid).has_value(); }));
     EXPECT_EQ(handler_.close_reason(sid), disconnect_reason::client_close);
     EXPECT_EQ(eio_->session_count(), 0u);
 }
@@ -115,7 +115,7 @@ TEST_F(EngineIoTest, WebsocketMalformedPacketClosesSession) {
     auto const sid = ws_open(ws);
     ASSERT_FALSE(ws.write("x"));
     EXPECT_TRUE(ws.closed_by_server());
-    EXPECT_TRUE(wait_for([&] { return handler_.close_reason(sid).has_value(); }));
+    EXPECT_TRUE(wait_until([&] { return handler_.close_reason(sid).has_value(); }));
     EXPECT_EQ(handler_.close_reason(sid), disconnect_reason::parse_error);
 }
 
@@ -129,8 +129,19 @@ TEST_F(EngineIoTest, WebsocketMessageOverMaxPayloadCloses) {
     EXPECT_EQ(m->data.size(), 100'000u);
     (void)ws.write("4" + std::string(100'000, 'a'));
     EXPECT_TRUE(ws.closed_by_server());
-    EXPECT_TRUE(wait_for([&] { return handler_.close_reason(sid).has_value(); }));
+    EXPECT_TRUE(wait_until([&] { return handler_.close_reason(sid).has_value(); }));
     EXPECT_EQ(handler_.close_reason(sid), disconnect_reason::payload_too_large);
+}
+
+TEST_F(EngineIoTest, WebsocketCloseCodeReachesAClientStillSendingAHugeMessage) {
+    start();  // max_payload 100000
+    ws_client ws(port_, ws_target());
+    ws_open(ws);
+    // The server refuses the message from its frame header and closes, while 8 MiB are still on their way: the
+    // close frame must reach the client intact (a plain close would reset the connection and lose it).
+    EXPECT_FALSE(ws.write("4" + std::string(8u << 20, 'a')));
+    EXPECT_TRUE(ws.closed_by_server());
+    EXPECT_EQ(ws.close_reason().code, 1009);
 }
 
 TEST_F(EngineIoTest, WebsocketClientDisconnectIsTransportClose) {
@@ -138,7 +149,7 @@ TEST_F(EngineIoTest, WebsocketClientDisconnectIsTransportClose) {
     ws_client ws(port_, ws_target());
     auto const sid = ws_open(ws);
     ws.drop();
-    EXPECT_TRUE(wait_for([&] { return handler_.close_reason(sid).has_value(); }));
+    EXPECT_TRUE(wait_until([&] { return handler_.close_reason(sid).has_value(); }));
     EXPECT_EQ(handler_.close_reason(sid), disconnect_reason::transport_close);
 }
 
@@ -170,8 +181,8 @@ TEST_F(EngineIoTest, WebsocketHandshakeIsValidated) {
                      "Sec-WebSocket-Extensions: permessage-deflate\r\n\r\n");
     EXPECT_EQ(ok.status, 101u);
     EXPECT_EQ(ok.header("Sec-WebSocket-Accept"), "s3pPLMBiTxaQ9kYGzzhZRbK+xOo=");
-    EXPECT_EQ(ok.header("Sec-WebSocket-Extensions"), "");               // permessage-deflate declined
-    EXPECT_TRUE(wait_for([&] { return eio_->session_count() == 1; }));  // only the good one opened a session
+    EXPECT_EQ(ok.header("Sec-WebSocket-Extensions"), "");                 // permessage-deflate declined
+    EXPECT_TRUE(wait_until([&] { return eio_->session_count() == 1; }));  // only the good one opened a session
 }
 
 TEST_F(EngineIoTest, UpgradeWithProbeNoopAndSwitch) {
@@ -199,7 +210,7 @@ TEST_F(EngineIoTest, UpgradeWithProbeNoopAndSwitch) {
 
     // Something queued before the switch goes out over the websocket after it.
     ASSERT_FALSE(ws.write("5"));
-    ASSERT_TRUE(wait_for([&] { return eio_->stats().upgrades_total.load() == 1; }));
+    ASSERT_TRUE(wait_until([&] { return eio_->stats().upgrades_total.load() == 1; }));
     ASSERT_FALSE(ws.write("4after"));
     auto m = ws.read();
     ASSERT_TRUE(m);
@@ -319,7 +330,7 @@ TEST_F(EngineIoTest, ProbeThatNeverUpgradesIsClosedAfterTheUpgradeTimeout) {
     EXPECT_EQ(kind.get_future().get(), engineio::transport_kind::websocket);
     s->close(disconnect_reason::server_close);
     EXPECT_TRUE(again.closed_by_server());
-    EXPECT_TRUE(wait_for([&] { return eio_->find(sid) == nullptr; }));
+    EXPECT_TRUE(wait_until([&] { return eio_->find(sid) == nullptr; }));
     EXPECT_EQ(handler_.close_reason(sid), disconnect_reason::server_close);
 }
 
@@ -342,7 +353,7 @@ TEST_F(EngineIoTest, WebsocketHeartbeatPingThenTimeout) {
     auto const t_close = std::chrono::steady_clock::now() - t0;
     EXPECT_GE(t_close, 175ms);
     EXPECT_LT(t_close, 300ms);
-    EXPECT_TRUE(wait_for([&] { return handler_.close_reason(sid).has_value(); }));
+    EXPECT_TRUE(wait_until([&] { return handler_.close_reason(sid).has_value(); }));
     EXPECT_EQ(handler_.close_reason(sid), disconnect_reason::ping_timeout);
 }
 
@@ -379,7 +390,7 @@ TEST_F(EngineIoTest, CloseAllClosesWebsockets) {
     eio_->close_all(disconnect_reason::server_shutdown);
     EXPECT_TRUE(ws.closed_by_server());
     EXPECT_EQ(ws.close_reason().code, 1001);  // going away
-    EXPECT_TRUE(wait_for([&] { return eio_->session_count() == 0; }));
+    EXPECT_TRUE(wait_until([&] { return eio_->session_count() == 0; }));
     EXPECT_EQ(handler_.close_reason(sid), disconnect_reason::server_shutdown);
 }
 
@@ -413,7 +424,7 @@ TEST_F(EngineIoTest, SlowConsumerIsClosedWhileOthersKeepReceiving) {
             }
         }
     }
-    ASSERT_TRUE(wait_for([&] { return handler_.close_reason(slow_sid).has_value(); }));
+    ASSERT_TRUE(wait_until([&] { return handler_.close_reason(slow_sid).has_value(); }));
     EXPECT_EQ(handler_.close_reason(slow_sid), disconnect_reason::slow_consumer);
     EXPECT_EQ(eio_->stats().slow_consumers(), 1u);
     // The fast one got everything, in order, and is still open.
@@ -450,8 +461,8 @@ TEST_F(EngineIoTest, ManyWebsocketSessionsInParallel) {
         t.join();
     }
     EXPECT_EQ(ok.load(), 80);
-    EXPECT_TRUE(wait_for([&] { return eio_->session_count() == 0; }));
-    EXPECT_TRUE(wait_for([&] { return eio_->stats().session_objects.load() == 0; }));
+    EXPECT_TRUE(wait_until([&] { return eio_->session_count() == 0; }));
+    EXPECT_TRUE(wait_until([&] { return eio_->stats().session_objects.load() == 0; }));
 }
 }  // namespace
 }  // namespace pusher::test

@@ -5,6 +5,7 @@
 #include "common/io_pool.hpp"
 #include "httpd/upgrade.hpp"
 #include "integration/engineio/client.hpp"
+#include "support/wait.hpp"
 
 #include <boost/json/parse.hpp>
 
@@ -15,17 +16,6 @@
 
 namespace pusher::test {
 namespace {
-bool wait_until(std::function<bool()> const& pred, std::chrono::milliseconds timeout = 5s) {
-    auto const deadline = std::chrono::steady_clock::now() + timeout;
-    while (!pred()) {
-        if (std::chrono::steady_clock::now() >= deadline) {
-            return false;
-        }
-        std::this_thread::sleep_for(2ms);
-    }
-    return true;
-}
-
 // Takes websocket upgrades and keeps their sockets (with their tickets) until the test drops them.
 class parking_upgrades final : public httpd::route {
   public:

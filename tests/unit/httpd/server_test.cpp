@@ -5,6 +5,7 @@
 #include "common/io_pool.hpp"
 #include "httpd/upgrade.hpp"
 #include "integration/engineio/client.hpp"
+#include "support/wait.hpp"
 
 #include <gtest/gtest.h>
 
@@ -15,17 +16,6 @@
 namespace pusher::test {
 namespace {
 using namespace std::string_literals;
-
-bool wait_until(std::function<bool()> const& pred, std::chrono::milliseconds timeout = 5s) {
-    auto const deadline = std::chrono::steady_clock::now() + timeout;
-    while (!pred()) {
-        if (std::chrono::steady_clock::now() >= deadline) {
-            return false;
-        }
-        std::this_thread::sleep_for(2ms);
-    }
-    return true;
-}
 
 // A route that keeps its replies for the test to answer later, from the test's thread.
 class parked_route final : public httpd::route {

@@ -8,6 +8,7 @@
 #include "httpd/tls_socket.hpp"
 #include "httpd/upgrade.hpp"
 #include "integration/engineio/fixture.hpp"
+#include "support/wait.hpp"
 #include "unit/httpd/tls_client.hpp"
 
 #include <boost/json/parse.hpp>
@@ -66,7 +67,7 @@ class HttpdTlsTest : public ::testing::Test {
             return;
         }
         eio_->close_all(engineio::disconnect_reason::server_shutdown);
-        EXPECT_TRUE(wait_for([&] { return eio_->session_count() == 0; }));
+        EXPECT_TRUE(wait_until([&] { return eio_->session_count() == 0; }));
         server_->stop();
         pool_->stop();
         server_.reset();
@@ -123,8 +124,8 @@ TEST_F(HttpdTlsTest, PlainHttpOnTheTlsPortFailsTheHandshake) {
     http_client plain(port_);
     auto r = plain.get("/hello", 2s);
     EXPECT_TRUE(r.ec);  // no HTTP answer to bytes that are not a ClientHello
-    EXPECT_TRUE(wait_for([&] { return stats().tls_handshake_failures_total.load() == 1; }));
-    EXPECT_TRUE(wait_for([&] { return stats().open_connections.load() == 0; }));
+    EXPECT_TRUE(wait_until([&] { return stats().tls_handshake_failures_total.load() == 1; }));
+    EXPECT_TRUE(wait_until([&] { return stats().open_connections.load() == 0; }));
     https_client good(port_, ca());
     EXPECT_EQ(good.get("/hello").status, 200u);  // the listener is unharmed
 }
@@ -137,7 +138,7 @@ TEST_F(HttpdTlsTest, HandshakeMustCompleteWithinTheHeaderTimeout) {
     auto const t0 = std::chrono::steady_clock::now();
     EXPECT_TRUE(silent.closed_by_server(3s));
     EXPECT_LT(std::chrono::steady_clock::now() - t0, 2s);
-    EXPECT_TRUE(wait_for([&] { return stats().tls_handshake_failures_total.load() == 1; }));
+    EXPECT_TRUE(wait_until([&] { return stats().tls_handshake_failures_total.load() == 1; }));
 }
 
 TEST_F(HttpdTlsTest, UnusableCertificateOrKeyThrowsOneClearLine) {
@@ -215,8 +216,8 @@ TEST_F(HttpdTlsTest, EngineIoWebsocketOverWss) {
     EXPECT_EQ(server_->connection_count(), 0u);
     EXPECT_EQ(stats().open_connections.load(), 1);
     ws.close();
-    EXPECT_TRUE(wait_for([&] { return stats().open_connections.load() == 0; }));
-    EXPECT_TRUE(wait_for([&] { return eio_->session_count() == 0; }));
+    EXPECT_TRUE(wait_until([&] { return stats().open_connections.load() == 0; }));
+    EXPECT_TRUE(wait_until([&] { return eio_->session_count() == 0; }));
 }
 
 TEST_F(HttpdTlsTest, PollingUpgradesToWssAcrossThreads) {
@@ -256,7 +257,7 @@ TEST_F(HttpdTlsTest, ServerCloseAllReachesWssClients) {
     while (ws.read(3s)) {
     }
     EXPECT_NE(ws.last_error, beast::error::timeout);
-    EXPECT_TRUE(wait_for([&] { return stats().open_connections.load() == 0; }));
+    EXPECT_TRUE(wait_until([&] { return stats().open_connections.load() == 0; }));
 }
 }  // namespace
 }  // namespace pusher::test

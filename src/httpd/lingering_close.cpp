@@ -1,0 +1,64 @@
+#include "httpd/lingering_close.hpp"
+
+#include <boost/asio/steady_timer.hpp>
+
+#include <array>
+#include <memory>
+
+namespace pusher::httpd {
+namespace {
+class lingerer final : public std::enable_shared_from_this<lingerer> {
+  public:
+    lingerer(tcp::socket socket, connection_ticket ticket, std::size_t budget)
+        : socket_(std::move(socket)), timer_(socket_.get_executor()), ticket_(std::move(ticket)), left_(budget) {}
+
+    void start(std::chrono::milliseconds deadline) {
+        error_code ec;
+        socket_.shutdown(tcp::socket::shutdown_send, ec);
+        if (ec) {
+            finish();  // the peer is gone already
+            return;
+        }
+        timer_.expires_after(deadline);
+        timer_.async_wait([self = shared_from_this()](error_code e) {
+            if (!e) {
+                self->finish();
+            }
+        });
+        read();
+    }
+
+  private:
+    void read() {
+        socket_.async_read_some(asio::buffer(buffer_), [self = shared_from_this()](error_code ec, std::size_t n) {
+            if (ec || n >= self->left_) {
+                self->finish();  // the peer's FIN (or an error, or enough): nothing is left to overtake
+                return;
+            }
+            self->left_ -= n;
+            self->read();
+        });
+    }
+
+    void finish() {
+        timer_.cancel();
+        error_code ec;
+        socket_.close(ec);
+        ticket_.reset();
+    }
+
+    tcp::socket socket_;
+    asio::steady_timer timer_;
+    connection_ticket ticket_;
+    std::size_t left_;
+    std::array<char, 4096> buffer_{};
+};
+}  // namespace
+
+void lingering_close(tcp::socket socket, connection_ticket ticket, linger_limits limits) {
+    if (!socket.is_open()) {
+        return;
+    }
+    std::make_shared<lingerer>(std::move(socket), std::move(ticket), limits.budget)->start(limits.deadline);
+}
+}  // namespace pusher::httpd
