@@ -10,6 +10,8 @@
 
 #include <atomic>
 #include <string>
+#include <tuple>
+#include <utility>
 
 namespace pusher::app {
 namespace {
@@ -39,14 +41,21 @@ void register_server_metrics(metrics::registry& reg, server_parts p) {
                          kind::counter, {{"reason", std::string(httpd::to_string(r))}},
                          [&http, r] { return static_cast<double>(http.refused(r)); });
     }
+    for (std::size_t i = 0; i < http.responses_total.size(); ++i) {
+        reg.add_callback("pusher_http_requests_total",
+                         "HTTP requests answered, by status class (websocket handshakes: 101 or their refusal)",
+                         kind::counter, {{"status", std::to_string(i + 1) + "xx"}},
+                         [&http, i] { return load(http.responses_total[i]); });
+    }
     reg.add_callback("pusher_tls_handshake_failures_total", "TLS handshakes that failed or timed out", kind::counter,
                      {}, [&http] { return load(http.tls_handshake_failures_total); });
 
     // Engine.IO sessions.
-    reg.add_callback("pusher_connections", "Open Engine.IO sessions by current transport", kind::gauge,
-                     {{"transport", "polling"}}, [&eio] { return load(eio.open_polling); });
-    reg.add_callback("pusher_connections", "Open Engine.IO sessions by current transport", kind::gauge,
-                     {{"transport", "websocket"}}, [&eio] { return load(eio.open_websocket); });
+    for (auto [transport, gauge] :
+         {std::pair{"polling", &eio.open_polling}, std::pair{"websocket", &eio.open_websocket}}) {
+        reg.add_callback("pusher_connections", "Open Engine.IO sessions by current transport", kind::gauge,
+                         {{"transport", transport}}, [gauge] { return load(*gauge); });
+    }
     reg.add_callback("pusher_connections_opened_total", "Engine.IO sessions opened", kind::counter, {},
                      [&eio] { return load(eio.opened_total); });
     for (std::size_t i = 0; i < engineio::disconnect_reason_count; ++i) {
@@ -75,12 +84,12 @@ void register_server_metrics(metrics::registry& reg, server_parts p) {
     // Socket.IO and the gate.
     reg.add_callback("pusher_socket_connects_total", "Socket.IO connections accepted (user authenticated and bound)",
                      kind::counter, {}, [&sio] { return load(sio.connects); });
-    reg.add_callback("pusher_socket_connect_refused_total", "Socket.IO CONNECTs refused, by reason", kind::counter,
-                     {{"reason", "auth"}}, [&gate] { return load(gate.auth_failures); });
-    reg.add_callback("pusher_socket_connect_refused_total", "Socket.IO CONNECTs refused, by reason", kind::counter,
-                     {{"reason", "binding"}}, [&gate] { return load(gate.subscribe_failures); });
-    reg.add_callback("pusher_socket_connect_refused_total", "Socket.IO CONNECTs refused, by reason", kind::counter,
-                     {{"reason", "namespace"}}, [&sio] { return load(sio.invalid_namespaces); });
+    for (auto [reason, counter] :
+         {std::pair{"auth", &gate.auth_failures}, std::pair{"binding", &gate.subscribe_failures},
+          std::pair{"namespace", &sio.invalid_namespaces}}) {
+        reg.add_callback("pusher_socket_connect_refused_total", "Socket.IO CONNECTs refused, by reason", kind::counter,
+                         {{"reason", reason}}, [counter] { return load(*counter); });
+    }
     reg.add_callback("pusher_socket_connect_timeouts_total", "Sessions closed for sending no CONNECT in time",
                      kind::counter, {}, [&sio] { return load(sio.connect_timeouts); });
     reg.add_callback("pusher_socket_decode_errors_total", "Socket.IO packets that could not be decoded", kind::counter,
@@ -123,27 +132,33 @@ void register_server_metrics(metrics::registry& reg, server_parts p) {
                      kind::counter, {}, stat(&bs::connection_failures));
     reg.add_callback("pusher_broker_messages_received_total", "Messages the broker delivered to this node",
                      kind::counter, {}, stat(&bs::messages_received));
-    reg.add_callback("pusher_broker_messages_dropped_total", "Broker messages dropped before the fan-out, by reason",
-                     kind::counter, {{"reason", "unroutable"}}, stat(&bs::messages_unroutable));
-    reg.add_callback("pusher_broker_messages_dropped_total", "Broker messages dropped before the fan-out, by reason",
-                     kind::counter, {{"reason", "invalid"}}, stat(&bs::messages_invalid));
-    reg.add_callback("pusher_publish_messages_total", "Messages published through /api/publish, by outcome",
-                     kind::counter, {{"outcome", "sent"}}, stat(&bs::messages_published));
-    reg.add_callback("pusher_publish_messages_total", "Messages published through /api/publish, by outcome",
-                     kind::counter, {{"outcome", "confirmed"}}, stat(&bs::messages_confirmed));
-    reg.add_callback("pusher_publish_messages_total", "Messages published through /api/publish, by outcome",
-                     kind::counter, {{"outcome", "failed"}}, stat(&bs::messages_failed));
+    for (auto [reason, member] :
+         {std::pair{"unroutable", &bs::messages_unroutable}, std::pair{"invalid", &bs::messages_invalid}}) {
+        reg.add_callback("pusher_broker_messages_dropped_total",
+                         "Broker messages dropped before the fan-out, by reason", kind::counter, {{"reason", reason}},
+                         stat(member));
+    }
+    for (auto [outcome, member] :
+         {std::pair{"sent", &bs::messages_published}, std::pair{"confirmed", &bs::messages_confirmed},
+          std::pair{"failed", &bs::messages_failed}}) {
+        reg.add_callback("pusher_publish_messages_total", "Messages published through /api/publish, by outcome",
+                         kind::counter, {{"outcome", outcome}}, stat(member));
+    }
 
     std::vector<double> bounds;
-    for (auto ms : bs::bind_latency_bounds_ms) {
+    for (auto ms : broker::latency_histogram::bounds_ms) {
         bounds.push_back(ms / 1000.0);
     }
-    reg.add_callback_histogram("pusher_bind_latency_seconds", "queue.bind sent -> bind-ok", bounds, {}, [&broker] {
-        auto const s = broker.stats();
-        metrics::histogram_snapshot h;
-        h.buckets.assign(s.bind_latency_buckets.begin(), s.bind_latency_buckets.end());
-        h.sum = static_cast<double>(s.bind_latency_us_sum) / 1e6;
-        return h;
-    });
+    for (auto [name, help, member] :
+         {std::tuple{"pusher_bind_latency_seconds", "queue.bind sent -> bind-ok", &bs::bind_latency},
+          std::tuple{"pusher_unbind_latency_seconds", "queue.unbind sent -> unbind-ok", &bs::unbind_latency}}) {
+        reg.add_callback_histogram(name, help, bounds, {}, [&broker, member] {
+            auto const s = broker.stats().*member;
+            metrics::histogram_snapshot h;
+            h.buckets.assign(s.buckets.begin(), s.buckets.end());
+            h.sum = static_cast<double>(s.us_sum) / 1e6;
+            return h;
+        });
+    }
 }
 }  // namespace pusher::app

@@ -492,9 +492,8 @@ bool amqp_consumer::on_reply(binding_table::op what) {
     }
     pending p = std::move(inflight_.front());
     inflight_.pop_front();
-    if (what == binding_table::op::bind) {
-        counters_.record_bind_latency(clock::now() - p.sent_at);
-    }
+    (what == binding_table::op::bind ? counters_.bind_latency : counters_.unbind_latency)
+        .record(clock::now() - p.sent_at);
     if (restore_until_seq_ != 0 && p.seq >= restore_until_seq_) {
         restore_until_seq_ = 0;
         set_ready(true);

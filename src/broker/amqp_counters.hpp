@@ -3,37 +3,56 @@
 // stats() from any thread. Relaxed atomics: each value is exact, the snapshot is not a single instant.
 #include "broker/broker.hpp"
 
+#include <algorithm>
 #include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
 
 namespace pusher::broker {
+// A latency_histogram being counted.
+struct live_histogram {
+    using counter = std::atomic<std::uint64_t>;
+    static constexpr auto relaxed = std::memory_order_relaxed;
+    using bounds = latency_histogram;
+
+    counter us_sum{0}, count{0};
+    std::array<counter, bounds::bounds_ms.size() + 1> buckets{};
+
+    void record(std::chrono::steady_clock::duration d) {
+        auto const us = std::max<std::int64_t>(0, std::chrono::duration_cast<std::chrono::microseconds>(d).count());
+        us_sum.fetch_add(static_cast<std::uint64_t>(us), relaxed);
+        count.fetch_add(1, relaxed);
+        std::size_t i = 0;
+        while (i < bounds::bounds_ms.size() && us > static_cast<std::int64_t>(bounds::bounds_ms[i]) * 1000) {
+            ++i;
+        }
+        buckets[i].fetch_add(1, relaxed);
+    }
+
+    latency_histogram snapshot() const {
+        latency_histogram h;
+        h.us_sum = us_sum.load(relaxed);
+        h.count = count.load(relaxed);
+        for (std::size_t i = 0; i < buckets.size(); ++i) {
+            h.buckets[i] = buckets[i].load(relaxed);
+        }
+        return h;
+    }
+};
+
 struct amqp_counters {
     using counter = std::atomic<std::uint64_t>;
     static constexpr auto relaxed = std::memory_order_relaxed;
 
     counter received{0}, invalid{0}, published{0}, confirmed{0}, failed{0};
     counter binds{0}, unbinds{0}, subscribe_timeouts{0};
-    counter bind_latency_us_sum{0}, bind_latency_count{0};
-    std::array<counter, broker_stats::bind_latency_bounds_ms.size() + 1> bind_latency_buckets{};
+    live_histogram bind_latency, unbind_latency;
     counter reconnects{0}, connection_failures{0}, routing_check_failures{0};
     counter bound_users{0}, subscriptions{0};
     std::atomic<bool> consumer_connected{false}, publisher_connected{false};
 
     static void add(counter& c, std::uint64_t n = 1) { c.fetch_add(n, relaxed); }
-
-    void record_bind_latency(std::chrono::steady_clock::duration d) {
-        auto const us = std::chrono::duration_cast<std::chrono::microseconds>(d).count();
-        add(bind_latency_us_sum, static_cast<std::uint64_t>(us < 0 ? 0 : us));
-        add(bind_latency_count);
-        std::size_t i = 0;
-        auto const& bounds = broker_stats::bind_latency_bounds_ms;
-        while (i < bounds.size() && us > static_cast<std::int64_t>(bounds[i]) * 1000) {
-            ++i;
-        }
-        add(bind_latency_buckets[i]);
-    }
 
     broker_stats snapshot() const {
         broker_stats s;
@@ -45,11 +64,8 @@ struct amqp_counters {
         s.binds = binds.load(relaxed);
         s.unbinds = unbinds.load(relaxed);
         s.subscribe_timeouts = subscribe_timeouts.load(relaxed);
-        s.bind_latency_us_sum = bind_latency_us_sum.load(relaxed);
-        s.bind_latency_count = bind_latency_count.load(relaxed);
-        for (std::size_t i = 0; i < bind_latency_buckets.size(); ++i) {
-            s.bind_latency_buckets[i] = bind_latency_buckets[i].load(relaxed);
-        }
+        s.bind_latency = bind_latency.snapshot();
+        s.unbind_latency = unbind_latency.snapshot();
         s.reconnects = reconnects.load(relaxed);
         s.connection_failures = connection_failures.load(relaxed);
         s.routing_check_failures = routing_check_failures.load(relaxed);

@@ -49,24 +49,29 @@ struct publication {
     std::int64_t timestamp_ms = 0;  // 0 = now
 };
 
+// A latency histogram as counted so far: the sum, the count, and the buckets (not cumulative).
+struct latency_histogram {
+    // Upper bounds (ms) of the buckets; the last bucket counts everything above.
+    static constexpr std::array<std::uint32_t, 11> bounds_ms{1, 2, 5, 10, 25, 50, 100, 250, 500, 1000, 5000};
+
+    std::uint64_t us_sum = 0;
+    std::uint64_t count = 0;
+    std::array<std::uint64_t, bounds_ms.size() + 1> buckets{};
+};
+
 // A snapshot of a broker's counters, for /metrics and /readyz. Counters only grow; gauges are current values.
 struct broker_stats {
-    // Upper bounds (ms) of the bind-latency histogram buckets; the last bucket counts everything above.
-    static constexpr std::array<std::uint32_t, 11> bind_latency_bounds_ms{1,   2,   5,   10,   25,  50,
-                                                                          100, 250, 500, 1000, 5000};
-
-    std::uint64_t messages_received = 0;    // handed to the sink
-    std::uint64_t messages_unroutable = 0;  // memory broker: published for a user nobody here subscribed to
-    std::uint64_t messages_invalid = 0;     // AMQP deliveries dropped (e.g. a direct message with no routing key)
-    std::uint64_t messages_published = 0;   // sent by publish() (one per user, or one per broadcast)
-    std::uint64_t messages_confirmed = 0;   // acknowledged by the broker (publisher confirms)
-    std::uint64_t messages_failed = 0;      // nacked, lost with the connection, timed out, or refused while down
-    std::uint64_t binds = 0;                // queue.bind sent (including re-binds after a reconnect)
-    std::uint64_t unbinds = 0;              // queue.unbind sent
-    std::uint64_t subscribe_timeouts = 0;   // subscribe() done with an error because the bind was not confirmed
-    std::uint64_t bind_latency_us_sum = 0;  // bind sent -> bind-ok
-    std::uint64_t bind_latency_count = 0;
-    std::array<std::uint64_t, bind_latency_bounds_ms.size() + 1> bind_latency_buckets{};  // not cumulative
+    std::uint64_t messages_received = 0;       // handed to the sink
+    std::uint64_t messages_unroutable = 0;     // memory broker: published for a user nobody here subscribed to
+    std::uint64_t messages_invalid = 0;        // AMQP deliveries dropped (e.g. a direct message with no routing key)
+    std::uint64_t messages_published = 0;      // sent by publish() (one per user, or one per broadcast)
+    std::uint64_t messages_confirmed = 0;      // acknowledged by the broker (publisher confirms)
+    std::uint64_t messages_failed = 0;         // nacked, lost with the connection, timed out, or refused while down
+    std::uint64_t binds = 0;                   // queue.bind sent (including re-binds after a reconnect)
+    std::uint64_t unbinds = 0;                 // queue.unbind sent
+    std::uint64_t subscribe_timeouts = 0;      // subscribe() done with an error because the bind was not confirmed
+    latency_histogram bind_latency;            // queue.bind sent -> bind-ok
+    latency_histogram unbind_latency;          // queue.unbind sent -> unbind-ok
     std::uint64_t reconnects = 0;              // successful connections after the first one (consumer + publisher)
     std::uint64_t connection_failures = 0;     // connection attempts that failed, and connections lost
     std::uint64_t routing_check_failures = 0;  // AMQP: our own probe was unroutable (bindings lost), so re-bound

@@ -74,11 +74,11 @@ class rfc6455_websocket final : public websocket_transport,
         auto const decoded_key = base64_decode(std::string_view(key.data(), key.size()));
         if (req[http::field::sec_websocket_version] != "13") {
             // RFC 6455 §4.4: tell the client which version we speak.
-            refuse("426 Upgrade Required", "Sec-WebSocket-Version: 13\r\n");
+            refuse(426, "Upgrade Required", "Sec-WebSocket-Version: 13\r\n");
             return;
         }
         if (!decoded_key || decoded_key->size() != 16) {
-            refuse("400 Bad Request", "");
+            refuse(400, "Bad Request", "");
             return;
         }
         // permessage-deflate and subprotocols, if offered, are declined by not mentioning them.
@@ -173,9 +173,12 @@ class rfc6455_websocket final : public websocket_transport,
     }
 
   private:
-    void refuse(std::string_view status, std::string_view extra) {
+    void refuse(unsigned status, std::string_view reason, std::string_view extra) {
+        count_response(status);
         pending_ = "HTTP/1.1 ";
-        pending_ += status;
+        pending_ += std::to_string(status);
+        pending_ += ' ';
+        pending_ += reason;
         pending_ += "\r\nContent-Length: 0\r\nConnection: close\r\n";
         pending_ += extra;
         pending_ += "\r\n";
@@ -187,7 +190,14 @@ class rfc6455_websocket final : public websocket_transport,
         }
     }
 
+    void count_response(unsigned status) {
+        if (auto* stats = ticket_.stats()) {
+            stats->count_response(status);
+        }
+    }
+
     void on_handshake_written() {
+        count_response(101);
         handshake_ = false;
         std::string buffered = std::move(upgrade_->buffered);
         upgrade_.reset();
@@ -347,7 +357,7 @@ class rfc6455_websocket final : public websocket_transport,
             } else if (!ec) {
                 // What we wrote last (a close frame with its code, a refusal) must reach the peer even if it is still
                 // sending: the socket is closed once the peer has finished (abort() below then finds it moved out).
-                httpd::lingering_close(std::move(socket_), std::move(ticket_));
+                httpd::lingering_close(std::move(socket_));
             }
             abort();
         }

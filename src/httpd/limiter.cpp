@@ -40,6 +40,10 @@ void connection_ticket::reset() {
     }
 }
 
+counters* connection_ticket::stats() const {
+    return limiter_ ? &limiter_->stats() : nullptr;
+}
+
 connection_limiter::connection_limiter(connection_limits limits, std::uint64_t hash_seed)
     : limits_(limits),
       // A full bucket holds one second's worth: after a quiet second an address may open `rate` connections at once.

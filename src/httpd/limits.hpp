@@ -24,6 +24,15 @@ struct counters {
     std::atomic<std::uint64_t> refused_unanswered_total{0};
     std::atomic<std::uint64_t> tls_handshake_failures_total{0};  // failed or timed out
     std::atomic<std::int64_t> tracked_addresses{0};              // entries in the per-address table
+    // HTTP answers written, by status class (index: status / 100 - 1, 1xx to 5xx). The websocket layer counts the
+    // 101s and refusals it writes itself here too.
+    std::array<std::atomic<std::uint64_t>, 5> responses_total{};
+
+    void count_response(unsigned status) {
+        if (status >= 100 && status < 600) {
+            responses_total[status / 100 - 1].fetch_add(1, std::memory_order_relaxed);
+        }
+    }
 
     std::uint64_t refused(refusal r) const {
         return refused_total[static_cast<std::size_t>(r)].load(std::memory_order_relaxed);
@@ -61,6 +70,8 @@ class connection_ticket {
     // Releases the connection's place (idempotent).
     void reset();
     explicit operator bool() const { return limiter_ != nullptr; }
+    // The counters of the limiter that issued the ticket (null for an empty ticket).
+    counters* stats() const;
 
   private:
     std::shared_ptr<connection_limiter> limiter_;

@@ -9,8 +9,8 @@ namespace pusher::httpd {
 namespace {
 class lingerer final : public std::enable_shared_from_this<lingerer> {
   public:
-    lingerer(tcp::socket socket, connection_ticket ticket, std::size_t budget)
-        : socket_(std::move(socket)), timer_(socket_.get_executor()), ticket_(std::move(ticket)), left_(budget) {}
+    lingerer(tcp::socket socket, std::size_t budget)
+        : socket_(std::move(socket)), timer_(socket_.get_executor()), left_(budget) {}
 
     void start(std::chrono::milliseconds deadline) {
         error_code ec;
@@ -44,21 +44,19 @@ class lingerer final : public std::enable_shared_from_this<lingerer> {
         timer_.cancel();
         error_code ec;
         socket_.close(ec);
-        ticket_.reset();
     }
 
     tcp::socket socket_;
     asio::steady_timer timer_;
-    connection_ticket ticket_;
     std::size_t left_;
     std::array<char, 4096> buffer_{};
 };
 }  // namespace
 
-void lingering_close(tcp::socket socket, connection_ticket ticket, linger_limits limits) {
+void lingering_close(tcp::socket socket, linger_limits limits) {
     if (!socket.is_open()) {
         return;
     }
-    std::make_shared<lingerer>(std::move(socket), std::move(ticket), limits.budget)->start(limits.deadline);
+    std::make_shared<lingerer>(std::move(socket), limits.budget)->start(limits.deadline);
 }
 }  // namespace pusher::httpd

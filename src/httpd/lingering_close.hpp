@@ -8,7 +8,6 @@
 #include <boost/asio/ip/tcp.hpp>
 
 #include "common/aliases.hpp"
-#include "httpd/limits.hpp"
 
 #include <chrono>
 #include <cstddef>
@@ -19,7 +18,7 @@ struct linger_limits {
     std::size_t budget = std::size_t{16} << 20;  // bytes read and dropped at most
 };
 
-// Takes the socket (with no operation pending on it) and the connection's place in the limits, which is released
-// when the socket is finally closed.
-void lingering_close(tcp::socket socket, connection_ticket ticket, linger_limits limits = {});
+// Takes the socket (with no operation pending on it). The caller releases the connection's place in the limits now:
+// for the client the connection is over, and the lingering is bounded by `limits`.
+void lingering_close(tcp::socket socket, linger_limits limits = {});
 }  // namespace pusher::httpd

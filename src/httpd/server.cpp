@@ -468,6 +468,7 @@ class connection final : public connection_base {
         }
         phase_ = phase::writing;
         route_ = nullptr;
+        state_->limiter->stats().count_response(r.status);
         bool const keep = keep_alive_ && !r.close && !state_->draining.load(std::memory_order_relaxed);
         res_.emplace();
         auto& res = *res_;
@@ -507,7 +508,7 @@ class connection final : public connection_base {
         if constexpr (tls) {
             stream_.close();  // close_notify when it goes out at once, then the socket
         } else if (how == closing::linger) {
-            lingering_close(stream_.release_socket(), std::move(ticket_));
+            lingering_close(stream_.release_socket());
         } else {
             error_code ec;
             stream_.socket().shutdown(tcp::socket::shutdown_send, ec);

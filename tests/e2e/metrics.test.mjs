@@ -1,6 +1,6 @@
 // /metrics of the real pusher on the RabbitMQ test node: the exposition is well-formed Prometheus text (0.0.4), the
 // series operators need are there, and each moves with the traffic that should move it (connections by transport,
-// users online, bindings, bind latency, messages received / delivered / dropped by reason, the delivery latency
+// users online, bindings, bind and unbind latency, HTTP requests by status class, messages received / delivered / dropped by reason, the delivery latency
 // histogram, publishes, slow-consumer disconnects, broker readiness and reconnects); /readyz flips to 503 while
 // RabbitMQ is stopped and back to 200 once it is up again.
 import { describe, test, before, after } from 'node:test';
@@ -84,6 +84,8 @@ describe('/metrics: present, well-formed, moving; /readyz follows the broker', {
             pusher_messages_dropped_total: ['counter', ['{reason="no_session"}', '{reason="reserved_event"}', '{reason="invalid_event"}']],
             pusher_delivery_latency_seconds: ['histogram', ['_count', '_sum']],
             pusher_bind_latency_seconds: ['histogram', ['_count', '_sum']],
+            pusher_unbind_latency_seconds: ['histogram', ['_count', '_sum']],
+            pusher_http_requests_total: ['counter', ['{status="1xx"}', '{status="2xx"}', '{status="4xx"}', '{status="5xx"}']],
             pusher_broker_ready: ['gauge', ['']],
             pusher_broker_reconnects_total: ['counter', ['']],
             pusher_broker_binds_total: ['counter', ['']],
@@ -98,15 +100,6 @@ describe('/metrics: present, well-formed, moving; /readyz follows the broker', {
                 assert.ok(samples.has(`${name}${s}`), `${name}${s} is exposed`);
             }
         }
-    });
-
-    test('issue 5 series not exposed yet: unbind latency, HTTP requests by status', {
-        todo: 'the app exposes neither an unbind-latency histogram nor HTTP requests by status',
-    }, async () => {
-        const m = await allMetrics(server);
-        const names = [...m.keys()].map((k) => k.replace(/\{.*$/, ''));
-        assert.ok(names.some((n) => /unbind_latency/.test(n)), 'an unbind latency histogram');
-        assert.ok(names.some((n) => /http_requests/.test(n)), 'HTTP requests by status');
     });
 
     test('the series move with traffic', async () => {
@@ -127,6 +120,11 @@ describe('/metrics: present, well-formed, moving; /readyz follows the broker', {
         assert.equal(delta(m, 'pusher_broker_binds_total'), 3);
         assert.equal(delta(m, 'pusher_bind_latency_seconds_count'), 3);
         assert.ok(delta(m, 'pusher_bind_latency_seconds_sum') > 0);
+        // HTTP by status class: the websocket handshakes (101), the polling requests and the scrapes (200)
+        assert.ok(delta(m, 'pusher_http_requests_total{status="1xx"}') >= 2, 'two websocket handshakes');
+        assert.ok(delta(m, 'pusher_http_requests_total{status="2xx"}') >= 3, 'polling requests and scrapes');
+        assert.equal((await fetch(`${server.url}/socket.io/?EIO=4&transport=polling&sid=nope`)).status, 400);
+        assert.equal(delta(await allMetrics(server), 'pusher_http_requests_total{status="4xx"}'), 1);
 
         // received / delivered, the latency histogram (from the publisher's timestamp_ms header)
         const pub = await amqpPublisher(names);
@@ -166,6 +164,8 @@ describe('/metrics: present, well-formed, moving; /readyz follows the broker', {
         });
         m = await allMetrics(server);
         assert.equal(delta(m, 'pusher_broker_unbinds_total'), 1);
+        assert.equal(delta(m, 'pusher_unbind_latency_seconds_count'), 1, 'unbind-ok came back');
+        assert.ok(delta(m, 'pusher_unbind_latency_seconds_sum') > 0);
 
         // /api/publish through the broker: sent and confirmed
         assert.equal((await apiPublish(server.url, { user: 'alice', event: 'api', data: {} })).status, 202);

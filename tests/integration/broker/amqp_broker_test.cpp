@@ -107,7 +107,7 @@ TEST_F(amqp_broker_test, subscribe_then_publish_delivers_with_properties) {
     EXPECT_EQ(st.messages_received, 2u);
     EXPECT_EQ(st.binds, 1u);
     EXPECT_EQ(st.bound_users, 1u);
-    EXPECT_EQ(st.bind_latency_count, 1u);
+    EXPECT_EQ(st.bind_latency.count, 1u);
     EXPECT_TRUE(st.consumer_connected);
     EXPECT_TRUE(st.publisher_connected);
 }
@@ -301,7 +301,7 @@ TEST_F(amqp_broker_test, a_thousand_users_bound_in_a_burst) {
     EXPECT_EQ(failed, 0);
     auto st = broker_->stats();
     std::printf("[ measure ] %d users bound in %.0f ms: %.0f binds/s; mean bind latency %.1f ms\n", n, took,
-                n / took * 1000, st.bind_latency_us_sum / 1000.0 / std::max<std::uint64_t>(1, st.bind_latency_count));
+                n / took * 1000, st.bind_latency.us_sum / 1000.0 / std::max<std::uint64_t>(1, st.bind_latency.count));
     EXPECT_EQ(st.bound_users, static_cast<std::uint64_t>(n));
     auto [status, out] = ctl("list_bindings -q source_name routing_key");
     std::size_t lines = 0;

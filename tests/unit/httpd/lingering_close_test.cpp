@@ -35,7 +35,7 @@ class one_shot_server {
                     return;
                 }
                 asio::write(socket_, asio::buffer(answer), e);
-                httpd::lingering_close(std::move(socket_), {}, limits);
+                httpd::lingering_close(std::move(socket_), limits);
             });
         });
         thread_ = std::thread([this] { ioc_.run(); });
