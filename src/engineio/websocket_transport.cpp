@@ -51,7 +51,8 @@ tcp::socket& tcp_of(httpd::tls_socket& s) {
 // leaves in the next write. A write() batch is reported written (on_ws_written) once its bytes are on the socket.
 // Buffers are released after each write, so an idle connection holds none.
 // Reads: while no message is in progress, into a 64-byte buffer inside the object (an idle connection holds no
-// read buffer); within a message, into a 16 KiB buffer that exists only until the message is complete.
+// read buffer); within a message, into a 16 KiB buffer that exists only until the message is complete; before the
+// first message, into 1 KiB (the CONNECT in one read).
 template <class Stream>
 class rfc6455_websocket final : public websocket_transport,
                                 public frame_sink,
@@ -67,8 +68,7 @@ class rfc6455_websocket final : public websocket_transport,
 
     void accept(std::shared_ptr<ws_listener> l) override {
         listener_ = std::move(l);
-        error_code ec;
-        tcp_of(socket_).set_option(tcp::no_delay(true), ec);
+        // TCP_NODELAY is already set: httpd sets it on every accepted socket.
         auto const& req = upgrade_->request;
         auto const key = req[http::field::sec_websocket_key];
         auto const decoded_key = base64_decode(std::string_view(key.data(), key.size()));
@@ -87,7 +87,14 @@ class rfc6455_websocket final : public websocket_transport,
         pending_ += websocket_accept_key(std::string_view(key.data(), key.size()));
         pending_ += "\r\n\r\n";
         handshake_ = true;
-        flush();
+        // The listener hears of the open now, so that what it sends at once (the Engine.IO open packet) leaves in
+        // the same write as the 101. Should that write fail, the listener gets on_ws_end.
+        if (auto listener = listener_) {
+            listener->on_ws_open(*this, {});
+        }
+        if (!flushing_) {
+            flush();
+        }
     }
 
     void detach() override { listener_.reset(); }
@@ -140,6 +147,7 @@ class rfc6455_websocket final : public websocket_transport,
 
     // frame_sink
     void on_frame_message(std::string_view payload, bool binary) override {
+        got_message_ = true;
         if (close_requested_) {
             return;  // we are closing: the session has had its last message
         }
@@ -198,12 +206,8 @@ class rfc6455_websocket final : public websocket_transport,
 
     void on_handshake_written() {
         count_response(101);
-        handshake_ = false;
         std::string buffered = std::move(upgrade_->buffered);
         upgrade_.reset();
-        if (auto l = listener_) {
-            l->on_ws_open(*this, {});
-        }
         if (!buffered.empty()) {
             // A client that did not wait for the 101: its first frames came with the request.
             if (!consume(buffered)) {
@@ -222,14 +226,16 @@ class rfc6455_websocket final : public websocket_transport,
         }
         char* buf = small_.data();
         std::size_t size = small_.size();
-        if (reader_.mid_message()) {
-            if (!big_) {
-                big_ = std::make_unique<std::array<char, 16384>>();
-            }
-            buf = big_->data();
-            size = big_->size();
-        } else {
-            big_.reset();
+        // Within a message: 16 KiB. Before the first message (a CONNECT with its token, a probe): 1 KiB, so that it
+        // comes in one read rather than 64 bytes and then the rest.
+        std::size_t const want = reader_.mid_message() ? 16384 : got_message_ ? 0 : 1024;
+        if (want != big_size_) {
+            big_.reset(want != 0 ? new char[want] : nullptr);
+            big_size_ = static_cast<std::uint32_t>(want);
+        }
+        if (big_) {
+            buf = big_.get();
+            size = big_size_;
         }
         socket_.async_read_some(asio::buffer(buf, size),
                                 [self = shared_from_this(), buf](error_code ec, std::size_t n) {
@@ -327,13 +333,20 @@ class rfc6455_websocket final : public websocket_transport,
     // Everything appended so far is on the socket (or the socket failed).
     void after_flush(error_code ec) {
         if (handshake_) {
+            handshake_ = false;
             if (ec) {
-                handshake_ = false;
                 upgrade_.reset();
-                if (auto l = std::exchange(listener_, nullptr)) {
-                    l->on_ws_open(*this, ec);
-                }
+                batch_waiting_ = false;
+                end(disconnect_reason::transport_close);
+                abort();
                 return;
+            }
+            if (batch_waiting_) {
+                // what the listener sent on open left with the 101
+                batch_waiting_ = false;
+                if (auto l = listener_) {
+                    l->on_ws_written(*this, ec);
+                }
             }
             on_handshake_written();
             return;
@@ -369,12 +382,14 @@ class rfc6455_websocket final : public websocket_transport,
     std::unique_ptr<httpd::upgrade> upgrade_;  // the request, until the 101 is written
     std::shared_ptr<ws_listener> listener_;
     std::array<char, 64> small_{};
-    std::unique_ptr<std::array<char, 16384>> big_;
+    std::unique_ptr<char[]> big_;  // see read()
+    std::uint32_t big_size_ = 0;
     std::string pending_;
     std::string inflight_;
     std::unique_ptr<asio::steady_timer> close_timer_;
     std::uint16_t close_code_ = close_code::normal;
     bool handshake_ = false;          // the 101 is being written
+    bool got_message_ = false;        // a whole message was read
     bool flushing_ = false;           // a socket write is in flight
     bool batch_waiting_ = false;      // a write() batch is not yet on the socket
     bool close_requested_ = false;    // close() was called (or we failed)

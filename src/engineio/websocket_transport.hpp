@@ -32,7 +32,8 @@ class websocket_transport;
 class ws_listener {
   public:
     virtual ~ws_listener() = default;
-    // The websocket handshake (101) completed, or failed.
+    // The upgrade request is valid and the 101 is about to be written: what the listener writes now leaves in the same
+    // socket write (a 101 that cannot be written ends in on_ws_end). Or, with `ec`, the handshake was refused.
     virtual void on_ws_open(websocket_transport& t, error_code ec) = 0;
     // One whole message. `data` is valid during the call only.
     virtual void on_ws_message(websocket_transport& t, std::string_view data, bool binary) = 0;
@@ -60,8 +61,8 @@ class websocket_transport {
     // upgraded or upgrading).
     static void accept_and_close(boost::asio::io_context& ctx, std::unique_ptr<httpd::upgrade> up);
 
-    // Validates the upgrade request and answers 101 (or 400 / 426 and on_ws_open with an error), then reads
-    // messages until closed; reports to `l`.
+    // Validates the upgrade request, calls on_ws_open and answers 101 (or 400 / 426 and on_ws_open with an error),
+    // then reads messages until closed; reports to `l`.
     virtual void accept(std::shared_ptr<ws_listener> l) = 0;
     // Stops reporting to the listener (the transport finishes on its own).
     virtual void detach() = 0;
