@@ -365,7 +365,7 @@ class rfc6455_websocket final : public websocket_transport,
             close_after_flush_ = false;
             if constexpr (std::is_same_v<Stream, httpd::tls_socket>) {
                 if (!ec) {
-                    socket_.close();  // close_notify, when the socket takes it at once
+                    socket_.close(true);  // close_notify, when the socket takes it at once; then lingering
                 }
             } else if (!ec) {
                 // What we wrote last (a close frame with its code, a refusal) must reach the peer even if it is still

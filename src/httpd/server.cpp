@@ -506,7 +506,7 @@ class connection final : public connection_base {
         }
         phase_ = phase::closed;
         if constexpr (tls) {
-            stream_.close();  // close_notify when it goes out at once, then the socket
+            stream_.close(how == closing::linger);  // close_notify when it goes out at once, then the socket
         } else if (how == closing::linger) {
             lingering_close(stream_.release_socket());
         } else {

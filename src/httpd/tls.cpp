@@ -2,6 +2,8 @@
 
 #include "httpd/tls_socket.hpp"
 
+#include "httpd/lingering_close.hpp"
+
 #include <openssl/bio.h>
 #include <openssl/err.h>
 #include <openssl/ssl.h>
@@ -242,12 +244,16 @@ bool tls_socket::expired() const {
     return deadline_ && deadline_->expired;
 }
 
-void tls_socket::close() {
+void tls_socket::close(bool linger) {
     if (ssl_ && handshake_done_ && !broken_ && socket_.is_open()) {
         ERR_clear_error();
         SSL_shutdown(ssl_.get());  // queues close_notify and tries to send it; we do not wait for the peer's
         ERR_clear_error();
         broken_ = true;  // nothing more may be sent
+    }
+    if (linger) {
+        lingering_close(std::move(socket_));  // the peer's records still arriving are dropped unread
+        return;
     }
     error_code ec;
     socket_.shutdown(tcp::socket::shutdown_send, ec);

@@ -51,8 +51,9 @@ class tls_socket {
     void expires_after(std::chrono::steady_clock::duration d);
     void expires_never();
 
-    // Sends close_notify if the socket takes it at once (never waits), then closes the socket.
-    void close();
+    // Sends close_notify if the socket takes it at once (never waits), then closes the socket; with `linger`, the
+    // lingering way (httpd/lingering_close.hpp: what we wrote last reaches a peer that is still sending).
+    void close(bool linger = false);
 
     // The server side of the TLS handshake. Signature: void(error_code).
     template <class Token>

@@ -16,6 +16,9 @@
 #include <fstream>
 #include <random>
 #include <stdexcept>
+#include <string>
+#include <utility>
+#include <vector>
 
 namespace pusher::test {
 namespace ssl = boost::asio::ssl;
@@ -92,7 +95,8 @@ class https_client {
     bool ok() const { return !handshake_error; }
 
     http_result request(http::verb method, std::string const& target, std::string body = {},
-                        std::chrono::milliseconds timeout = 5s) {
+                        std::chrono::milliseconds timeout = 5s,
+                        std::vector<std::pair<std::string, std::string>> const& headers = {}) {
         http_result r;
         if (handshake_error) {
             r.ec = handshake_error;
@@ -100,6 +104,9 @@ class https_client {
         }
         http::request<http::string_body> req{method, target, 11};
         req.set(http::field::host, "localhost");
+        for (auto const& [name, value] : headers) {
+            req.set(name, value);
+        }
         req.body() = std::move(body);
         if (method == http::verb::post) {
             req.prepare_payload();

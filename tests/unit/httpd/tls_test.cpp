@@ -119,6 +119,23 @@ TEST_F(HttpdTlsTest, LargeBodiesBothWays) {
     }
 }
 
+TEST_F(HttpdTlsTest, An431ReachesAClientStillSendingItsHeader) {
+    auto o = tls_options();
+    o.header_limit = 1024;
+    start(o);
+    https_client c(port_, ca());
+    ASSERT_TRUE(c.ok());
+    // The server answers after the first KiB and closes while 8 MiB of header are still on their way: a plain close
+    // would reset the connection under the client (lingering_close, with close_notify first).
+    std::vector<std::pair<std::string, std::string>> big;  // 8 MiB in 256 fields (Beast caps one field's value)
+    for (int i = 0; i < 256; ++i) {
+        big.emplace_back("X-Big-" + std::to_string(i), std::string(32u << 10, 'h'));
+    }
+    auto r = c.request(http::verb::get, "/hello", {}, 10s, big);
+    ASSERT_FALSE(r.ec) << r.ec.message();
+    EXPECT_EQ(r.status, 431u);
+}
+
 TEST_F(HttpdTlsTest, PlainHttpOnTheTlsPortFailsTheHandshake) {
     start(tls_options());
     http_client plain(port_);
