@@ -47,6 +47,9 @@ void register_server_metrics(metrics::registry& reg, server_parts p) {
                          kind::counter, {{"status", std::to_string(i + 1) + "xx"}},
                          [&http, i] { return load(http.responses_total[i]); });
     }
+    reg.add_callback("pusher_connections_lingering",
+                     "Connections closed after an answer the client may not have read yet, still draining its input",
+                     kind::gauge, {}, [] { return static_cast<double>(httpd::lingering_sockets()); });
     reg.add_callback("pusher_tls_handshake_failures_total", "TLS handshakes that failed or timed out", kind::counter,
                      {}, [&http] { return load(http.tls_handshake_failures_total); });
 

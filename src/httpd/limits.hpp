@@ -47,6 +47,9 @@ address_key make_address_key(std::array<std::uint8_t, 4> const& v4_bytes);
 
 class connection_limiter;
 
+// Closed connections whose socket is still in a lingering close (httpd/lingering_close.hpp), all threads.
+std::size_t lingering_sockets();
+
 // One admitted connection, counted against the limits until the ticket is destroyed or reset(). Move-only; any
 // thread. The HTTP connection holds it, and hands it over with the socket on a websocket upgrade.
 class connection_ticket {

@@ -1,16 +1,24 @@
 #include "httpd/lingering_close.hpp"
 
+#include "httpd/limits.hpp"
+
 #include <boost/asio/steady_timer.hpp>
 
 #include <array>
+#include <atomic>
 #include <memory>
 
 namespace pusher::httpd {
 namespace {
+std::atomic<std::size_t> lingering{0};
+
 class lingerer final : public std::enable_shared_from_this<lingerer> {
   public:
     lingerer(tcp::socket socket, std::size_t budget)
         : socket_(std::move(socket)), timer_(socket_.get_executor()), left_(budget) {}
+    ~lingerer() { lingering.fetch_sub(1, std::memory_order_relaxed); }
+    lingerer(lingerer const&) = delete;
+    lingerer& operator=(lingerer const&) = delete;
 
     void start(std::chrono::milliseconds deadline) {
         error_code ec;
@@ -57,6 +65,17 @@ void lingering_close(tcp::socket socket, linger_limits limits) {
     if (!socket.is_open()) {
         return;
     }
-    std::make_shared<lingerer>(std::move(socket), limits.budget)->start(limits.deadline);
+    if (lingering.fetch_add(1, std::memory_order_relaxed) >= limits.max_lingering) {
+        lingering.fetch_sub(1, std::memory_order_relaxed);
+        error_code ec;
+        socket.shutdown(tcp::socket::shutdown_send, ec);
+        socket.close(ec);
+        return;
+    }
+    std::make_shared<lingerer>(std::move(socket), limits.budget)->start(limits.deadline);  // counted until destroyed
+}
+
+std::size_t lingering_sockets() {
+    return lingering.load(std::memory_order_relaxed);
 }
 }  // namespace pusher::httpd

@@ -16,6 +16,9 @@ namespace pusher::httpd {
 struct linger_limits {
     std::chrono::milliseconds deadline{2000};
     std::size_t budget = std::size_t{16} << 20;  // bytes read and dropped at most
+    // Sockets lingering at once in the process, at most; beyond it a socket is closed at once. The lingering sockets
+    // are outside the connection limits, so this bounds the descriptors a flood of refused clients can hold.
+    std::size_t max_lingering = 1024;
 };
 
 // Takes the socket (with no operation pending on it). The caller releases the connection's place in the limits now:

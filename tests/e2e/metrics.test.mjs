@@ -85,6 +85,7 @@ describe('/metrics: present, well-formed, moving; /readyz follows the broker', {
             pusher_delivery_latency_seconds: ['histogram', ['_count', '_sum']],
             pusher_bind_latency_seconds: ['histogram', ['_count', '_sum']],
             pusher_unbind_latency_seconds: ['histogram', ['_count', '_sum']],
+            pusher_connections_lingering: ['gauge', ['']],
             pusher_http_requests_total: ['counter', ['{status="1xx"}', '{status="2xx"}', '{status="4xx"}', '{status="5xx"}']],
             pusher_broker_ready: ['gauge', ['']],
             pusher_broker_reconnects_total: ['counter', ['']],

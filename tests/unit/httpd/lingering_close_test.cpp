@@ -6,6 +6,7 @@
 #include "common/io_pool.hpp"
 #include "httpd/server.hpp"
 #include "integration/engineio/client.hpp"
+#include "support/wait.hpp"
 
 #include <boost/asio/connect.hpp>
 #include <boost/asio/read.hpp>
@@ -123,6 +124,7 @@ TEST(LingeringClose, APeerThatNeverFinishesIsDroppedAtTheDeadline) {
     EXPECT_TRUE(r.write_error);
     EXPECT_GE(r.closed_after, 250ms);
     EXPECT_LT(r.closed_after, 3s);
+    EXPECT_TRUE(wait_until([] { return httpd::lingering_sockets() == 0; }));  // the lingerer is gone
 }
 
 TEST(LingeringClose, TheBudgetBoundsWhatIsReadAndDropped) {
@@ -130,6 +132,14 @@ TEST(LingeringClose, TheBudgetBoundsWhatIsReadAndDropped) {
     auto const r = send_then_read(server.endpoint(), 64u << 20, true);
     EXPECT_TRUE(r.write_error);  // closed once the budget was spent, long before the 64 MiB or the deadline
     EXPECT_LT(r.closed_after, 10s);
+}
+
+TEST(LingeringClose, OverTheCapASocketIsClosedAtOnce) {
+    one_shot_server server("bye", {.deadline = 30s, .max_lingering = 0});
+    auto const r = send_then_read(server.endpoint(), 4096, false);
+    EXPECT_TRUE(r.write_error);
+    EXPECT_LT(r.closed_after, 2s);  // not the 30 s deadline
+    EXPECT_EQ(httpd::lingering_sockets(), 0u);
 }
 
 TEST(LingeringClose, HttpdAnswers431ToAClientStillSendingItsHeader) {
