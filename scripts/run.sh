@@ -1,8 +1,10 @@
 #!/usr/bin/env bash
 # `make run`: the pusher on the embedded broker, in dev mode, on http://127.0.0.1:8080/.
+# Usage: scripts/run.sh [BUILD_DIR [PUSHER_OPTIONS...]]   (PUSHER_LISTEN=HOST:PORT moves it)
 set -euo pipefail
 top=$(cd "$(dirname "$0")/.." && pwd)
 build=${1:-build}
+[ $# -gt 0 ] && shift   # the rest goes to pusher as is (`scripts/run.sh build --log-level debug`)
 bin="$top/$build/bin/pusher"
 listen=${PUSHER_LISTEN:-127.0.0.1:8080}
 cat <<MSG
