@@ -8,11 +8,16 @@ build=$(cd "$top" && realpath -m "${1:-build}")
 sanitizer_build=${2:+$(cd "$top" && realpath -m "$2")}
 cd "$top"
 
-# A RabbitMQ node of our own (own name, ports and data dir); stopped when this script exits.
-if [ -x scripts/rabbitmq-test-node.sh ]; then
-  eval "$(scripts/rabbitmq-test-node.sh start)"   # exports PUSHER_TEST_AMQP_URL, PUSHER_TEST_RABBITMQ_CTL, ...
-  trap 'scripts/rabbitmq-test-node.sh stop >/dev/null 2>&1 || true' EXIT
+# A RabbitMQ node of our own (own name, ports and data dir); stopped when this script exits. A node that does not
+# start stops the run here: `eval "$(... start)"` alone would eval nothing, succeed, and let every AMQP test skip.
+trap 'scripts/rabbitmq-test-node.sh stop >/dev/null 2>&1 || true' EXIT
+if ! node_env=$(scripts/rabbitmq-test-node.sh start) || [ -z "$node_env" ]; then
+  echo "FAILED: the RabbitMQ test node did not start (scripts/rabbitmq-test-node.sh start; its log is above)" >&2
+  exit 1
 fi
+eval "$node_env"   # exports PUSHER_TEST_AMQP_URL, PUSHER_TEST_RABBITMQ_CTL, PUSHER_TEST_AMQPS_URL, ...
+# Every AMQP test must run: without a node (or its TLS listener) they fail instead of skipping.
+export PUSHER_REQUIRE_AMQP=1
 export PUSHER_BUILD_DIR="$build"
 
 status=0

@@ -8,8 +8,21 @@ import { binaryPath } from './spawn.mjs';
 const run = promisify(execFile);
 
 export const amqpUrl = process.env.PUSHER_TEST_AMQP_URL;
-// Why AMQP tests are skipped, or false when they can run.
-export const amqpMissing = amqpUrl ? false : 'PUSHER_TEST_AMQP_URL is not set (scripts/test.sh starts a RabbitMQ node)';
+// Why AMQP tests are skipped, or false when they can run. Under `make test` (scripts/test.sh exports
+// PUSHER_REQUIRE_AMQP=1) a missing node is an error instead: a RabbitMQ that did not start must not turn the AMQP
+// tests into skips and the run green.
+export const amqpMissing = skipUnless(amqpUrl, 'PUSHER_TEST_AMQP_URL is not set (scripts/test.sh starts a RabbitMQ node)');
+
+// `why` when `present` is falsy (a reason to skip), false otherwise; throws instead under PUSHER_REQUIRE_AMQP=1.
+export function skipUnless(present, why) {
+    if (present) {
+        return false;
+    }
+    if (process.env.PUSHER_REQUIRE_AMQP === '1') {
+        throw new Error(`${why}, and PUSHER_REQUIRE_AMQP=1 makes that an error`);
+    }
+    return why;
+}
 
 // Exchange names of their own per test, so tests never see each other's messages on the shared node.
 export function exchangeNames(tag) {

@@ -143,9 +143,7 @@ TEST_F(amqp_broker_disruptive_test, deleted_queue_is_recreated) {
 }
 TEST_F(amqp_broker_disruptive_test, silent_broker_is_detected_by_heartbeats) {
     auto const dir = env("PUSHER_TEST_RABBITMQ_DIR");
-    if (dir.empty()) {
-        GTEST_SKIP() << "PUSHER_TEST_RABBITMQ_DIR not set (scripts/rabbitmq-test-node.sh exports it)";
-    }
+    PUSHER_SKIP_UNLESS(!dir.empty(), "PUSHER_TEST_RABBITMQ_DIR not set (scripts/rabbitmq-test-node.sh exports it)");
     // Restart with a 1 s heartbeat, then freeze the broker's VM: the TCP connection stays up, only heartbeats tell.
     broker_->stop();
     sink_.clear();

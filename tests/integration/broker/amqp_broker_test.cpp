@@ -387,9 +387,8 @@ TEST_F(amqp_broker_test, deliveries_not_for_us_are_counted_not_fatal) {
 
 TEST_F(amqp_broker_test, tls_with_a_ca_file) {
     auto const url = env("PUSHER_TEST_AMQPS_URL"), ca = env("PUSHER_TEST_TLS_CA_FILE");
-    if (url.empty() || ca.empty()) {
-        GTEST_SKIP() << "PUSHER_TEST_AMQPS_URL / PUSHER_TEST_TLS_CA_FILE not set (the test node has no TLS listener)";
-    }
+    PUSHER_SKIP_UNLESS(!url.empty() && !ca.empty(),
+                       "PUSHER_TEST_AMQPS_URL / PUSHER_TEST_TLS_CA_FILE not set (the test node has no TLS listener)");
     auto o = options();
     o.url = url;
     o.tls_ca_file = ca;
@@ -408,9 +407,7 @@ TEST_F(amqp_broker_test, tls_with_a_ca_file) {
 
 TEST_F(amqp_broker_test, tls_refuses_a_server_it_cannot_verify) {
     auto const url = env("PUSHER_TEST_AMQPS_URL");
-    if (url.empty()) {
-        GTEST_SKIP() << "PUSHER_TEST_AMQPS_URL not set (the test node has no TLS listener)";
-    }
+    PUSHER_SKIP_UNLESS(!url.empty(), "PUSHER_TEST_AMQPS_URL not set (the test node has no TLS listener)");
     auto o = options();
     o.url = url;  // no CA file: the system store does not know the test CA
     amqp_broker b(o);
