@@ -1,6 +1,6 @@
 #!/usr/bin/env python3
 """Writes the seed corpora fuzz/corpus/<target>/ from the protocol specs (engine.io-protocol v4,
-socket.io-protocol v5), /work/shared/CONFORMANCE.md-style exchanges and docs/configuration.md. Each seed is named
+socket.io-protocol v5), docs/conformance.md-style exchanges and docs/configuration.md. Each seed is named
 `seed-<what>`; rerun after changing a target's input format. Inputs the fuzzers found worth keeping (regressions)
 live next to them as `regress-*` and are never touched here."""
 import hashlib
@@ -32,7 +32,7 @@ def clear_seeds(target):
 
 RS = "\x1e"
 
-# --- Engine.IO packets and polling payloads (engine.io-protocol v4, CONFORMANCE §4) -------------------------------
+# --- Engine.IO packets and polling payloads (engine.io-protocol v4, docs/conformance.md §4) -----------------------
 eio = {
     "open": '0{"sid":"lv_VI97HAXpY6yYWAAAC","upgrades":["websocket"],"pingInterval":25000,"pingTimeout":5000,'
             '"maxPayload":1000000}',
@@ -86,7 +86,7 @@ ws_seeds = {
     "pong": ws(6, 4, frame(0xA, "p"), frame(1, "3")),
 }
 
-# --- Socket.IO packets (socket.io-protocol v5 "Packet encoding", CONFORMANCE §3), without the Engine.IO `4` -------
+# --- Socket.IO packets (socket.io-protocol v5 "Packet encoding", docs/conformance.md §3), without Engine.IO's `4` -
 sio = {
     "connect": "0", "connect-sid": '0{"sid":"wZX3oN0bSVIhsaknAAAI"}', "connect-admin": "0/admin,",
     "connect-admin-token": '0/admin,{"token":"123"}', "connect-custom-nocomma": "0/custom",
@@ -255,7 +255,7 @@ config = {
     "ipv6": b"\x00" + b"[::1]:0\n" + b'listen = "[::1]:0"\ndev_auth = true\n' + b"\0\0",
 }
 
-# --- HTTP requests to the Engine.IO endpoint (socket.io-protocol "Sample session", CONFORMANCE §4) ----------------
+# --- HTTP requests to the Engine.IO endpoint (socket.io-protocol "Sample session", docs/conformance.md §4) --------
 def req(method, query, headers=(), body=None, path="/socket.io/"):
     lines = ["%s %s?%s HTTP/1.1" % (method, path, query) if query is not None else "%s %s HTTP/1.1" % (method, path),
              "Host: localhost:3000"]

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The benchmark driver behind `make bench`: runs the same scenarios against `pusher`, against the Node peer
-# (/work/shared/bench/peer-contract, the server a user would pick instead) and, where it applies, against the bare
+# (../shared/bench/peer-contract, the server a user would pick instead) and, where it applies, against the bare
 # broker path (a plain rabbitmq-c consumer: `pusher-load --receiver amqp-drain`), on one private RabbitMQ node.
 # Writes BUILD/bench/results.json (+ .jsonl), plots (BUILD/bench/*.png) and the table section of docs/benchmarks.md.
 #

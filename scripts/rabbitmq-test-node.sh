@@ -1,5 +1,5 @@
 #!/usr/bin/env bash
-# A private, throw-away RabbitMQ node for the integration tests (see docs: STACK.md §10).
+# A private, throw-away RabbitMQ node for the integration tests (see docs/dependencies.md §10).
 #
 #   eval "$(scripts/rabbitmq-test-node.sh start)"   # prints `export ...` lines on stdout, everything else on stderr
 #   scripts/rabbitmq-test-node.sh stop              # stops the node named by $PUSHER_TEST_RABBITMQ_DIR, removes it

@@ -1,7 +1,7 @@
 // AMQP publishing: `publishers` threads, one rabbitmq-c connection each (rabbitmq-c is not thread-safe); thread j
 // sends messages j, j + P, j + 2P, ... at rate/P with its own pacer. basic.publish to the direct exchange with
 // routing key = user (or to the fanout exchange), `type` = event, content_type application/json and header
-// `timestamp_ms` (CONTRACT.md, AMQP contract). No publisher confirms: the closing channel.close round trip tells
+// `timestamp_ms` (docs/amqp-contract.md). No publisher confirms: the closing channel.close round trip tells
 // that the broker has taken everything sent before it.
 #include "amqp_session.hpp"
 #include "pacer.hpp"

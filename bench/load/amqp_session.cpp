@@ -52,8 +52,8 @@ std::string amqp_session::open(std::string const& url) {
     if (amqp_parse_url(buf.data(), &info) != AMQP_STATUS_OK) {
         return "bad AMQP URL: " + url;
     }
-    // amqp://host:port/ names the default vhost "/" (what every client library does, and CONTRACT.md's default URL
-    // relies on); rabbitmq-c would read it as the empty vhost.
+    // amqp://host:port/ names the default vhost "/" (what every client library does, and the default URL of
+    // docs/amqp-contract.md relies on); rabbitmq-c would read it as the empty vhost.
     char const* vhost = (info.vhost == nullptr || info.vhost[0] == '\0') ? "/" : info.vhost;
     conn_ = amqp_new_connection();
     amqp_socket_t* sock = amqp_tcp_socket_new(conn_);

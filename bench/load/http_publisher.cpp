@@ -1,6 +1,6 @@
 // HTTP publishing: POST /api/publish over `publishers` keep-alive connections on one io_context (the calling
 // thread), one request in flight per connection, paced by one shared pacer. Body:
-// {"user":"u7","event":"bench","data":<payload>} or {"broadcast":true,...} (CONTRACT.md, HTTP endpoints).
+// {"user":"u7","event":"bench","data":<payload>} or {"broadcast":true,...} (docs/amqp-contract.md, HTTP endpoints).
 #include "pacer.hpp"
 #include "payload.hpp"
 #include "proc_stats.hpp"

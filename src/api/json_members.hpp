@@ -1,7 +1,8 @@
 #pragma once
 // Finds the members of a top-level JSON object as raw text, without building a DOM of their values. /api/publish
-// uses it to take the exact bytes of `data` (never re-serialised: re-serialising changes numbers, STACK.md §5) and
-// to parse only the small fields. Runs on text json_text::is_valid() has accepted; defensive all the same.
+// uses it to take the exact bytes of `data` (never re-serialised: re-serialising changes numbers,
+// docs/dependencies.md §5) and to parse only the small fields. Runs on text json_text::is_valid() has accepted;
+// defensive all the same.
 #include <optional>
 #include <string>
 #include <string_view>

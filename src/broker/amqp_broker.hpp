@@ -2,7 +2,7 @@
 // amqp_broker: RabbitMQ through rabbitmq-c 0.11. Two connections, each on a thread of its own: the consumer
 // (declares the exchanges and an exclusive server-named queue, binds users' routing keys, delivers to the sink) and
 // the publisher (confirm mode). Both reconnect with capped exponential backoff; after a reconnect the consumer
-// re-binds every subscribed user before ready() turns true again. The AMQP contract is in CONTRACT.md.
+// re-binds every subscribed user before ready() turns true again. The AMQP contract is in docs/amqp-contract.md.
 // Include this header anywhere: it pulls in neither Asio nor rabbitmq-c.
 #include "broker/broker.hpp"
 

@@ -131,7 +131,7 @@ amqp_connection::amqp_connection(amqp_endpoint const& ep) {
         }
         timeval tv = to_timeval(ep.timeout);
         amqp_set_handshake_timeout(state_, &tv);
-        // Without an RPC timeout a blocking rabbitmq-c call waits forever (STACK.md §4).
+        // Without an RPC timeout a blocking rabbitmq-c call waits forever (docs/dependencies.md §4).
         amqp_set_rpc_timeout(state_, &tv);
         int const rc = amqp_socket_open_noblock(socket, url.info.host, url.info.port, &tv);
         if (rc != AMQP_STATUS_OK) {

@@ -1,8 +1,8 @@
 #pragma once
 // amqp_connection: one rabbitmq-c connection (amqp_connection_state_t and its TCP or TLS socket), logged in, with
 // channel 1 open. It owns the state and frees it in the destructor; it is not thread-safe (neither is rabbitmq-c):
-// one owner thread. The blocking setup helpers are for before basic.consume only (STACK.md §4: a blocking RPC on a
-// consuming connection queues every delivery behind it); afterwards the owner drives the connection itself.
+// one owner thread. The blocking setup helpers are for before basic.consume only (docs/dependencies.md §4: a blocking
+// RPC on a consuming connection queues every delivery behind it); afterwards the owner drives the connection itself.
 #include <amqp.h>
 
 #include <chrono>

@@ -1,8 +1,9 @@
 #pragma once
 // amqp_message: reading a rabbitmq-c delivery (amqp_envelope_t) as a broker::message, and the properties of what we
-// publish. Pure functions, no I/O: unit-tested without a broker. The AMQP contract (CONTRACT.md): routing key = user,
-// `type` property = event ("notification" when absent), header `timestamp_ms` preferred over the `timestamp`
-// property (seconds or milliseconds since the epoch: values below 1e11 are seconds), exchange tells direct/broadcast.
+// publish. Pure functions, no I/O: unit-tested without a broker. The AMQP contract (docs/amqp-contract.md): routing
+// key = user, `type` property = event ("notification" when absent), header `timestamp_ms` preferred over the
+// `timestamp` property (seconds or milliseconds since the epoch: values below 1e11 are seconds), exchange tells
+// direct/broadcast.
 #include "broker/broker.hpp"
 
 #include <amqp.h>
@@ -19,7 +20,7 @@ inline amqp_bytes_t bytes(std::string_view s) {
     return amqp_bytes_t{s.size(), const_cast<char*>(s.data())};
 }
 
-// The properties of a message we publish (CONTRACT.md): `type` = event, content_type application/json,
+// The properties of a message we publish (docs/amqp-contract.md): `type` = event, content_type application/json,
 // message_id, `timestamp` (seconds) and header `timestamp_ms`, delivery_mode 1 (transient: a notification is
 // worthless after a broker restart). Points into its arguments and into itself: not copyable.
 class outgoing_properties {

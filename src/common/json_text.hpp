@@ -1,6 +1,6 @@
 #pragma once
 // JSON as text: validate without building a DOM, and write JSON strings. Pusher never re-serialises a payload
-// (re-serialising changes numbers, see STACK.md §5): it validates the bytes and splices them as they are.
+// (re-serialising changes numbers, see docs/dependencies.md §5): it validates the bytes and splices them as they are.
 #include <cstddef>
 #include <string>
 #include <string_view>

@@ -1,5 +1,5 @@
 // config::load: defaults, then the TOML file, then PUSHER_* env, then flags; each source goes through the same option
-// parsers. The only translation unit that includes CLI11 (2 s of compile time per TU, STACK.md §7).
+// parsers. The only translation unit that includes CLI11 (2 s of compile time per TU, docs/dependencies.md §7).
 #include "common/json_text.hpp"
 #include "config/option_table.hpp"
 

@@ -1,4 +1,4 @@
-// conformance_server: the protocol echo server of CONFORMANCE.md. It exists so that an outside, black-box checker
+// conformance_server: the protocol echo server of docs/conformance.md. It exists so that an outside, black-box checker
 // (and tests/e2e) can talk to our Engine.IO and Socket.IO layers over the wire:
 //   /socket.io/  Socket.IO v5: namespaces `/` and `/custom`; each CONNECT is answered, then the auth object is sent
 //                back as the event `auth`; `message` -> `message-back` with the same arguments; `message-with-ack`
@@ -31,7 +31,7 @@ namespace {
 using namespace pusher;
 using namespace std::chrono_literals;
 
-// The Socket.IO application: the same handlers on both namespaces (CONFORMANCE §3 allows it on `/custom`).
+// The Socket.IO application: the same handlers on both namespaces (docs/conformance.md §3 allows it on `/custom`).
 class echo_namespace final : public socketio::namespace_handler {
   public:
     void on_connect(socketio::socket_ptr const& s, socketio::connect_request const& req,
@@ -51,7 +51,7 @@ class echo_namespace final : public socketio::namespace_handler {
         } else if (e.name == "message-with-ack" && e.ack_id) {
             s->ack(*e.ack_id, std::move(e.args));
         }
-        // Extensions for tests/e2e (CONFORMANCE.md requires nothing of other events; a checker never sends these).
+        // Extensions for tests/e2e (docs/conformance.md requires nothing of other events; a checker never sends these).
         else if (e.name == "server-ack") {
             // Server -> client ack: ask the client to acknowledge `server-ack`, report its answer as
             // `server-ack-result` (the client's arguments, or ["timeout"] / ["disconnected"]).
@@ -97,7 +97,7 @@ class echo_engine final : public engineio::handler {
 };
 
 int run(int argc, char** argv) {
-    CLI::App cli{"conformance_server: the Engine.IO / Socket.IO echo server of CONFORMANCE.md"};
+    CLI::App cli{"conformance_server: the Engine.IO / Socket.IO echo server of docs/conformance.md"};
     std::string host = "127.0.0.1";
     int port = 3000;
     std::string mode = "both";
@@ -128,7 +128,7 @@ int run(int argc, char** argv) {
     io_pool pool(threads);
     socketio::asio_scheduler timers(pool.context(0));
 
-    engineio::options eio;  // CONFORMANCE §2
+    engineio::options eio;  // docs/conformance.md §2
     eio.ping_interval = 300ms;
     eio.ping_timeout = 200ms;
     eio.max_payload = 1'000'000;

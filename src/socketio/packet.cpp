@@ -422,7 +422,8 @@ boost::system::result<packet> decode(std::string_view s, decode_limits const& li
     std::string_view const payload = s.substr(i);
     if (payload.empty()) {
         // socket.io-parser validates a payload only when there is one; an EVENT without its array is refused here
-        // (CONFORMANCE: an EVENT needs a non-empty array), an ACK without one acknowledges with no arguments.
+        // (docs/conformance.md §3: an EVENT needs a non-empty array), an ACK without one acknowledges with no
+        // arguments.
         if (p.type == packet_type::event || p.type == packet_type::binary_event) {
             return decode_error::invalid_payload;
         }

@@ -1,4 +1,4 @@
-// CONFORMANCE.md point by point, with a raw HTTP client (fetch) and a raw WebSocket client (ws) against the real
+// docs/conformance.md point by point, with a raw HTTP client (fetch) and a raw WebSocket client (ws) against the real
 // conformance_server: exact status codes, exact frames, timing of the heartbeat. Section numbers refer to that file.
 import { after, before, describe, test } from 'node:test';
 import assert from 'node:assert/strict';

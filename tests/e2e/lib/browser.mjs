@@ -1,5 +1,6 @@
 // Helpers for the browser tests: start a pusher process and wait for its port, drive Debian's Chromium with
-// puppeteer-core (flags and pitfalls: STACK.md §9), open a page that records every page error and console error.
+// puppeteer-core (flags and pitfalls: docs/dependencies.md §9), open a page that records every page error and
+// console error.
 import { mkdtemp, mkdir, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
@@ -91,7 +92,7 @@ export async function click(page, selector) {
 export async function screenshot(page, name) {
     await mkdir(artifactsDir, { recursive: true });
     const file = path.join(artifactsDir, `${name}.png`);
-    await page.bringToFront(); // a page that is not in front hangs screenshots (STACK.md §9)
+    await page.bringToFront(); // a page that is not in front hangs screenshots (docs/dependencies.md §9)
     await page.screenshot({ path: file, fullPage: true });
     const { size } = await stat(file);
     if (size === 0) {

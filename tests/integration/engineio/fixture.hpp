@@ -1,5 +1,5 @@
 #pragma once
-// The Engine.IO echo server of CONFORMANCE.md §4, in process: an io_pool of 2 threads, httpd on 127.0.0.1 port 0,
+// The Engine.IO echo server of docs/conformance.md §4 in process: an io_pool of 2 threads, httpd on 127.0.0.1 port 0,
 // engineio::server mounted at /engine.io/, and a handler that echoes every message and records opens and closes.
 #include "common/io_pool.hpp"
 #include "engineio/server.hpp"

@@ -1,4 +1,4 @@
-// Engine.IO v4 over HTTP long-polling, against the in-process echo server (CONFORMANCE.md §5).
+// Engine.IO v4 over HTTP long-polling, against the in-process echo server (docs/conformance.md §5).
 #include "integration/engineio/fixture.hpp"
 
 #include <boost/json/parse.hpp>

@@ -1,5 +1,5 @@
 // Engine.IO v4 over websocket, the polling -> websocket upgrade, heartbeat and slow consumers, against the
-// in-process echo server (CONFORMANCE.md §5).
+// in-process echo server (docs/conformance.md §5).
 #include "integration/engineio/fixture.hpp"
 
 #include <boost/json/parse.hpp>

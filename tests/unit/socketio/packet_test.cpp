@@ -1,4 +1,5 @@
-// Codec tables from the Socket.IO v5 protocol (socket.io-protocol README, "Packet encoding") and CONFORMANCE §3.
+// Codec tables from the Socket.IO v5 protocol (socket.io-protocol README, "Packet encoding") and
+// docs/conformance.md §3.
 #include "socketio/packet.hpp"
 
 #include <gtest/gtest.h>

@@ -1,6 +1,6 @@
 // socketio::server over an in-memory Engine.IO session: CONNECT and auth, asynchronous admission, events, acks both
 // ways, binary both ways, connect timeout, disconnects, invalid input. Frames are compared as exact strings
-// (`4` = Engine.IO message, then the Socket.IO packet), as CONFORMANCE.md's checker does.
+// (`4` = Engine.IO message, then the Socket.IO packet), as the checker of docs/conformance.md does.
 #include "socketio/server.hpp"
 #include "socketio/client.hpp"
 #include "unit/socketio/fakes.hpp"
@@ -499,7 +499,7 @@ TEST_F(socketio_server, connect_timeout_after_the_session_ended_does_nothing) {
     EXPECT_EQ(srv.stats().connect_timeouts.load(), 0u);
 }
 
-// CONFORMANCE §3 "Invalid input closes the connection".
+// docs/conformance.md §3 "Invalid input closes the connection".
 struct invalid_case {
     char const* name;
     bool connect_first;
