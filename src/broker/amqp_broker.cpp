@@ -2,8 +2,8 @@
 
 #include "broker/amqp_connection.hpp"
 #include "broker/amqp_consumer.hpp"
-#include "broker/amqp_counters.hpp"
 #include "broker/amqp_publisher.hpp"
+#include "broker/counters.hpp"
 #include "broker/error.hpp"
 #include "common/log.hpp"
 
@@ -29,6 +29,17 @@ struct amqp_broker::parts {
         ep.name = o.connection_name.empty() ? role : o.connection_name + " " + role;
         return ep;
     }
+    static amqp_link::settings link(options const& o, std::string const& role) {
+        amqp_link::settings s;
+        s.who = "amqp " + role;
+        s.endpoint = endpoint(o, role);
+        s.reconnect_min = o.reconnect_min;
+        s.reconnect_max = o.reconnect_max;
+        // The consumer reads deliveries in batches under load (amqp_link::settings::coalesce); the publisher's
+        // confirms are read as they come (a publish waits for them).
+        s.coalesce = role == "consumer" ? std::chrono::microseconds(500) : std::chrono::microseconds::zero();
+        return s;
+    }
     static amqp_consumer::settings consumer_settings(options const& o, parts& self) {
         amqp_consumer::settings s;
         s.routing_check = o.routing_check;
@@ -37,30 +48,26 @@ struct amqp_broker::parts {
         }
         // The publisher outlives every call: amqp_broker stops both (joining their threads) before destroying them.
         s.probe = [&self](std::string key, done_fn done) { self.publisher.probe(std::move(key), std::move(done)); };
-        s.endpoint = endpoint(o, "consumer");
+        s.link = link(o, "consumer");
         s.exchange = o.exchange;
         s.broadcast_exchange = o.broadcast_exchange;
         s.queue = o.queue;
         s.table.unbind_grace = o.unbind_grace;
         s.table.subscribe_timeout = o.subscribe_timeout;
-        s.reconnect_min = o.reconnect_min;
-        s.reconnect_max = o.reconnect_max;
         return s;
     }
     static amqp_publisher::settings publisher_settings(options const& o) {
         amqp_publisher::settings s;
-        s.endpoint = endpoint(o, "publisher");
+        s.link = link(o, "publisher");
         s.exchange = o.exchange;
         s.broadcast_exchange = o.broadcast_exchange;
         s.window = o.publish_window == 0 ? 1 : o.publish_window;
         s.backlog = o.publish_backlog;
         s.timeout = o.publish_timeout;
-        s.reconnect_min = o.reconnect_min;
-        s.reconnect_max = o.reconnect_max;
         return s;
     }
 
-    amqp_counters counters;  // first: outlives the consumer and publisher threads that write to it
+    broker_counters counters;  // first: outlives the consumer and publisher threads that write to it
     amqp_consumer consumer;
     amqp_publisher publisher;
 };

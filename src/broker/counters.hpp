@@ -1,6 +1,7 @@
 #pragma once
-// amqp_counters: the live counters of amqp_broker, shared by its consumer and publisher threads and read by
-// stats() from any thread. Relaxed atomics: each value is exact, the snapshot is not a single instant.
+// broker_counters: the live counters behind broker::stats(), written by a broker's threads (memory_broker's, or
+// amqp_broker's consumer and publisher) and read from any thread. Relaxed atomics: each value is exact, the
+// snapshot is not a single instant.
 #include "broker/broker.hpp"
 
 #include <algorithm>
@@ -41,11 +42,11 @@ struct live_histogram {
     }
 };
 
-struct amqp_counters {
+struct broker_counters {
     using counter = std::atomic<std::uint64_t>;
     static constexpr auto relaxed = std::memory_order_relaxed;
 
-    counter received{0}, invalid{0}, published{0}, confirmed{0}, failed{0};
+    counter received{0}, invalid{0}, unroutable{0}, published{0}, confirmed{0}, failed{0};
     counter binds{0}, unbinds{0}, subscribe_timeouts{0};
     live_histogram bind_latency, unbind_latency;
     counter reconnects{0}, connection_failures{0}, routing_check_failures{0};
@@ -58,6 +59,7 @@ struct amqp_counters {
         broker_stats s;
         s.messages_received = received.load(relaxed);
         s.messages_invalid = invalid.load(relaxed);
+        s.messages_unroutable = unroutable.load(relaxed);
         s.messages_published = published.load(relaxed);
         s.messages_confirmed = confirmed.load(relaxed);
         s.messages_failed = failed.load(relaxed);
