@@ -110,8 +110,8 @@ start_server() {
             "$pusher" "${flags[@]}" >"$log" 2>&1 &
             ;;
         pusher-1write)
-            srv_cmd="PUSHER_BENCH_FRAMES_PER_WRITE=1 pusher ${flags[*]}"
-            PUSHER_BENCH_FRAMES_PER_WRITE=1 "$pusher" "${flags[@]}" >"$log" 2>&1 &
+            srv_cmd="pusher ${flags[*]} --max-frames-per-write 1"
+            "$pusher" "${flags[@]}" --max-frames-per-write 1 >"$log" 2>&1 &
             ;;
         *)
             srv_cmd="node server.js ${flags[*]}"

@@ -51,14 +51,7 @@ std::unique_ptr<broker::broker> make_broker(decltype(config::config::broker) con
         log::info("broker: embedded (in-process; publish with POST /api/publish)");
         return std::make_unique<broker::memory_broker>(o);
     }
-    broker::amqp_broker::options o;
-    o.url = b.amqp_url;
-    o.exchange = b.exchange;
-    o.broadcast_exchange = b.broadcast_exchange;
-    o.queue = b.queue;
-    o.unbind_grace = b.unbind_grace;
-    o.heartbeat = b.heartbeat;
-    o.reconnect_max = b.reconnect_max;
+    broker::amqp_broker::options const& o = b;  // every AMQP option, as configured
     if (auto why = broker::amqp_broker::validate(o); !why.empty()) {
         throw std::runtime_error(why);
     }
@@ -73,6 +66,7 @@ engineio::options engine_options(config::config const& c) {
     o.max_payload = c.engineio.max_payload;
     o.max_outbox_frames = c.engineio.outbox_max_frames;
     o.max_outbox_bytes = c.engineio.outbox_max_bytes;
+    o.max_frames_per_write = c.engineio.max_frames_per_write;
     o.allowed_origins = c.server.allowed_origins;
     return o;
 }

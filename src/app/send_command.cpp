@@ -202,7 +202,11 @@ int send_amqp(send_options const& o) {
     p.timestamp_ms =
         std::chrono::duration_cast<std::chrono::milliseconds>(std::chrono::system_clock::now().time_since_epoch())
             .count();
-    return broker::publish_once(o.amqp_url, o.exchange, o.broadcast_exchange, std::move(p));
+    broker::amqp_options ao;
+    ao.url = o.amqp_url;
+    ao.exchange = o.exchange;
+    ao.broadcast_exchange = o.broadcast_exchange;
+    return broker::publish_once(ao, std::move(p));
 }
 }  // namespace
 

@@ -16,25 +16,11 @@ struct amqp_broker::parts {
     explicit parts(options const& o)
         : consumer(consumer_settings(o, *this), counters), publisher(publisher_settings(o), counters) {}
 
-    static amqp_endpoint endpoint(options const& o, std::string const& role) {
-        amqp_endpoint ep;
-        ep.url = o.url;
-        ep.ca_file = o.tls_ca_file;
-        ep.cert_file = o.tls_cert_file;
-        ep.key_file = o.tls_key_file;
-        ep.verify_peer = o.tls_verify_peer;
-        ep.verify_hostname = o.tls_verify_hostname;
-        ep.timeout = o.connect_timeout;
-        ep.heartbeat = o.heartbeat;
-        ep.name = o.connection_name.empty() ? role : o.connection_name + " " + role;
-        return ep;
-    }
     static amqp_link::settings link(options const& o, std::string const& role) {
         amqp_link::settings s;
         s.who = "amqp " + role;
-        s.endpoint = endpoint(o, role);
-        s.reconnect_min = o.reconnect_min;
-        s.reconnect_max = o.reconnect_max;
+        s.options = o;
+        s.connection_name = o.connection_name.empty() ? role : o.connection_name + " " + role;
         // The consumer reads deliveries in batches under load (amqp_link::settings::coalesce); the publisher's
         // confirms are read as they come (a publish waits for them).
         s.coalesce = role == "consumer" ? std::chrono::microseconds(500) : std::chrono::microseconds::zero();

@@ -85,10 +85,10 @@ std::string describe(amqp_rpc_reply_t const& reply) {
     return "unknown reply";
 }
 
-amqp_connection::amqp_connection(amqp_endpoint const& ep) {
-    parsed_url url(ep.url);
+amqp_connection::amqp_connection(amqp_options const& o, std::string const& name) {
+    parsed_url url(o.url);
     if (url.status != AMQP_STATUS_OK) {
-        throw amqp_failure(check_amqp_url(ep.url));
+        throw amqp_failure(check_amqp_url(o.url));
     }
     state_ = amqp_new_connection();
     if (state_ == nullptr) {
@@ -102,9 +102,9 @@ amqp_connection::amqp_connection(amqp_endpoint const& ep) {
             if (socket == nullptr) {
                 throw amqp_failure("cannot create a TLS socket");
             }
-            if (!ep.ca_file.empty()) {
-                if (amqp_ssl_socket_set_cacert(socket, ep.ca_file.c_str()) != AMQP_STATUS_OK) {
-                    throw amqp_failure(fmt::format("cannot load the CA file {}", ep.ca_file));
+            if (!o.tls_ca_file.empty()) {
+                if (amqp_ssl_socket_set_cacert(socket, o.tls_ca_file.c_str()) != AMQP_STATUS_OK) {
+                    throw amqp_failure(fmt::format("cannot load the CA file {}", o.tls_ca_file));
                 }
             } else {
                 // No CA file: trust the system store (rabbitmq-c 0.11 does not load it by itself).
@@ -113,14 +113,15 @@ amqp_connection::amqp_connection(amqp_endpoint const& ep) {
                     throw amqp_failure("cannot load the system CA store");
                 }
             }
-            if (!ep.cert_file.empty() || !ep.key_file.empty()) {
-                if (amqp_ssl_socket_set_key(socket, ep.cert_file.c_str(), ep.key_file.c_str()) != AMQP_STATUS_OK) {
+            if (!o.tls_cert_file.empty() || !o.tls_key_file.empty()) {
+                if (amqp_ssl_socket_set_key(socket, o.tls_cert_file.c_str(), o.tls_key_file.c_str()) !=
+                    AMQP_STATUS_OK) {
                     throw amqp_failure(
-                        fmt::format("cannot load the client certificate {} / key {}", ep.cert_file, ep.key_file));
+                        fmt::format("cannot load the client certificate {} / key {}", o.tls_cert_file, o.tls_key_file));
                 }
             }
-            amqp_ssl_socket_set_verify_peer(socket, ep.verify_peer ? 1 : 0);
-            amqp_ssl_socket_set_verify_hostname(socket, ep.verify_hostname ? 1 : 0);
+            amqp_ssl_socket_set_verify_peer(socket, o.tls_verify_peer ? 1 : 0);
+            amqp_ssl_socket_set_verify_hostname(socket, o.tls_verify_hostname ? 1 : 0);
             // TLS 1.2 and newer; 0.11's enum has no 1.3 entry, AMQP_TLSvLATEST covers it.
             amqp_ssl_socket_set_ssl_versions(socket, AMQP_TLSv1_2, AMQP_TLSvLATEST);
         } else {
@@ -129,7 +130,7 @@ amqp_connection::amqp_connection(amqp_endpoint const& ep) {
                 throw amqp_failure("cannot create a TCP socket");
             }
         }
-        timeval tv = to_timeval(ep.timeout);
+        timeval tv = to_timeval(o.connect_timeout);
         amqp_set_handshake_timeout(state_, &tv);
         // Without an RPC timeout a blocking rabbitmq-c call waits forever (docs/dependencies.md §4).
         amqp_set_rpc_timeout(state_, &tv);
@@ -162,9 +163,9 @@ amqp_connection::amqp_connection(amqp_endpoint const& ep) {
         props_entries[0].value.value.table = amqp_table_t{2, capabilities};
         props_entries[1].key = amqp_cstring_bytes("connection_name");
         props_entries[1].value.kind = AMQP_FIELD_KIND_UTF8;
-        props_entries[1].value.value.bytes = amqp_cstring_bytes(ep.name.c_str());
-        amqp_table_t props{ep.name.empty() ? 1 : 2, props_entries};
-        auto const heartbeat = static_cast<int>(ep.heartbeat.count());
+        props_entries[1].value.value.bytes = amqp_cstring_bytes(name.c_str());
+        amqp_table_t props{name.empty() ? 1 : 2, props_entries};
+        auto const heartbeat = static_cast<int>(o.heartbeat.count());
         amqp_rpc_reply_t r =
             amqp_login_with_properties(state_, url.info.vhost, 0, AMQP_DEFAULT_FRAME_SIZE, heartbeat, &props,
                                        AMQP_SASL_METHOD_PLAIN, url.info.user, url.info.password);

@@ -3,6 +3,8 @@
 // channel 1 open. It owns the state and frees it in the destructor; it is not thread-safe (neither is rabbitmq-c):
 // one owner thread. The blocking setup helpers are for before basic.consume only (docs/dependencies.md §4: a blocking
 // RPC on a consuming connection queues every delivery behind it); afterwards the owner drives the connection itself.
+#include "broker/amqp_options.hpp"
+
 #include <amqp.h>
 
 #include <chrono>
@@ -11,19 +13,6 @@
 #include <string_view>
 
 namespace pusher::broker {
-// Where and how to connect.
-struct amqp_endpoint {
-    std::string url = "amqp://guest:guest@127.0.0.1:5672/";  // amqp:// or amqps:// (TLS)
-    std::string ca_file;                                     // amqps: PEM CA bundle; empty = the system CA store
-    std::string cert_file;                                   // amqps: client certificate (optional, with key_file)
-    std::string key_file;
-    bool verify_peer = true;
-    bool verify_hostname = true;
-    std::chrono::milliseconds timeout{5000};  // TCP/TLS connect, AMQP handshake, each setup RPC, close
-    std::chrono::seconds heartbeat{10};       // 0 = none
-    std::string name;                         // `connection_name` client property, shown by rabbitmqctl
-};
-
 // A failed connect or setup step, with a reason fit for a log line.
 class amqp_failure : public std::runtime_error {
   public:
@@ -41,8 +30,9 @@ std::string describe(amqp_rpc_reply_t const& reply);
 
 class amqp_connection {
   public:
-    // Connects, logs in and opens channel 1. Throws amqp_failure.
-    explicit amqp_connection(amqp_endpoint const& ep);
+    // Connects to o.url (TLS, timeouts and heartbeat as `o` says), logs in and opens channel 1; `name` is the
+    // `connection_name` client property that rabbitmqctl shows. Throws amqp_failure.
+    amqp_connection(amqp_options const& o, std::string const& name);
     ~amqp_connection();
     amqp_connection(amqp_connection const&) = delete;
     amqp_connection& operator=(amqp_connection const&) = delete;

@@ -60,7 +60,7 @@ void amqp_consumer::setup(amqp_connection& conn) {
 void amqp_consumer::up() {
     inflight_.clear();
     log::info("{}: connected to {}, consuming from queue {} (exchanges {} and {})", link_.who(),
-              amqp_url_address(settings_.link.endpoint.url), queue_, settings_.exchange, settings_.broadcast_exchange);
+              amqp_url_address(settings_.link.options.url), queue_, settings_.exchange, settings_.broadcast_exchange);
     auto const first_seq = next_seq_;
     auto const sent = subs_.link_up();
     if (!link_.connection()) {

@@ -20,7 +20,7 @@ namespace pusher::broker {
 class amqp_consumer final : private amqp_link::role {
   public:
     struct settings {
-        amqp_link::settings link;  // who, endpoint, reconnect backoff, drain budget, coalesce (consume is set here)
+        amqp_link::settings link;  // who, options, connection name, drain budget, coalesce (consume: set here)
         std::string exchange;
         std::string broadcast_exchange;
         std::string queue;  // empty = server-named

@@ -22,7 +22,7 @@ amqp_link::amqp_link(settings s, broker_counters& counters, std::atomic<bool>& c
     : settings_(std::move(s)),
       counters_(counters),
       gauge_(connected),
-      backoff_(settings_.reconnect_min, settings_.reconnect_max, std::random_device{}()) {}
+      backoff_(settings_.options.reconnect_min, settings_.options.reconnect_max, std::random_device{}()) {}
 
 amqp_link::~amqp_link() {
     stop();
@@ -60,7 +60,7 @@ void amqp_link::connect() {
     }
     std::unique_ptr<amqp_connection> conn;
     try {
-        conn = std::make_unique<amqp_connection>(settings_.endpoint);
+        conn = std::make_unique<amqp_connection>(settings_.options, settings_.connection_name);
         role_->setup(*conn);
     } catch (amqp_failure const& e) {
         counters_.add(counters_.connection_failures);

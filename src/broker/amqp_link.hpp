@@ -24,10 +24,9 @@ namespace pusher::broker {
 class amqp_link {
   public:
     struct settings {
-        std::string who;  // "amqp consumer": the start of its log lines
-        amqp_endpoint endpoint;
-        std::chrono::milliseconds reconnect_min{500};  // backoff: min, doubling, capped at max
-        std::chrono::milliseconds reconnect_max{10000};
+        std::string who;                 // "amqp consumer": the start of its log lines
+        amqp_options options;            // where and how to connect (url, TLS, timeouts, heartbeat, reconnect backoff)
+        std::string connection_name;     // shown by rabbitmqctl
         bool consume = false;            // read deliveries (amqp_consume_message) rather than bare frames
         std::size_t drain_budget = 256;  // frames per turn before yielding to timers and posted work
         // While deliveries flow, read again after this pause instead of waking on every readable byte (0 = never

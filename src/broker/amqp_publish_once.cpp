@@ -23,13 +23,12 @@ std::int64_t now_ms() {
 }
 
 // Publishes every message of `p` and waits for all confirms; throws amqp_failure.
-std::size_t publish_confirmed(amqp_connection& c, std::string const& exchange, std::string const& broadcast_exchange,
-                              publication const& p) {
+std::size_t publish_confirmed(amqp_connection& c, amqp_options const& o, publication const& p) {
     std::string const id = p.message_id.empty() ? message_id_generator().next() : p.message_id;
     outgoing_properties props(p.event, id, p.timestamp_ms != 0 ? p.timestamp_ms : now_ms());
     std::size_t const n = p.broadcast ? 1 : p.users.size();
     for (std::size_t i = 0; i < n; ++i) {
-        std::string_view const ex = p.broadcast ? broadcast_exchange : exchange;
+        std::string_view const ex = p.broadcast ? o.broadcast_exchange : o.exchange;
         std::string_view const key = p.broadcast ? std::string_view() : std::string_view(p.users[i]);
         int const rc = amqp_basic_publish(c.get(), 1, bytes(ex), bytes(key), 0, 0, props.get(), bytes(p.payload));
         if (rc != AMQP_STATUS_OK) {
@@ -37,7 +36,7 @@ std::size_t publish_confirmed(amqp_connection& c, std::string const& exchange, s
         }
     }
     // Delivery tags run 1..n on this fresh channel; wait until the broker has confirmed tag n.
-    auto const deadline = std::chrono::steady_clock::now() + std::chrono::seconds(10);
+    auto const deadline = std::chrono::steady_clock::now() + o.publish_timeout;
     std::uint64_t confirmed = 0;
     while (confirmed < n) {
         auto const left =
@@ -81,30 +80,23 @@ std::size_t publish_confirmed(amqp_connection& c, std::string const& exchange, s
 }
 }  // namespace
 
-int publish_once(std::string const& url, std::string const& exchange, std::string const& broadcast_exchange,
-                 publication p) {
+int publish_once(amqp_options const& options, publication p) {
     if (!p.broadcast && (p.users.empty() || !std::ranges::all_of(p.users, binding_table::valid_key))) {
         std::fprintf(stderr, "pusher send: no user, or a user id that is empty or longer than 255 bytes\n");
         return 1;
     }
-    amqp_broker::options o;
-    o.url = url;
-    o.exchange = exchange;
-    o.broadcast_exchange = broadcast_exchange;
+    auto o = options;
+    o.heartbeat = std::chrono::seconds(0);  // one short exchange: nothing to keep alive
     if (auto why = amqp_broker::validate(o); !why.empty()) {
         std::fprintf(stderr, "pusher send: %s\n", why.c_str());
         return 1;
     }
     try {
-        amqp_endpoint ep;
-        ep.url = url;
-        ep.heartbeat = std::chrono::seconds(0);
-        ep.name = "pusher send";
-        amqp_connection c(ep);
-        c.declare_exchange(exchange, "direct");
-        c.declare_exchange(broadcast_exchange, "fanout");
+        amqp_connection c(o, "pusher send");
+        c.declare_exchange(o.exchange, "direct");
+        c.declare_exchange(o.broadcast_exchange, "fanout");
         c.confirm_select();
-        auto const n = publish_confirmed(c, exchange, broadcast_exchange, p);
+        auto const n = publish_confirmed(c, o, p);
         c.close();
         std::printf("{\"accepted\":%zu}\n", n);
         return 0;

@@ -22,7 +22,7 @@ namespace pusher::broker {
 class amqp_publisher final : private amqp_link::role {
   public:
     struct settings {
-        amqp_link::settings link;  // who, endpoint, reconnect backoff
+        amqp_link::settings link;  // who, options, connection name
         std::string exchange;
         std::string broadcast_exchange;
         std::size_t window = 1024;      // messages sent and not yet confirmed

@@ -1,7 +1,10 @@
 #pragma once
-// Pusher's configuration: one `config` with a nested struct per module, every default stated here and in
-// docs/configuration.md. Built once at startup by `load` from the TOML file, PUSHER_* environment variables and flags
-// (flags win over env, env over the file, the file over defaults), then read-only: share it freely across threads.
+// Pusher's configuration: one `config` with a nested struct per module, every default stated here (the AMQP ones in
+// broker/amqp_options.hpp) and in docs/configuration.md. Built once at startup by `load` from the TOML file, PUSHER_*
+// environment variables and flags (flags win over env, env over the file, the file over defaults), then read-only:
+// share it freely across threads.
+#include "broker/amqp_options.hpp"
+
 #include <boost/system/result.hpp>
 
 #include <chrono>
@@ -39,17 +42,13 @@ struct config {
         std::size_t max_payload = 1'000'000;                // bytes per HTTP POST body / websocket message
         std::size_t outbox_max_frames = 4096;               // per session, queued unwritten frames before
         std::size_t outbox_max_bytes = 4u << 20;            // ... the session is closed as a slow consumer
+        std::size_t max_frames_per_write = 0;               // websocket batching cap; 0 = none (a benchmark knob)
     } engineio;
 
-    struct broker {
+    // The broker: every AMQP option with its default is broker::amqp_options (one copy, which amqp_broker takes as
+    // it is); unbind_grace also applies to the embedded broker.
+    struct broker : ::pusher::broker::amqp_options {
         broker_kind kind = broker_kind::memory;
-        std::string amqp_url = "amqp://guest:guest@127.0.0.1:5672/";
-        std::string exchange = "pusher";                      // direct exchange, routing key = user id
-        std::string broadcast_exchange = "pusher.broadcast";  // fanout exchange, to everyone
-        std::string queue;                                    // empty = server-named exclusive queue
-        std::chrono::milliseconds unbind_grace{2'000};        // keep a user's binding after the last connection
-        std::chrono::seconds heartbeat{30};                   // AMQP heartbeat; 0 = off
-        std::chrono::milliseconds reconnect_max{30'000};      // ceiling of the reconnect back-off
     } broker;
 
     struct auth {

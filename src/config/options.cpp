@@ -298,6 +298,11 @@ std::vector<option> build_table() {
                      [](config& c, std::string_view s) {
                          return set_uint(s, 1024, std::uint64_t{1} << 34, c.engineio.outbox_max_bytes);
                      }));
+    t.push_back(
+        make("Engine.IO", "--max-frames-per-write", "N", vt::integer, "0",
+             "at most N queued frames per websocket write (0 = all of them in one write); only for "
+             "measuring what batching buys (1 = the one-write-per-frame baseline of docs/benchmarks.md)",
+             [](config& c, std::string_view s) { return set_uint(s, 0, 1'000'000, c.engineio.max_frames_per_write); }));
     // Broker
     t.push_back(make("Broker", "--broker", "memory|amqp", vt::text, "memory",
                      "embedded in-process broker (one node), or RabbitMQ", [](config& c, std::string_view s) {
@@ -315,7 +320,7 @@ std::vector<option> build_table() {
                              // The URL may carry a password: do not echo it.
                              return std::string("expected an amqp:// or amqps:// URL");
                          }
-                         c.broker.amqp_url = std::string(s);
+                         c.broker.url = std::string(s);
                          return std::string();
                      }));
     t.push_back(make("Broker", "--exchange", "NAME", vt::text, "pusher",
@@ -342,6 +347,51 @@ std::vector<option> build_table() {
     t.push_back(make("Broker", "--amqp-reconnect-max-ms", "N", vt::integer, "30000",
                      "longest wait between reconnect attempts (the back-off doubles up to this)",
                      [](config& c, std::string_view s) { return set_uint(s, 100, hour_ms, c.broker.reconnect_max); }));
+    t.push_back(make("Broker", "--amqp-reconnect-min-ms", "N", vt::integer, "500",
+                     "first wait before reconnecting (doubles on each failure, up to --amqp-reconnect-max-ms)",
+                     [](config& c, std::string_view s) { return set_uint(s, 10, hour_ms, c.broker.reconnect_min); }));
+    t.push_back(
+        make("Broker", "--amqp-connect-timeout-ms", "N", vt::integer, "5000",
+             "TCP/TLS connect, AMQP login and each setup step (declare, bind, consume)",
+             [](config& c, std::string_view s) { return set_uint(s, 100, hour_ms, c.broker.connect_timeout); }));
+    t.push_back(
+        make("Broker", "--amqp-subscribe-timeout-ms", "N", vt::integer, "10000",
+             "a user's binding not confirmed by RabbitMQ within this refuses the connection (CONNECT_ERROR)",
+             [](config& c, std::string_view s) { return set_uint(s, 100, hour_ms, c.broker.subscribe_timeout); }));
+    t.push_back(
+        make("Broker", "--amqp-publish-timeout-ms", "N", vt::integer, "10000",
+             "a publish (POST /api/publish) not confirmed by RabbitMQ within this fails (503)",
+             [](config& c, std::string_view s) { return set_uint(s, 100, hour_ms, c.broker.publish_timeout); }));
+    t.push_back(make("Broker", "--amqp-publish-window", "N", vt::integer, "1024",
+                     "published messages awaiting RabbitMQ's confirm at once; more wait in the backlog",
+                     [](config& c, std::string_view s) { return set_uint(s, 1, 1'000'000, c.broker.publish_window); }));
+    t.push_back(
+        make("Broker", "--amqp-publish-backlog", "N", vt::integer, "100000",
+             "messages waiting for the publish window; beyond it a publish fails at once (503)",
+             [](config& c, std::string_view s) { return set_uint(s, 0, 100'000'000, c.broker.publish_backlog); }));
+    t.push_back(make("Broker", "--amqp-connection-name", "NAME", vt::text, "pusher",
+                     "shown by `rabbitmqctl list_connections name` (as NAME consumer and NAME publisher)",
+                     [](config& c, std::string_view s) { return set_text(s, c.broker.connection_name); }));
+    t.push_back(make("Broker", "--amqp-tls-ca-file", "FILE", vt::text, "system CA store",
+                     "amqps://: PEM file of the CA(s) that signed RabbitMQ's certificate (a private CA)",
+                     [](config& c, std::string_view s) { return set_text(s, c.broker.tls_ca_file); }));
+    t.push_back(make("Broker", "--amqp-tls-cert", "FILE", vt::text, "none",
+                     "amqps://: client certificate (PEM) for RabbitMQ's peer verification (needs --amqp-tls-key)",
+                     [](config& c, std::string_view s) { return set_text(s, c.broker.tls_cert_file); }));
+    t.push_back(make("Broker", "--amqp-tls-key", "FILE", vt::text, "none",
+                     "amqps://: private key (PEM) of --amqp-tls-cert",
+                     [](config& c, std::string_view s) { return set_text(s, c.broker.tls_key_file); }));
+    t.push_back(make("Broker", "--amqp-tls-verify", "full|peer|none", vt::text, "full",
+                     "amqps://: full = the certificate chain and that it names the URL's host; peer = the chain "
+                     "only; none = no verification (tests only: anyone on the path can read the traffic)",
+                     [](config& c, std::string_view s) {
+                         if (s != "full" && s != "peer" && s != "none") {
+                             return "expected full, peer or none" + got(s);
+                         }
+                         c.broker.tls_verify_peer = s != "none";
+                         c.broker.tls_verify_hostname = s == "full";
+                         return std::string();
+                     }));
     // Authentication
     t.push_back(make("Authentication", "--jwt-secret", "SECRET", vt::text, "none",
                      "accept HS256 tokens signed with this secret (prefer the env or the file: flags show in ps)",
@@ -433,6 +483,12 @@ void cross_check(config const& cfg, std::vector<std::string>& errors) {
     if (cfg.broker.exchange == cfg.broker.broadcast_exchange) {
         errors.push_back("--exchange and --broadcast-exchange must differ (both " +
                          json_text::quote(cfg.broker.exchange) + ")");
+    }
+    if (cfg.broker.tls_cert_file.empty() != cfg.broker.tls_key_file.empty()) {
+        errors.push_back("--amqp-tls-cert and --amqp-tls-key go together (set both or neither)");
+    }
+    if (cfg.broker.reconnect_min > cfg.broker.reconnect_max) {
+        errors.push_back("--amqp-reconnect-min-ms must not exceed --amqp-reconnect-max-ms");
     }
 }
 
@@ -551,6 +607,16 @@ std::vector<std::string> warnings(config const& cfg) {
         out.push_back(
             "--dev-auth is on: clients choose their own user id (auth.user) without a token; "
             "for local development only");
+    }
+    if (cfg.engineio.max_frames_per_write != 0) {
+        out.push_back("--max-frames-per-write is " + std::to_string(cfg.engineio.max_frames_per_write) +
+                      ": a benchmark baseline, slower on purpose");
+    }
+    if (cfg.broker.kind == broker_kind::amqp && !cfg.broker.tls_verify_hostname &&
+        cfg.broker.url.starts_with("amqps")) {
+        out.push_back(cfg.broker.tls_verify_peer
+                          ? "--amqp-tls-verify peer: RabbitMQ's certificate is not checked against the URL's host"
+                          : "--amqp-tls-verify none: RabbitMQ's certificate is not checked at all");
     }
     if (!cfg.auth.jwt_secret.empty() && cfg.auth.jwt_secret.size() < 32) {
         out.push_back(

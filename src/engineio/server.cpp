@@ -264,24 +264,7 @@ void engine::close_all(disconnect_reason why) {
     }
 }
 
-namespace {
-// The benchmark's one-write-per-frame baseline (options::max_frames_per_write) without a configuration option.
-options with_bench_overrides(options o) {
-    if (o.max_frames_per_write == 0) {
-        if (char const* v = std::getenv("PUSHER_BENCH_FRAMES_PER_WRITE"); v != nullptr && *v != '\0') {
-            o.max_frames_per_write = static_cast<std::size_t>(std::strtoull(v, nullptr, 10));
-            log::warn(
-                "engineio: at most {} frame(s) per websocket write (PUSHER_BENCH_FRAMES_PER_WRITE): a "
-                "benchmark baseline, slow on purpose",
-                o.max_frames_per_write);
-        }
-    }
-    return o;
-}
-}  // namespace
-
-server::server(options opts, handler& h)
-    : engine_(std::make_shared<engine>(with_bench_overrides(std::move(opts)), h)) {}
+server::server(options opts, handler& h) : engine_(std::make_shared<engine>(std::move(opts), h)) {}
 
 server::~server() = default;
 

@@ -34,8 +34,8 @@ struct options {
     std::size_t max_outbox_bytes = 4u << 20;  // with disconnect_reason::slow_consumer
     std::chrono::milliseconds upgrade_timeout{10'000};  // a probe websocket must send `5` by then
     // At most this many frames per websocket write (0 = no limit: everything queued leaves in one write). Only for
-    // measuring what batching buys (1 = the one-write-per-frame baseline of docs/benchmarks.md); when 0, the
-    // environment variable PUSHER_BENCH_FRAMES_PER_WRITE may set it.
+    // measuring what batching buys (1 = the one-write-per-frame baseline of docs/benchmarks.md; `pusher
+    // --max-frames-per-write`).
     std::size_t max_frames_per_write = 0;
 };
 

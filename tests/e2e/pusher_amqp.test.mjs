@@ -17,6 +17,7 @@ import {
     exchangeNames,
     metric,
     rabbitmqctl,
+    skipUnless,
 } from './lib/pusher.mjs';
 
 const secret = 'e2e-secret-0123456789-0123456789-abcdef';
@@ -255,5 +256,78 @@ describe('pusher + RabbitMQ: broker unreachable at start-up', { skip: amqpMissin
         } finally {
             socket.close();
         }
+    });
+});
+
+// amqps:// with a private CA, from the command line: the test node's TLS listener presents a certificate signed by a
+// CA of its own (scripts/rabbitmq-test-node.sh), which no system store knows.
+const amqpsUrl = process.env.PUSHER_TEST_AMQPS_URL;
+const caFile = process.env.PUSHER_TEST_TLS_CA_FILE;
+const tlsMissing = amqpMissing || skipUnless(amqpsUrl && caFile, 'the test node has no TLS listener');
+
+describe('pusher + RabbitMQ over TLS (amqps://, a private CA)', { skip: tlsMissing }, () => {
+    const names = exchangeNames('tls');
+    const tlsArgs = ['--amqp-url', amqpsUrl, '--exchange', names.exchange, '--broadcast-exchange', names.broadcastExchange];
+    const servers = [];
+    after(async () => {
+        await Promise.all(servers.map((s) => s.stop()));
+    });
+
+    test('--amqp-tls-ca-file: consumes and publishes over TLS', async () => {
+        const server = await startBinary('pusher', [
+            '--listen', '127.0.0.1:0', '--jwt-secret', secret, '--broker', 'amqp', ...tlsArgs,
+            '--amqp-tls-ca-file', caFile, '--amqp-connection-name', 'pusher-e2e-tls',
+        ]);
+        servers.push(server);
+        await eventually(async () => (await fetch(`${server.url}/readyz`)).status === 200, { what: 'readyz 200' });
+        const socket = await connect(server.url, { token: token('tls-alice') });
+        try {
+            // Through the pusher's own publisher (TLS) and its consumer (TLS), and from an outside publisher.
+            const r = await fetch(`${server.url}/api/publish`, {
+                method: 'POST',
+                headers: { 'content-type': 'application/json' },
+                body: JSON.stringify({ user: 'tls-alice', event: 'mail.new', data: { over: 'tls' } }),
+            });
+            assert.equal(r.status, 202);
+            const pub = await publisher(names);
+            try {
+                await pub.toUser('tls-alice', 'mail.new', { from: 'outside' });
+            } finally {
+                await pub.close();
+            }
+            assert.deepEqual(await waitForEvents(socket, 'mail.new', 2), [{ over: 'tls' }, { from: 'outside' }]);
+            // Both connections under their name (client property connection_name), and both over TLS (ssl = true).
+            const connections = await rabbitmqctl('list_connections', 'client_properties', 'ssl');
+            assert.match(connections, /pusher-e2e-tls consumer[^\n]*\ttrue/);
+            assert.match(connections, /pusher-e2e-tls publisher[^\n]*\ttrue/);
+        } finally {
+            socket.close();
+        }
+    });
+
+    test('without the CA: not ready, and the log says why; --amqp-tls-verify none connects (and warns)', async () => {
+        const refused = await startBinary('pusher', [
+            '--listen', '127.0.0.1:0', '--jwt-secret', secret, '--broker', 'amqp', ...tlsArgs,
+            '--amqp-reconnect-max-ms', '1000',
+        ]);
+        servers.push(refused);
+        await eventually(async () => /certificate|verif|SSL|TLS/i.test(refused.output()), {
+            what: 'a log line about the certificate',
+        });
+        assert.equal((await fetch(`${refused.url}/readyz`)).status, 503);
+
+        const trusting = await startBinary('pusher', [
+            '--listen', '127.0.0.1:0', '--jwt-secret', secret, '--broker', 'amqp', ...tlsArgs, '--amqp-tls-verify', 'none',
+        ]);
+        servers.push(trusting);
+        await eventually(async () => (await fetch(`${trusting.url}/readyz`)).status === 200, { what: 'readyz 200' });
+        assert.match(trusting.output(), /--amqp-tls-verify none/);
+    });
+
+    test('a client certificate without its key is refused at start-up (exit 2, one line)', async () => {
+        const server = startBinary('pusher', [
+            '--listen', '127.0.0.1:0', '--jwt-secret', secret, '--broker', 'amqp', ...tlsArgs, '--amqp-tls-cert', caFile,
+        ]);
+        await assert.rejects(server, /exited \(code 2[\s\S]*--amqp-tls-cert and --amqp-tls-key go together/);
     });
 });

@@ -241,7 +241,12 @@ TEST_F(amqp_broker_test, publish_once_for_the_command_line) {
     p.users = {"alice", "nobody"};
     p.event = "cli.test";
     p.payload = R"({"from":"cli"})";
-    EXPECT_EQ(publish_once(amqp_url(), exchange_, broadcast_, p), 0);
+    auto const to = [&](std::string url) {
+        auto o = options();
+        o.url = std::move(url);
+        return o;
+    };
+    EXPECT_EQ(publish_once(to(amqp_url()), p), 0);
     auto got = sink_.wait_for(1);
     ASSERT_EQ(got.size(), 1u);
     EXPECT_EQ(got[0].user, "alice");
@@ -252,12 +257,12 @@ TEST_F(amqp_broker_test, publish_once_for_the_command_line) {
     publication b;
     b.broadcast = true;
     b.payload = "1";
-    EXPECT_EQ(publish_once(amqp_url(), exchange_, broadcast_, b), 0);
+    EXPECT_EQ(publish_once(to(amqp_url()), b), 0);
     EXPECT_EQ(sink_.wait_for(2).size(), 2u);
-    EXPECT_EQ(publish_once("amqp://guest:guest@127.0.0.1:1/", exchange_, broadcast_, p), 1);
-    EXPECT_EQ(publish_once("nonsense", exchange_, broadcast_, p), 1);
+    EXPECT_EQ(publish_once(to("amqp://guest:guest@127.0.0.1:1/"), p), 1);
+    EXPECT_EQ(publish_once(to("nonsense"), p), 1);
     publication none;
-    EXPECT_EQ(publish_once(amqp_url(), exchange_, broadcast_, none), 1);
+    EXPECT_EQ(publish_once(to(amqp_url()), none), 1);
 }
 
 TEST_F(amqp_broker_test, publish_throughput_with_confirms) {

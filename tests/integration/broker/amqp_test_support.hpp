@@ -49,19 +49,19 @@ inline std::string rabbitmqctl() {
 inline bool amqp_required() {
     return env("PUSHER_REQUIRE_AMQP") == "1";
 }
-#define PUSHER_SKIP_UNLESS(condition, why)                                 \
-    do {                                                                  \
-        if (!(condition)) {                                               \
-            if (::pusher::broker::test::amqp_required()) {                \
-                GTEST_FAIL() << why << " (and PUSHER_REQUIRE_AMQP=1)";    \
-            }                                                             \
-            GTEST_SKIP() << why;                                          \
-        }                                                                 \
+#define PUSHER_SKIP_UNLESS(condition, why)                             \
+    do {                                                               \
+        if (!(condition)) {                                            \
+            if (::pusher::broker::test::amqp_required()) {             \
+                GTEST_FAIL() << why << " (and PUSHER_REQUIRE_AMQP=1)"; \
+            }                                                          \
+            GTEST_SKIP() << why;                                       \
+        }                                                              \
     } while (0)
 
-#define PUSHER_REQUIRE_RABBITMQ()                                                                                  \
+#define PUSHER_REQUIRE_RABBITMQ()                                                                                     \
     PUSHER_SKIP_UNLESS(!::pusher::broker::test::amqp_url().empty() && !::pusher::broker::test::rabbitmqctl().empty(), \
-                       "PUSHER_TEST_AMQP_URL / PUSHER_TEST_RABBITMQCTL not set: run "                             \
+                       "PUSHER_TEST_AMQP_URL / PUSHER_TEST_RABBITMQCTL not set: run "                                 \
                        "eval \"$(scripts/rabbitmq-test-node.sh start)\" first (scripts/test.sh does)")
 
 // Names unique to this process and call, so tests never see each other's exchanges.

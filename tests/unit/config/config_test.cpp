@@ -94,7 +94,7 @@ TEST_F(config_test, defaults_are_the_documented_ones) {
     EXPECT_EQ(c.engineio.outbox_max_frames, 4096u);
     EXPECT_EQ(c.engineio.outbox_max_bytes, 4u * 1024 * 1024);
     EXPECT_EQ(c.broker.kind, broker_kind::memory);
-    EXPECT_EQ(c.broker.amqp_url, "amqp://guest:guest@127.0.0.1:5672/");
+    EXPECT_EQ(c.broker.url, "amqp://guest:guest@127.0.0.1:5672/");
     EXPECT_EQ(c.broker.exchange, "pusher");
     EXPECT_EQ(c.broker.broadcast_exchange, "pusher.broadcast");
     EXPECT_EQ(c.broker.queue, "");
@@ -175,7 +175,7 @@ TEST_F(config_test, every_flag_is_accepted) {
     EXPECT_EQ(c.engineio.outbox_max_frames, 8u);
     EXPECT_EQ(c.engineio.outbox_max_bytes, 65536u);
     EXPECT_EQ(c.broker.kind, broker_kind::amqp);
-    EXPECT_EQ(c.broker.amqp_url, "amqps://u:p@mq.example.com:5671/vh");
+    EXPECT_EQ(c.broker.url, "amqps://u:p@mq.example.com:5671/vh");
     EXPECT_EQ(c.broker.exchange, "events");
     EXPECT_EQ(c.broker.broadcast_exchange, "events.all");
     EXPECT_EQ(c.broker.queue, "pusher.node-1");
@@ -340,7 +340,7 @@ TEST_F(config_test, amqp_url_must_be_amqp_and_is_never_echoed) {
     auto e = error_of({"--amqp-url", "http://user:hunter2@mq:5672/"});
     EXPECT_EQ(e, "--amqp-url: expected an amqp:// or amqps:// URL");
     EXPECT_THAT(e, ::testing::Not(HasSubstr("hunter2")));
-    EXPECT_EQ(ok({"--dev-auth", "--amqp-url", "AMQPS://h/"}).broker.amqp_url, "AMQPS://h/");
+    EXPECT_EQ(ok({"--dev-auth", "--amqp-url", "AMQPS://h/"}).broker.url, "AMQPS://h/");
 }
 
 TEST_F(config_test, exchange_and_queue_names_follow_amqp_rules) {
@@ -636,3 +636,50 @@ TEST_F(config_test, process_env_reads_the_real_environment) {
 }
 
 }  // namespace
+
+// The broker's options are amqp_broker's own struct: every default is the broker's, and every field has a flag.
+TEST_F(config_test, every_amqp_option_is_reachable_with_the_brokers_defaults) {
+    auto const d = ok({"--dev-auth"});
+    pusher::broker::amqp_options const broker_defaults;
+    EXPECT_EQ(d.broker.heartbeat, broker_defaults.heartbeat);
+    EXPECT_EQ(d.broker.reconnect_max, broker_defaults.reconnect_max);
+    EXPECT_EQ(d.broker.publish_window, broker_defaults.publish_window);
+    EXPECT_TRUE(d.broker.tls_verify_peer);
+    EXPECT_TRUE(d.broker.tls_verify_hostname);
+    EXPECT_EQ(d.engineio.max_frames_per_write, 0u);
+
+    auto const c = ok({"--dev-auth", "--amqp-reconnect-min-ms",
+                       "200",        "--amqp-connect-timeout-ms",
+                       "3000",       "--amqp-subscribe-timeout-ms",
+                       "4000",       "--amqp-publish-timeout-ms",
+                       "6000",       "--amqp-publish-window",
+                       "64",         "--amqp-publish-backlog",
+                       "1000",       "--amqp-connection-name",
+                       "n1",         "--amqp-tls-ca-file",
+                       "/ca.pem",    "--amqp-tls-cert",
+                       "/c.pem",     "--amqp-tls-key",
+                       "/k.pem",     "--amqp-tls-verify",
+                       "peer",       "--max-frames-per-write",
+                       "1"});
+    EXPECT_EQ(c.broker.reconnect_min, 200ms);
+    EXPECT_EQ(c.broker.connect_timeout, 3000ms);
+    EXPECT_EQ(c.broker.subscribe_timeout, 4000ms);
+    EXPECT_EQ(c.broker.publish_timeout, 6000ms);
+    EXPECT_EQ(c.broker.publish_window, 64u);
+    EXPECT_EQ(c.broker.publish_backlog, 1000u);
+    EXPECT_EQ(c.broker.connection_name, "n1");
+    EXPECT_EQ(c.broker.tls_ca_file, "/ca.pem");
+    EXPECT_EQ(c.broker.tls_cert_file, "/c.pem");
+    EXPECT_EQ(c.broker.tls_key_file, "/k.pem");
+    EXPECT_TRUE(c.broker.tls_verify_peer);
+    EXPECT_FALSE(c.broker.tls_verify_hostname);
+    EXPECT_EQ(c.engineio.max_frames_per_write, 1u);
+    EXPECT_FALSE(ok({"--dev-auth", "--amqp-tls-verify", "none"}).broker.tls_verify_peer);
+
+    EXPECT_EQ(error_of({"--amqp-tls-verify", "maybe"}),
+              "--amqp-tls-verify: expected full, peer or none, got \"maybe\"");
+    EXPECT_EQ(error_of({"--dev-auth", "--amqp-tls-cert", "/c.pem"}),
+              "--amqp-tls-cert and --amqp-tls-key go together (set both or neither)");
+    EXPECT_EQ(error_of({"--dev-auth", "--amqp-reconnect-min-ms", "5000", "--amqp-reconnect-max-ms", "1000"}),
+              "--amqp-reconnect-min-ms must not exceed --amqp-reconnect-max-ms");
+}

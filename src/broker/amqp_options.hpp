@@ -1,0 +1,34 @@
+#pragma once
+// amqp_options: everything amqp_broker can be told, with the one copy of each default (`pusher`'s flags, env and
+// TOML keys fill this struct: config::config::broker is one). Plain data; no Asio, no rabbitmq-c.
+#include <chrono>
+#include <cstddef>
+#include <string>
+
+namespace pusher::broker {
+struct amqp_options {
+    std::string url = "amqp://guest:guest@127.0.0.1:5672/";  // amqps:// for TLS
+    std::string exchange = "pusher";                         // direct, durable: routing key = user
+    std::string broadcast_exchange = "pusher.broadcast";     // fanout, durable
+    std::string queue;                                       // empty = server-named; exclusive, auto-delete
+    std::chrono::milliseconds unbind_grace{2000};            // 0 = unbind at once
+    std::chrono::seconds heartbeat{30};                      // AMQP heartbeat; 0 = none
+    std::chrono::milliseconds connect_timeout{5000};         // TCP/TLS connect, login, each setup step, close
+    std::chrono::milliseconds reconnect_min{500};            // backoff: min, doubling, capped at max
+    std::chrono::milliseconds reconnect_max{30'000};
+    std::chrono::milliseconds subscribe_timeout{10'000};  // bind not confirmed by then -> error::subscribe_timeout
+    std::chrono::milliseconds publish_timeout{10'000};    // publish not confirmed by then -> error::publish_timeout
+    std::size_t publish_window = 1024;                    // unconfirmed messages in flight
+    std::size_t publish_backlog = 100'000;                // messages waiting for the window
+    std::string tls_ca_file;                              // amqps: PEM CA bundle; empty = the system CA store
+    std::string tls_cert_file;                            // amqps: optional client certificate and key (PEM)
+    std::string tls_key_file;
+    bool tls_verify_peer = true;             // the server's certificate chain
+    bool tls_verify_hostname = true;         // ... and that it names the host of the URL
+    std::string connection_name = "pusher";  // shown by `rabbitmqctl list_connections name` (+ " consumer", ...)
+    // How often the consumer checks that the broker still routes our direct exchange to our queue (a probe through
+    // the publisher; lost bindings are restored). 0 = as often as the heartbeat, or every 30 s when heartbeats are
+    // off.
+    std::chrono::milliseconds routing_check{0};
+};
+}  // namespace pusher::broker
