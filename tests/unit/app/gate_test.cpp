@@ -1,0 +1,177 @@
+// app::gate, the main namespace's door, driven directly: a Socket.IO server over in-memory Engine.IO sessions, a real
+// hub, and a broker whose subscriptions are confirmed (or failed) by the test, from another thread as the real
+// brokers do. Pins the ordering: the CONNECT reply only after the binding is confirmed; a client that leaves while
+// its bind is in flight; a bind that fails; a second connection of a user whose bind is pending.
+#include "app/gate.hpp"
+
+#include "broker/broker.hpp"
+#include "broker/error.hpp"
+#include "hub/hub.hpp"
+#include "socketio/server.hpp"
+#include "unit/socketio/fakes.hpp"
+
+#include <gmock/gmock.h>
+#include <gtest/gtest.h>
+
+#include <memory>
+#include <string>
+#include <thread>
+#include <vector>
+
+namespace pusher::app {
+namespace {
+using namespace std::chrono_literals;
+using socketio::fakes::fake_session;
+using socketio::fakes::manual_scheduler;
+using ::testing::ElementsAre;
+using ::testing::IsEmpty;
+using ::testing::MatchesRegex;
+
+// A broker whose subscriptions wait for the test: confirm(i) / fail(i) run subscription i's done on a thread of
+// their own (the real brokers call back from theirs).
+class held_broker final : public pusher::broker::broker {
+  public:
+    struct subscription {
+        std::string user;
+        done_fn done;
+    };
+    std::vector<subscription> subscribed;
+    std::vector<std::string> unsubscribed;
+
+    void start(pusher::broker::sink&) override {}
+    void stop() override {}
+    void subscribe(std::string_view user, done_fn done) override {
+        subscribed.push_back({std::string(user), std::move(done)});
+    }
+    void unsubscribe(std::string_view user) override { unsubscribed.emplace_back(user); }
+    void publish(pusher::broker::publication, done_fn done) override { done({}); }
+    bool ready() const override { return true; }
+
+    void confirm(std::size_t i) { finish(i, {}); }
+    void fail(std::size_t i) { finish(i, pusher::broker::error::subscribe_timeout); }
+
+  private:
+    void finish(std::size_t i, boost::system::error_code ec) {
+        ASSERT_LT(i, subscribed.size());
+        auto done = std::move(subscribed[i].done);
+        ASSERT_TRUE(done) << "subscription " << i << " already finished";
+        std::thread([&] { done(ec); }).join();
+    }
+};
+
+class gate_test : public ::testing::Test {
+  protected:
+    gate_test() : srv(timers, socketio::options{}) { srv.add_namespace("/", door); }
+    ~gate_test() override {
+        for (auto& s : sessions) {
+            s->drop(engineio::disconnect_reason::server_shutdown);
+        }
+    }
+
+    // A new session that sends the main namespace's CONNECT as `user` (dev mode: auth.user).
+    std::shared_ptr<fake_session> connect(std::string const& user) {
+        auto s = std::make_shared<fake_session>();
+        sessions.push_back(s);
+        s->open(srv);
+        s->message("0{\"user\":\"" + user + "\"}");
+        return s;
+    }
+    std::size_t delivered_to(std::string_view user) { return h.deliver(user, make_frame("42[\"ping\"]")); }
+
+    manual_scheduler timers;
+    hub::hub h;
+    held_broker bus;
+    gate door{h, bus, nullptr, /*dev_auth*/ true};
+    socketio::server srv;
+    std::vector<std::shared_ptr<fake_session>> sessions;
+};
+
+constexpr char const* connect_ok = R"(40\{"sid":"[A-Za-z0-9_-]+"\})";
+
+TEST_F(gate_test, the_connect_reply_waits_for_the_binding) {
+    auto s = connect("alice");
+    ASSERT_EQ(bus.subscribed.size(), 1u);
+    EXPECT_EQ(bus.subscribed[0].user, "alice");
+    EXPECT_THAT(s->take(), IsEmpty()) << "no reply before the broker confirmed";
+    EXPECT_EQ(delivered_to("alice"), 0u) << "not in the hub yet";
+
+    bus.confirm(0);                     // from the broker's thread: the decision is dispatched to the session
+    EXPECT_THAT(s->take(), IsEmpty());  // ... and taken there
+    EXPECT_EQ(s->run_pending(), 1u);
+    EXPECT_THAT(s->take(), ElementsAre(MatchesRegex(connect_ok)));
+    EXPECT_EQ(delivered_to("alice"), 1u);
+    EXPECT_THAT(s->take(), ElementsAre(R"(42["ping"])")) << "hub frames come after the CONNECT reply";
+    EXPECT_EQ(door.stats().admitted.load(), 1u);
+
+    s->drop();
+    EXPECT_EQ(delivered_to("alice"), 0u);
+    EXPECT_THAT(bus.unsubscribed, ElementsAre("alice"));
+}
+
+TEST_F(gate_test, a_client_that_leaves_while_its_bind_is_in_flight_gives_the_subscription_back_once) {
+    auto s = connect("alice");
+    ASSERT_EQ(bus.subscribed.size(), 1u);
+    s->drop();
+    EXPECT_THAT(bus.unsubscribed, ElementsAre("alice")) << "given back at once, not when the bind completes";
+
+    bus.confirm(0);
+    s->run_pending();
+    EXPECT_THAT(s->take(), IsEmpty());
+    EXPECT_EQ(delivered_to("alice"), 0u) << "a session that left never joins the hub";
+    EXPECT_THAT(bus.unsubscribed, ElementsAre("alice")) << "and is not unsubscribed twice";
+    EXPECT_EQ(door.stats().admitted.load(), 0u);
+}
+
+TEST_F(gate_test, a_bind_that_fails_refuses_the_connect_and_gives_the_subscription_back) {
+    auto s = connect("alice");
+    bus.fail(0);
+    s->run_pending();
+    EXPECT_THAT(s->take(), ElementsAre(R"(44{"message":"service unavailable, retry later"})"));
+    EXPECT_THAT(bus.unsubscribed, ElementsAre("alice"));
+    EXPECT_EQ(delivered_to("alice"), 0u);
+    EXPECT_EQ(door.stats().subscribe_failures.load(), 1u);
+
+    s->drop();  // the session goes on (only the namespace was refused); when it ends, nothing more to give back
+    EXPECT_THAT(bus.unsubscribed, ElementsAre("alice"));
+}
+
+TEST_F(gate_test, a_second_connection_of_a_user_whose_bind_is_pending_is_admitted_on_its_own_confirmation) {
+    auto first = connect("alice");
+    auto second = connect("alice");
+    ASSERT_EQ(bus.subscribed.size(), 2u) << "one subscription per connection: the broker counts them";
+
+    bus.confirm(1);  // the broker answers both once the one bind is confirmed, in any order
+    second->run_pending();
+    first->run_pending();
+    EXPECT_THAT(second->take(), ElementsAre(MatchesRegex(connect_ok)));
+    EXPECT_THAT(first->take(), IsEmpty());
+    EXPECT_EQ(delivered_to("alice"), 1u);
+
+    bus.confirm(0);
+    first->run_pending();
+    EXPECT_THAT(first->take(), ElementsAre(MatchesRegex(connect_ok)));
+    second->take();
+    EXPECT_EQ(delivered_to("alice"), 2u);
+
+    first->drop();
+    EXPECT_EQ(delivered_to("alice"), 1u);
+    second->drop();
+    EXPECT_EQ(delivered_to("alice"), 0u);
+    EXPECT_THAT(bus.unsubscribed, ElementsAre("alice", "alice"));
+}
+
+TEST_F(gate_test, a_connect_without_a_user_is_refused_without_touching_the_broker) {
+    auto s = std::make_shared<fake_session>();
+    sessions.push_back(s);
+    s->open(srv);
+    s->message("0{}");
+    auto out = s->take();
+    ASSERT_EQ(out.size(), 1u);
+    EXPECT_THAT(out[0], MatchesRegex(R"(44\{"message":".+"\})"));
+    EXPECT_THAT(bus.subscribed, IsEmpty());
+    EXPECT_EQ(door.stats().auth_failures.load(), 1u);
+    s->drop();
+    EXPECT_THAT(bus.unsubscribed, IsEmpty());
+}
+}  // namespace
+}  // namespace pusher::app
