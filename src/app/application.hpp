@@ -2,7 +2,7 @@
 // app::application: the pusher server, composed. Owns every part (worker pool, HTTP listener, Engine.IO / Socket.IO
 // endpoint, hub, broker, fan-out, gate, metrics) and wires them as docs/architecture.md draws:
 //
-//   broker --message--> fanout --frame--> hub --same bytes--> each session of the user
+//   broker --message--> fanout --frame--> hub --same frame--> each session of the user
 //   client --CONNECT--> gate --token--> auth; --subscribe--> broker (bind confirmed) --> accept, hub.attach
 //
 // Lifecycle: construct (validates and builds everything, throws std::runtime_error with one clear line), start()

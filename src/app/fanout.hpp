@@ -1,9 +1,11 @@
 #pragma once
 // app::fanout: the broker's sink. Turns each delivered message into one Engine.IO frame, encoded once
-// (`42["<event>",<payload>]`, the payload's bytes spliced as they are), and hands that frame to the hub, which sends
-// the same bytes to every session of the user (or to every session for a broadcast). Owns only its counters (in the
-// registry given at construction). on_message runs on the broker's thread (any thread for the memory broker) and
-// never blocks: the hub only posts to sessions.
+// (`42["<event>",<payload>]`, the payload's bytes spliced as they are), and hands that frame to the hub, which queues
+// the same frame (a pointer) on every session of the user (or on every session for a broadcast); each session's
+// transport copies the bytes when it writes them. Owns only its counters (in the registry given at construction).
+// on_message runs on the broker's thread (the consumer's for amqp_broker, memory_broker's own) and never waits on
+// I/O: the hub takes a shard lock (each in turn for a broadcast), and each session only its inbox lock and, for the
+// first frame of a burst, its worker's mailbox lock (engineio/server_session.hpp, engineio/session_mailbox.hpp).
 //
 // Payload rules (the AMQP contract: a non-JSON body is delivered as a JSON string, never dropped silently):
 // - content_is_json and the body is one valid JSON value: spliced as is (surrounding JSON white space trimmed);

@@ -1,6 +1,7 @@
 #pragma once
 // A frame: the encoded, immutable bytes of one Engine.IO packet (e.g. `42["mail.new",{...}]`), built once and shared
-// by every recipient. Copying a frame copies a pointer, never the bytes.
+// by every recipient's queue. Copying a frame copies a pointer, never the bytes; a transport copies the bytes once,
+// into its own output, when it writes them.
 #include <memory>
 #include <string>
 

@@ -1,6 +1,7 @@
 #pragma once
 // io_pool: N worker threads, one io_context each. A connection is pinned to one context for life, so everything a
-// connection owns is touched by one thread only (no locks on the hot path). `post` is the only way across threads.
+// connection owns is touched by one thread only and needs no lock. Work crosses threads by `post`; the few locks that
+// other threads take on the way (a session's inbox, its worker's mailbox...) are listed in docs/architecture.md.
 #include <boost/asio/io_context.hpp>
 
 #include <atomic>

@@ -24,7 +24,8 @@ class session {
     virtual ~session() = default;
 
     // Queues one Engine.IO packet. `packet` holds the whole encoded text packet including its type digit, e.g.
-    // `4` + `2["event",{...}]` for a message. The same frame may be shared by many sessions; it is never copied.
+    // `4` + `2["event",{...}]` for a message. The same frame may be shared by many sessions: queueing it copies a
+    // pointer; the transport copies the bytes once when it writes them.
     // Returns at once. Over the outbox limits the session closes with disconnect_reason::slow_consumer.
     virtual void send(frame packet) = 0;
     // Queues one binary message (raw bytes; over polling it goes out as `b<base64>`).

@@ -66,7 +66,8 @@ class websocket_transport {
     virtual void accept(std::shared_ptr<ws_listener> l) = 0;
     // Stops reporting to the listener (the transport finishes on its own).
     virtual void detach() = 0;
-    // Writes every item as its own message (text or binary frame) in one socket write. One batch at a time:
+    // Writes every item as its own message (text or binary frame) in one socket write: each item's bytes are copied,
+    // behind their frame header, into the transport's own buffer, and the item is released. One batch at a time:
     // call only when !writing(). Takes the items out of `batch` (leaves it empty, capacity reused).
     virtual void write(out_queue& batch) = 0;
     virtual bool writing() const = 0;

@@ -100,7 +100,8 @@ std::size_t hub::deliver(std::string_view user, frame const& f) const {
         }
         list = it->second;
     }
-    // Outside the lock (see the class comment): one refcount and one post per session.
+    // Outside the lock (see the class comment): per session one frame refcount and a send, which from another thread
+    // takes the session's inbox lock (and the worker's mailbox lock when the inbox was empty); no post per session.
     for (auto const& s : *list) {
         s->send(f);
     }

@@ -1,12 +1,15 @@
 #pragma once
 // hub::hub: the user -> sessions registry of this node. A user may hold several sessions (tabs, devices); a
-// notification for the user is one shared frame sent to each of them. Owns shared pointers to the attached sessions
-// (released on detach), nothing else. Thread-safe: any thread may attach, detach and deliver at any time.
+// notification for the user is one shared frame handed to each of them (session::send queues the pointer; the
+// session's transport copies the bytes when it writes them). Owns shared pointers to the attached sessions (released
+// on detach), nothing else. Thread-safe: any thread may attach, detach and deliver at any time.
 //
 // Layout: 64 shards by hash of the user, one mutex each. A user's sessions are an immutable list, replaced on each
 // attach/detach (copy on write), so deliver() holds its shard lock only to copy one pointer (one refcount) and sends
-// after releasing it. Sending under the lock would be unsafe, not only slower: session::send on the session's own
-// thread enqueues at once and may close the session (slow consumer), whose on_close detaches from this hub again.
+// after releasing it. A send from another thread takes the session's inbox lock and, when that inbox was empty, its
+// worker's mailbox lock, which posts at most one handler per worker per burst (engineio/session_mailbox.hpp).
+// Sending under the lock would be unsafe, not only slower: session::send on the session's own thread enqueues at
+// once and may close the session (slow consumer), whose on_close detaches from this hub again.
 //
 // The hub does not talk to the broker: subscriptions are counted by the broker itself (broker::subscribe), once per
 // Socket.IO connection, by the app's gate. A frame sent to a session that is detaching concurrently is harmless (a

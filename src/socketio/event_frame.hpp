@@ -1,7 +1,9 @@
 #pragma once
 // Builds the Engine.IO frame of one Socket.IO EVENT with a single argument, by splicing: `42["<event>",<payload>]`
 // (`42/ns,[...]` outside the main namespace). `payload_json` must already be valid JSON: it is copied as is, never
-// re-serialised. This is the only copy of a notification's payload on its way to the sockets.
+// re-serialised. This is the one copy of a notification's payload per message; the frame is then shared by every
+// recipient's queue, and each transport copies it once more into its own output (the websocket's write buffer, or
+// the body of a poll response; docs/architecture.md).
 #include "common/frame.hpp"
 #include "common/json_text.hpp"
 
