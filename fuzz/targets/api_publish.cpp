@@ -6,6 +6,7 @@
 // exact bytes; every refusal is a JSON {"error": "..."} with the right status.
 #include "api/publish.hpp"
 #include "fuzz_support.hpp"
+#include "socketio/reserved_events.hpp"
 
 #include <boost/json/basic_parser_impl.hpp>
 
@@ -121,7 +122,7 @@ bool body_ok(std::string_view body, api::publish_settings const& settings) {
         }
     }
     if (auto const* e = o.if_contains("event")) {
-        if (!name_ok(e) || api::is_reserved_event(std::string_view(e->as_string()))) {
+        if (!name_ok(e) || socketio::is_reserved_event(std::string_view(e->as_string()))) {
             return false;
         }
     }

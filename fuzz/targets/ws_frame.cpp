@@ -1,9 +1,10 @@
 // Fuzz target: the RFC 6455 server framing (engineio/websocket_frame.hpp): frame_reader over a client byte stream,
-// the server frame writers, valid_utf8.
+// the server frame writers, utf8::is_valid.
 // Input: [max_message selector][split seed] then the client-to-server bytes.
 // Invariants: the same stream split differently gives the same messages, control frames and verdict; every text
 // message is UTF-8 (checked by an independent validator) and within max_message; a close carries a legal code and
 // ends the stream; re-framing what was read (masked, fragmented) reads back the same; the writers' frames parse.
+#include "common/utf8.hpp"
 #include "engineio/websocket_frame.hpp"
 #include "fuzz_support.hpp"
 
@@ -210,7 +211,7 @@ extern "C" int LLVMFuzzerTestOneInput(std::uint8_t const* data, std::size_t size
     outcome const reread = read_all(again, max_message, split);
     FUZZ_CHECK(reread.events == whole.events && reread.error == 0);
 
-    FUZZ_CHECK(eio::valid_utf8(stream) == pusher::fuzz::reference_utf8(stream));
+    FUZZ_CHECK(pusher::utf8::is_valid(stream) == pusher::fuzz::reference_utf8(stream));
     check_writers(stream);
     FUZZ_CHECK(eio::websocket_accept_key(stream).size() == 28);
     return 0;

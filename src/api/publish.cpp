@@ -1,4 +1,5 @@
 #include "api/publish.hpp"
+#include "socketio/reserved_events.hpp"
 
 #include "api/json_members.hpp"
 #include "common/json_text.hpp"
@@ -14,9 +15,6 @@
 
 namespace pusher::api {
 namespace {
-constexpr std::array<std::string_view, 6> reserved_events = {"connect",       "connect_error", "disconnect",
-                                                             "disconnecting", "newListener",   "removeListener"};
-
 response bad_request(std::string const& message) {
     return error_response(400, message);
 }
@@ -90,10 +88,6 @@ bool iequals(std::string_view a, std::string_view b) {
            });
 }
 }  // namespace
-
-bool is_reserved_event(std::string_view event) {
-    return std::find(reserved_events.begin(), reserved_events.end(), event) != reserved_events.end();
-}
 
 bool constant_time_equal(std::string_view guess, std::string_view secret) {
     // Every byte of the secret is looked at whatever the guess is; the loop's length depends on the secret only.
@@ -210,7 +204,7 @@ publish_result parse_publish(request const& req, publish_settings const& setting
             return std::move(*err);
         }
         pub.event = std::move(std::get<std::string>(v));
-        if (is_reserved_event(pub.event)) {
+        if (socketio::is_reserved_event(pub.event)) {
             return bad_request("\"event\" " + quoted(pub.event) + " is reserved by Socket.IO");
         }
     }

@@ -40,10 +40,6 @@ response publish_accepted(std::size_t n);
 // 503 {"error":"broker unavailable"}
 response publish_failed();
 
-// Socket.IO's own event names (connect, connect_error, disconnect, disconnecting, newListener, removeListener): a
-// client cannot listen to them as ordinary events, so publishing one is refused (and fanout drops them).
-bool is_reserved_event(std::string_view event);
-
 // True when no key is configured, or `authorization` is `Bearer <api_key>` (scheme case-insensitive). The key is
 // compared in constant time.
 bool authorized(std::string_view authorization, std::string_view api_key);

@@ -3,9 +3,11 @@
 #include "api/publish.hpp"
 #include "common/json_text.hpp"
 #include "common/log.hpp"
+#include "common/utf8.hpp"
 #include "hub/hub.hpp"
 #include "metrics/registry.hpp"
 #include "socketio/event_frame.hpp"
+#include "socketio/reserved_events.hpp"
 
 #include <chrono>
 #include <string>
@@ -25,76 +27,9 @@ std::string_view trim_json_ws(std::string_view s) {
     return s;
 }
 
-// Length of the well-formed UTF-8 sequence starting at s[i] (Unicode 15, table 3-7), or 0 when it is not one; for
-// an ill-formed one, `bad` is how many bytes form its maximal subpart (at least 1), the unit U+FFFD replaces.
-std::size_t utf8_sequence(std::string_view s, std::size_t i, std::size_t& bad) {
-    auto const c = static_cast<unsigned char>(s[i]);
-    if (c < 0x80) {
-        return 1;
-    }
-    std::size_t len = 0;
-    unsigned char lo = 0x80;
-    unsigned char hi = 0xBF;
-    if (c >= 0xC2 && c <= 0xDF) {
-        len = 2;
-    } else if (c >= 0xE0 && c <= 0xEF) {
-        len = 3;
-        lo = c == 0xE0 ? 0xA0 : 0x80;  // no overlong forms
-        hi = c == 0xED ? 0x9F : 0xBF;  // no surrogates
-    } else if (c >= 0xF0 && c <= 0xF4) {
-        len = 4;
-        lo = c == 0xF0 ? 0x90 : 0x80;
-        hi = c == 0xF4 ? 0x8F : 0xBF;  // nothing above U+10FFFF
-    } else {
-        bad = 1;
-        return 0;
-    }
-    std::size_t j = i + 1;
-    for (std::size_t k = 1; k < len; ++k, ++j) {
-        if (j >= s.size()) {
-            bad = j - i;
-            return 0;
-        }
-        auto const b = static_cast<unsigned char>(s[j]);
-        if (b < (k == 1 ? lo : 0x80) || b > (k == 1 ? hi : 0xBF)) {
-            bad = j - i;
-            return 0;
-        }
-    }
-    return len;
-}
-
-bool valid_utf8(std::string_view s) {
-    std::size_t bad = 0;
-    for (std::size_t i = 0; i < s.size();) {
-        std::size_t const n = utf8_sequence(s, i, bad);
-        if (n == 0) {
-            return false;
-        }
-        i += n;
-    }
-    return true;
-}
-
 // `s` as a JSON string literal, with every ill-formed UTF-8 subpart replaced by U+FFFD.
 std::string quote_as_utf8(std::string_view s) {
-    if (valid_utf8(s)) {
-        return json_text::quote(s);
-    }
-    std::string clean;
-    clean.reserve(s.size() + 8);
-    std::size_t bad = 0;
-    for (std::size_t i = 0; i < s.size();) {
-        std::size_t const n = utf8_sequence(s, i, bad);
-        if (n == 0) {
-            clean += "\xEF\xBF\xBD";
-            i += bad;
-        } else {
-            clean.append(s.substr(i, n));
-            i += n;
-        }
-    }
-    return json_text::quote(clean);
+    return utf8::is_valid(s) ? json_text::quote(s) : json_text::quote(utf8::repaired(s));
 }
 
 // Untrusted text for a log line: quoted (no raw control characters or newlines) and cut short.
@@ -152,11 +87,11 @@ frame fanout::encode(std::string_view event, std::string_view payload, bool cont
 void fanout::on_message(broker::message const& m) {
     (m.broadcast ? received_broadcast_ : received_user_).inc();
 
-    if (m.event.empty() || !valid_utf8(m.event)) {
+    if (m.event.empty() || !utf8::is_valid(m.event)) {
         drop(dropped_invalid_event_, invalid_log_, "invalid event name", m);
         return;
     }
-    if (api::is_reserved_event(m.event)) {
+    if (socketio::is_reserved_event(m.event)) {
         drop(dropped_reserved_event_, reserved_log_, "reserved event name", m);
         return;
     }

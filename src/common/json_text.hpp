@@ -14,8 +14,17 @@ inline constexpr std::size_t max_depth = 1000;
 // at most max_depth deep.
 bool is_valid(std::string_view text);
 
+// Appends the JSON escapes of `s`, without quotes, as JSON.stringify writes them (`"`, `\\`, \n \r \t \b \f, other
+// control characters as \u00XX; everything else as is). The one escaper of the project.
+void append_escaped(std::string& out, std::string_view s);
+
 // Appends `s` as a JSON string literal (quotes and escapes included) to `out`.
-void append_string(std::string& out, std::string_view s);
+inline void append_string(std::string& out, std::string_view s) {
+    out.reserve(out.size() + s.size() + 2);
+    out.push_back('"');
+    append_escaped(out, s);
+    out.push_back('"');
+}
 
 inline std::string quote(std::string_view s) {
     std::string out;

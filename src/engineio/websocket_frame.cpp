@@ -1,5 +1,6 @@
 #include "engineio/websocket_frame.hpp"
 
+#include "common/utf8.hpp"
 #include "engineio/packet.hpp"
 
 #include <openssl/evp.h>
@@ -172,7 +173,7 @@ std::uint16_t frame_reader::finish_frame(frame_sink& sink) {
                 if (!valid_close_code(code)) {
                     return close_code::protocol_error;
                 }
-                if (!valid_utf8(std::string_view(control_).substr(2))) {
+                if (!utf8::is_valid(std::string_view(control_).substr(2))) {
                     return close_code::invalid_payload;
                 }
             }
@@ -187,7 +188,7 @@ std::uint16_t frame_reader::finish_frame(frame_sink& sink) {
         return 0;  // more fragments follow
     }
     in_message_ = false;
-    if (!binary_ && !valid_utf8(message_)) {
+    if (!binary_ && !utf8::is_valid(message_)) {
         return close_code::invalid_payload;
     }
     sink.on_frame_message(message_, binary_);
@@ -225,47 +226,4 @@ std::string websocket_accept_key(std::string_view key) {
     return base64_encode(std::string_view(reinterpret_cast<char const*>(digest), len));
 }
 
-bool valid_utf8(std::string_view s) {
-    auto const* p = reinterpret_cast<unsigned char const*>(s.data());
-    auto const* const end = p + s.size();
-    while (p < end) {
-        unsigned char const c = *p;
-        if (c < 0x80) {
-            ++p;
-            continue;
-        }
-        std::size_t n = 0;
-        std::uint32_t cp = 0;
-        std::uint32_t min = 0;
-        if ((c & 0xe0) == 0xc0) {
-            n = 1;
-            cp = c & 0x1f;
-            min = 0x80;
-        } else if ((c & 0xf0) == 0xe0) {
-            n = 2;
-            cp = c & 0x0f;
-            min = 0x800;
-        } else if ((c & 0xf8) == 0xf0) {
-            n = 3;
-            cp = c & 0x07;
-            min = 0x10000;
-        } else {
-            return false;
-        }
-        if (static_cast<std::size_t>(end - p) <= n) {
-            return false;
-        }
-        for (std::size_t i = 1; i <= n; ++i) {
-            if ((p[i] & 0xc0) != 0x80) {
-                return false;
-            }
-            cp = (cp << 6) | (p[i] & 0x3f);
-        }
-        if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff)) {
-            return false;
-        }
-        p += n + 1;
-    }
-    return true;
-}
 }  // namespace pusher::engineio

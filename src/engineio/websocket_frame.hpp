@@ -78,6 +78,4 @@ void append_close_frame(std::string& out, std::uint16_t code);
 
 // Sec-WebSocket-Accept for a Sec-WebSocket-Key: base64(SHA-1(key + the RFC's GUID)).
 std::string websocket_accept_key(std::string_view key);
-// RFC 3629 UTF-8: no overlong forms, no surrogates, nothing above U+10FFFF.
-bool valid_utf8(std::string_view s);
 }  // namespace pusher::engineio

@@ -1,4 +1,5 @@
 #include "socketio/packet.hpp"
+#include "socketio/reserved_events.hpp"
 
 #include "common/json_text.hpp"
 
@@ -52,45 +53,6 @@ bool is_digit(char c) {
 bool parse_u64(char const* first, char const* last, std::uint64_t& out) {
     auto [ptr, ec] = std::from_chars(first, last, out);
     return ec == std::errc{} && ptr == last;
-}
-
-// Appends the JSON escapes of `s` (no quotes), as JSON.stringify writes them.
-void append_escaped(std::string& out, std::string_view s) {
-    static constexpr char hex[] = "0123456789abcdef";
-    for (char c : s) {
-        auto const u = static_cast<unsigned char>(c);
-        switch (c) {
-            case '"':
-                out += "\\\"";
-                break;
-            case '\\':
-                out += "\\\\";
-                break;
-            case '\n':
-                out += "\\n";
-                break;
-            case '\r':
-                out += "\\r";
-                break;
-            case '\t':
-                out += "\\t";
-                break;
-            case '\b':
-                out += "\\b";
-                break;
-            case '\f':
-                out += "\\f";
-                break;
-            default:
-                if (u < 0x20) {
-                    out += "\\u00";
-                    out.push_back(hex[u >> 4]);
-                    out.push_back(hex[u & 0xf]);
-                } else {
-                    out.push_back(c);
-                }
-        }
-    }
 }
 
 // The kind of a JSON value, as far as payload validation cares.
@@ -283,7 +245,7 @@ class compact_writer {
             key_.clear();
             in_key_ = true;
         }
-        append_escaped(out, {s.data(), s.size()});
+        json_text::append_escaped(out, {s.data(), s.size()});
         key_.append(s.data(), s.size());
     }
 
@@ -293,7 +255,7 @@ class compact_writer {
             out.push_back('"');
             in_string_ = true;
         }
-        append_escaped(out, {s.data(), s.size()});
+        json_text::append_escaped(out, {s.data(), s.size()});
         if (capture_) {
             first_text.append(s.data(), s.size());
         }
@@ -334,8 +296,6 @@ class compact_writer {
 };
 
 // Event names socket.io-parser refuses (they mean something to the Socket.IO and EventEmitter APIs).
-constexpr std::array<std::string_view, 6> reserved_events = {"connect",       "connect_error", "disconnect",
-                                                             "disconnecting", "newListener",   "removeListener"};
 
 std::string header(packet_type t, std::string_view nsp, std::optional<std::uint64_t> id, std::size_t attachments,
                    std::size_t extra) {
@@ -463,8 +423,7 @@ boost::system::result<packet> decode(std::string_view s, decode_limits const& li
             if (w.top != kind::array || (w.first != kind::string && w.first != kind::number)) {
                 return decode_error::invalid_payload;
             }
-            if (w.first == kind::string &&
-                std::find(reserved_events.begin(), reserved_events.end(), w.first_text) != reserved_events.end()) {
+            if (w.first == kind::string && is_reserved_event(w.first_text)) {
                 return decode_error::reserved_event_name;
             }
             p.event = std::move(w.first_text);

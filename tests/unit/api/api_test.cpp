@@ -2,6 +2,7 @@
 #include "api/json_members.hpp"
 #include "api/publish.hpp"
 #include "metrics/registry.hpp"
+#include "socketio/reserved_events.hpp"
 
 #include <gtest/gtest.h>
 
@@ -306,10 +307,10 @@ TEST(api_publish, too_many_users) {
 
 TEST(api_publish, reserved_event_names) {
     for (auto e : {"connect", "connect_error", "disconnect", "disconnecting", "newListener", "removeListener"}) {
-        EXPECT_TRUE(is_reserved_event(e)) << e;
+        EXPECT_TRUE(socketio::is_reserved_event(e)) << e;
     }
     for (auto e : {"notification", "Connect", "connect ", "message", "error", "ping"}) {
-        EXPECT_FALSE(is_reserved_event(e)) << e;
+        EXPECT_FALSE(socketio::is_reserved_event(e)) << e;
     }
 }
 

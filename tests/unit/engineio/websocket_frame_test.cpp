@@ -1,6 +1,8 @@
 // The RFC 6455 server framing: the strict reader of client frames, the frame writers, the accept key, UTF-8.
 #include "engineio/websocket_frame.hpp"
 
+#include "common/utf8.hpp"
+
 #include <gtest/gtest.h>
 
 #include <vector>
@@ -190,12 +192,12 @@ TEST(Handshake, AcceptKeyFromTheRfc) {
 TEST(Utf8, ValidAndInvalid) {
     for (auto const& ok :
          {""s, "ascii"s, "\xc3\xa9"s, "\xe2\x82\xac"s, "\xf0\x9f\x98\x80"s, "\xef\xbf\xbf"s, "\xf4\x8f\xbf\xbf"s}) {
-        EXPECT_TRUE(valid_utf8(ok)) << ok;
+        EXPECT_TRUE(utf8::is_valid(ok)) << ok;
     }
     for (auto const& bad :
          {"\x80"s, "\xc3"s, "\xc3\x28"s, "\xc0\xaf"s /* overlong */, "\xe0\x80\xaf"s, "\xed\xa0\x80"s /* surrogate */,
           "\xf4\x90\x80\x80"s /* > U+10FFFF */, "\xff"s, "\xf0\x9f\x98"s}) {
-        EXPECT_FALSE(valid_utf8(bad)) << bad;
+        EXPECT_FALSE(utf8::is_valid(bad)) << bad;
     }
 }
 }  // namespace
