@@ -75,7 +75,7 @@ class server {
     counters const& stats() const;
     bool tls() const;  // the listener speaks TLS
 
-    struct state;  // defined in server.cpp
+    struct state;  // defined in server_state.hpp (private to httpd)
 
   private:
     std::shared_ptr<state> state_;
