@@ -2,6 +2,7 @@
 // parsers. The only translation unit that includes CLI11 (2 s of compile time per TU, docs/dependencies.md §7).
 #include "common/json_text.hpp"
 #include "config/option_table.hpp"
+#include "config/send_options.hpp"
 
 #include <toml++/toml.h>
 #include <CLI/CLI.hpp>
@@ -299,6 +300,128 @@ boost::system::result<config, load_error> load(std::vector<std::string> const& a
         cfg.server.threads = std::max(1u, std::thread::hardware_concurrency());
     }
     return cfg;
+}
+
+// ---- pusher send ----
+
+namespace {
+// The server's options that `pusher send` takes too (same flag, env variable and parser).
+constexpr std::string_view send_shared_flags[] = {"--amqp-url",
+                                                  "--exchange",
+                                                  "--broadcast-exchange",
+                                                  "--amqp-connect-timeout-ms",
+                                                  "--amqp-publish-timeout-ms",
+                                                  "--amqp-tls-ca-file",
+                                                  "--amqp-tls-cert",
+                                                  "--amqp-tls-key",
+                                                  "--amqp-tls-verify",
+                                                  "--api-key"};
+
+bool shared_with_send(detail::option const& o) {
+    return std::find(std::begin(send_shared_flags), std::end(send_shared_flags), o.info.flag) !=
+           std::end(send_shared_flags);
+}
+}  // namespace
+
+boost::system::result<send_options, load_error> load_send(std::vector<std::string> const& args, env_lookup const& env) {
+    CLI::App app{
+        "pusher send: publish one notification, through a running pusher's /api/publish (--server) or "
+        "straight to RabbitMQ with the AMQP contract (--amqp-url). Exit status: 0 sent, 1 unreachable or "
+        "refused, 2 bad input, 3 API key refused. Options shared with the server are also read from its "
+        "environment variables (PUSHER_AMQP_URL, PUSHER_API_KEY, ...); --server from PUSHER_SERVER.",
+        "pusher send"};
+    app.set_help_flag("-h,--help");
+    send_options out;
+    std::string server;
+    std::vector<std::string> users;
+    bool broadcast = false;
+    app.add_option("--server", server, "a running pusher (POST /api/publish) [default: http://127.0.0.1:8080]")
+        ->type_name("URL");
+    app.add_option("--user,--users", users, "the user(s) to notify (repeatable, comma-separated)")
+        ->type_name("ID[,ID...]")
+        ->delimiter(',');
+    app.add_flag("--broadcast", broadcast, "every connected user");
+    app.add_option("--event", out.event, "the Socket.IO event name [default: notification]")->type_name("NAME");
+    app.add_option("--data", out.data, "the payload as JSON; - reads it from standard input [default: null]")
+        ->type_name("JSON|-");
+    auto const& table = detail::option_table();
+    std::vector<std::string> text(table.size());
+    std::vector<CLI::Option*> opts(table.size(), nullptr);
+    for (std::size_t i = 0; i < table.size(); ++i) {
+        if (shared_with_send(table[i])) {
+            opts[i] = app.add_option(std::string(table[i].info.flag), text[i], std::string(table[i].info.help))
+                          ->type_name(std::string(table[i].info.value_name))
+                          ->multi_option_policy(CLI::MultiOptionPolicy::TakeLast);
+        }
+    }
+    try {
+        std::vector<std::string> reversed(args.rbegin(), args.rend());
+        app.parse(reversed);
+    } catch (CLI::CallForHelp const&) {
+        return load_error{{}, app.help()};
+    } catch (CLI::ParseError const& e) {
+        return load_error{{one_line(e.what())}, app.help()};
+    }
+    auto getenv = [&env](std::string const& name) -> std::optional<std::string> {
+        auto v = env ? env(name) : std::nullopt;
+        return v && !v->empty() ? v : std::nullopt;
+    };
+    config cfg;
+    std::vector<std::string> errors;
+    bool amqp_url_given = false;
+    for (std::size_t i = 0; i < table.size(); ++i) {
+        if (opts[i] == nullptr) {
+            continue;
+        }
+        auto const& o = table[i];
+        std::optional<std::string> value;
+        std::string source;
+        if (opts[i]->count() > 0) {
+            value = text[i];
+            source = std::string(o.info.flag);
+        } else if (auto v = getenv(o.info.env)) {
+            value = *v;
+            source = o.info.env;
+        }
+        if (!value) {
+            continue;
+        }
+        amqp_url_given = amqp_url_given || o.info.flag == "--amqp-url";
+        if (auto e = o.apply(cfg, *value); !e.empty()) {
+            errors.push_back(source + ": " + e);
+        }
+    }
+    if (server.empty()) {
+        server = getenv("PUSHER_SERVER").value_or("");
+    }
+    if (!server.empty() && amqp_url_given) {
+        errors.emplace_back("give one of --server URL or --amqp-url URL, not both");
+    }
+    if (broadcast == !users.empty()) {
+        errors.emplace_back("give --user/--users or --broadcast (one of them)");
+    }
+    if (std::any_of(users.begin(), users.end(), [](auto const& u) { return u.empty(); })) {
+        errors.emplace_back("--user: an empty user id");
+    }
+    if (out.event.empty()) {
+        errors.emplace_back("--event must not be empty");
+    }
+    if (cfg.broker.tls_cert_file.empty() != cfg.broker.tls_key_file.empty()) {
+        errors.emplace_back("--amqp-tls-cert and --amqp-tls-key go together (set both or neither)");
+    }
+    if (!errors.empty()) {
+        for (auto& e : errors) {
+            e = one_line(e);
+        }
+        return load_error{std::move(errors), app.help()};
+    }
+    out.amqp = amqp_url_given;
+    out.server = out.amqp ? std::string() : (server.empty() ? std::string("http://127.0.0.1:8080") : server);
+    out.broker = cfg.broker;
+    out.api_key = cfg.api.api_key;
+    out.users = std::move(users);
+    out.broadcast = broadcast;
+    return out;
 }
 
 }  // namespace pusher::config

@@ -16,6 +16,7 @@ import {
     eventually,
     exchangeNames,
     metric,
+    pusherSend,
     rabbitmqctl,
     skipUnless,
 } from './lib/pusher.mjs';
@@ -295,7 +296,20 @@ describe('pusher + RabbitMQ over TLS (amqps://, a private CA)', { skip: tlsMissi
             } finally {
                 await pub.close();
             }
-            assert.deepEqual(await waitForEvents(socket, 'mail.new', 2), [{ over: 'tls' }, { from: 'outside' }]);
+            // pusher send over TLS, with the same options as the server.
+            const sent = await pusherSend([
+                '--amqp-url', amqpsUrl, '--amqp-tls-ca-file', caFile, '--exchange', names.exchange,
+                '--broadcast-exchange', names.broadcastExchange, '--user', 'tls-alice', '--event', 'mail.new',
+                '--data', '{"from":"pusher send"}',
+            ]);
+            assert.equal(sent.code, 0, sent.stderr);
+            assert.deepEqual(await waitForEvents(socket, 'mail.new', 3), [
+                { over: 'tls' },
+                { from: 'outside' },
+                { from: 'pusher send' },
+            ]);
+            const refused = await pusherSend(['--amqp-url', amqpsUrl, '--user', 'tls-alice', '--data', '1']);
+            assert.equal(refused.code, 1, 'no CA: the certificate cannot be verified');
             // Both connections under their name (client property connection_name), and both over TLS (ssl = true).
             const connections = await rabbitmqctl('list_connections', 'client_properties', 'ssl');
             assert.match(connections, /pusher-e2e-tls consumer[^\n]*\ttrue/);
