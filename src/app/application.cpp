@@ -77,68 +77,68 @@ engineio::options engine_options(config::config const& c) {
 // server and the gate while they unwind.
 struct application::parts {
     explicit parts(config::config c)
-        : cfg(std::move(c)),
-          pool(cfg.server.threads),
-          verifier(make_verifier(cfg.auth)),
-          bus(make_broker(cfg.broker)),
-          out(hub, registry),
-          door(hub, *bus, verifier.get(), cfg.auth.dev_auth),
-          timers(pool.context(0)),
-          sockets(timers, socketio::options{cfg.engineio.connect_timeout, 10, {}}),
-          engine(std::make_shared<engineio::server>(engine_options(cfg), sockets)),
-          http(pool, httpd::options{.host = cfg.server.listen_host,
-                                    .port = cfg.server.listen_port,
-                                    .max_connections = cfg.server.max_connections,
-                                    .max_connections_per_ip = cfg.server.max_connections_per_ip,
-                                    .connection_rate_per_ip = cfg.server.connection_rate_per_ip,
-                                    .tls_cert_file = cfg.server.tls_cert,
-                                    .tls_key_file = cfg.server.tls_key}) {
-        if (verifier == nullptr && !cfg.auth.dev_auth) {
+        : cfg_(std::move(c)),
+          pool_(cfg_.server.threads),
+          verifier_(make_verifier(cfg_.auth)),
+          broker_(make_broker(cfg_.broker)),
+          fanout_(hub_, metrics_),
+          gate_(hub_, *broker_, verifier_.get(), cfg_.auth.dev_auth),
+          timers_(pool_.context(0)),
+          socketio_(timers_, socketio::options{cfg_.engineio.connect_timeout, 10, {}}),
+          engineio_(std::make_shared<engineio::server>(engine_options(cfg_), socketio_)),
+          httpd_(pool_, httpd::options{.host = cfg_.server.listen_host,
+                                       .port = cfg_.server.listen_port,
+                                       .max_connections = cfg_.server.max_connections,
+                                       .max_connections_per_ip = cfg_.server.max_connections_per_ip,
+                                       .connection_rate_per_ip = cfg_.server.connection_rate_per_ip,
+                                       .tls_cert_file = cfg_.server.tls_cert,
+                                       .tls_key_file = cfg_.server.tls_key}) {
+        if (verifier_ == nullptr && !cfg_.auth.dev_auth) {
             log::warn(
                 "neither --jwt-secret nor --jwt-public-key is set and --dev-auth is off: every client will be "
                 "refused");
         }
-        sockets.add_namespace("/", door);
-        register_server_metrics(registry, {http.stats(), engine->stats(), sockets.stats(), hub, *bus, door.stats(),
-                                           [this] { return ready(); }});
-        http.add_route("/socket.io/", engine);
+        socketio_.add_namespace("/", gate_);
+        register_server_metrics(metrics_, {httpd_.stats(), engineio_->stats(), socketio_.stats(), hub_, *broker_,
+                                           gate_.stats(), [this] { return ready(); }});
+        httpd_.add_route("/socket.io/", engineio_);
         api::publish_settings publish;
-        publish.api_key = cfg.api.api_key;
-        http.add_route("/api/publish", make_publish_route(*bus, publish));
-        http.add_route("/healthz", make_healthz_route());
-        http.add_route("/readyz", make_readyz_route([this] { return readiness_now(); }));
-        http.add_route("/metrics", make_metrics_route(registry));
-        http.add_route("/", make_demo_route());
+        publish.api_key = cfg_.api.api_key;
+        httpd_.add_route("/api/publish", make_publish_route(*broker_, publish));
+        httpd_.add_route("/healthz", make_healthz_route());
+        httpd_.add_route("/readyz", make_readyz_route([this] { return readiness_now(); }));
+        httpd_.add_route("/metrics", make_metrics_route(metrics_));
+        httpd_.add_route("/", make_demo_route());
     }
 
-    bool ready() const { return !stopping.load(std::memory_order_relaxed) && bus->ready(); }
+    bool ready() const { return !stopping_.load(std::memory_order_relaxed) && broker_->ready(); }
 
     readiness readiness_now() const {
-        if (stopping.load(std::memory_order_relaxed)) {
+        if (stopping_.load(std::memory_order_relaxed)) {
             return {false, "shutting down"};
         }
-        if (!bus->ready()) {
-            auto const s = bus->stats();
+        if (!broker_->ready()) {
+            auto const s = broker_->stats();
             return {false, s.consumer_connected ? "restoring bindings" : "broker not connected"};
         }
         return {true, {}};
     }
 
-    config::config cfg;
-    io_pool pool;
-    metrics::registry registry;
-    hub::hub hub;
-    std::unique_ptr<auth::verifier> verifier;
-    std::unique_ptr<broker::broker> bus;
-    fanout out;
-    gate door;
-    socketio::asio_scheduler timers;
-    socketio::server sockets;
-    std::shared_ptr<engineio::server> engine;
-    httpd::server http;
-    std::atomic<bool> started{false};
-    std::atomic<bool> stopping{false};
-    bool stopped = false;
+    config::config cfg_;
+    io_pool pool_;
+    metrics::registry metrics_;
+    hub::hub hub_;
+    std::unique_ptr<auth::verifier> verifier_;
+    std::unique_ptr<broker::broker> broker_;
+    fanout fanout_;
+    gate gate_;
+    socketio::asio_scheduler timers_;
+    socketio::server socketio_;
+    std::shared_ptr<engineio::server> engineio_;
+    httpd::server httpd_;
+    std::atomic<bool> started_{false};
+    std::atomic<bool> stopping_{false};
+    bool stopped_ = false;
 };
 
 application::application(config::config cfg) : parts_(std::make_unique<parts>(std::move(cfg))) {}
@@ -149,12 +149,12 @@ application::~application() {
 
 std::vector<std::string> application::start() {
     auto& p = *parts_;
-    auto first = p.http.start();
-    p.bus->start(p.out);
-    p.pool.start();
-    p.started = true;
+    auto first = p.httpd_.start();
+    p.broker_->start(p.fanout_);
+    p.pool_.start();
+    p.started_ = true;
     std::vector<std::string> out;
-    for (auto const& ep : p.http.endpoints()) {
+    for (auto const& ep : p.httpd_.endpoints()) {
         out.push_back(ep.to_string());
     }
     if (out.empty()) {
@@ -165,32 +165,32 @@ std::vector<std::string> application::start() {
 
 void application::shutdown() {
     auto& p = *parts_;
-    if (p.stopped) {
+    if (p.stopped_) {
         return;
     }
-    p.stopped = true;
-    p.stopping = true;  // /readyz answers 503 from now on
-    if (!p.started) {
-        p.bus->stop();
+    p.stopped_ = true;
+    p.stopping_ = true;  // /readyz answers 503 from now on
+    if (!p.started_) {
+        p.broker_->stop();
         return;
     }
-    auto const sessions = p.engine->session_count();
+    auto const sessions = p.engineio_->session_count();
     log::info("shutting down: {} session(s) told to reconnect, up to {} ms to drain", sessions,
-              p.cfg.shutdown.drain.count());
-    p.http.stop();
-    p.engine->close_all(engineio::disconnect_reason::server_shutdown);
+              p.cfg_.shutdown.drain.count());
+    p.httpd_.stop();
+    p.engineio_->close_all(engineio::disconnect_reason::server_shutdown);
     // close_all runs on each session's thread: let the workers finish it (close frames written, held GETs
     // answered, the gate told) within the drain time.
-    auto const deadline = std::chrono::steady_clock::now() + p.cfg.shutdown.drain;
-    while (p.engine->session_count() > 0 && std::chrono::steady_clock::now() < deadline) {
+    auto const deadline = std::chrono::steady_clock::now() + p.cfg_.shutdown.drain;
+    while (p.engineio_->session_count() > 0 && std::chrono::steady_clock::now() < deadline) {
         std::this_thread::sleep_for(10ms);
     }
-    if (auto left = p.engine->session_count(); left > 0) {
+    if (auto left = p.engineio_->session_count(); left > 0) {
         log::warn("shutdown: {} session(s) still open after the drain time; closing them", left);
     }
-    p.http.close_idle();
-    p.bus->stop();  // unbinds, closes the AMQP connections; no broker callback runs after this
-    p.pool.stop();
+    p.httpd_.close_idle();
+    p.broker_->stop();  // unbinds, closes the AMQP connections; no broker callback runs after this
+    p.pool_.stop();
     log::info("stopped");
 }
 }  // namespace pusher::app
