@@ -3,6 +3,7 @@
 // scripts/rabbitmq-test-node.sh), a raw rabbitmq-c publisher independent of the code under test (confirm mode,
 // `mandatory` so an unroutable message comes back as basic.return), rabbitmqctl, and a sink that records.
 #include "broker/broker.hpp"
+#include "support/wait.hpp"
 
 #include <amqp.h>
 #include <amqp_framing.h>
@@ -94,16 +95,10 @@ inline std::pair<int, std::string> ctl(std::string const& args) {
     return ctl_shell(rabbitmqctl() + " " + args);
 }
 
+// tests/support/wait.hpp's wait_until, with the longer deadline a broker round trip may need.
 template <class Pred>
 bool eventually(Pred pred, std::chrono::milliseconds timeout = 10s) {
-    auto const until = std::chrono::steady_clock::now() + timeout;
-    while (std::chrono::steady_clock::now() < until) {
-        if (pred()) {
-            return true;
-        }
-        std::this_thread::sleep_for(5ms);
-    }
-    return pred();
+    return ::pusher::test::wait_until(pred, timeout);
 }
 
 struct received {

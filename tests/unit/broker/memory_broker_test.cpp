@@ -3,6 +3,8 @@
 #include "broker/memory_broker.hpp"
 #include "broker/error.hpp"
 
+#include "support/wait.hpp"
+
 #include <gtest/gtest.h>
 #include <spdlog/spdlog.h>
 
@@ -84,17 +86,11 @@ publication to(std::vector<std::string> users, std::string payload = R"({"n":1})
     return p;
 }
 
+using ::pusher::test::wait_until;
 // Waits (with a deadline) until `pred` holds.
 template <class Pred>
 bool eventually(Pred pred, std::chrono::milliseconds timeout = 5s) {
-    auto const until = std::chrono::steady_clock::now() + timeout;
-    while (std::chrono::steady_clock::now() < until) {
-        if (pred()) {
-            return true;
-        }
-        std::this_thread::sleep_for(2ms);
-    }
-    return pred();
+    return wait_until(pred, timeout);
 }
 
 TEST(memory_broker, routes_only_to_subscribed_users) {

@@ -2,6 +2,8 @@
 // (equal deadlines in call order), whichever thread scheduled them; an earlier call re-arms the timer.
 #include "socketio/asio_scheduler.hpp"
 
+#include "support/wait.hpp"
+
 #include <boost/asio/executor_work_guard.hpp>
 #include <boost/asio/io_context.hpp>
 
@@ -30,17 +32,12 @@ class AsioSchedulerTest : public ::testing::Test {
 
     // Waits (with a deadline) until `n` calls have run.
     bool wait_for_calls(std::size_t n, std::chrono::milliseconds timeout = 5s) {
-        auto const deadline = std::chrono::steady_clock::now() + timeout;
-        while (std::chrono::steady_clock::now() < deadline) {
-            {
+        return ::pusher::test::wait_until(
+            [&] {
                 std::lock_guard lock(mutex_);
-                if (order_.size() >= n) {
-                    return true;
-                }
-            }
-            std::this_thread::sleep_for(1ms);
-        }
-        return false;
+                return order_.size() >= n;
+            },
+            timeout);
     }
 
     std::function<void()> record(int id) {
@@ -89,10 +86,7 @@ TEST_F(AsioSchedulerTest, CallsFromManyThreadsAllRunOnce) {
     for (auto& c : callers) {
         c.join();
     }
-    auto const deadline = std::chrono::steady_clock::now() + 5s;
-    while (ran.load() < 1000 && std::chrono::steady_clock::now() < deadline) {
-        std::this_thread::sleep_for(1ms);
-    }
+    EXPECT_TRUE(::pusher::test::wait_until([&] { return ran.load() == 1000; }));
     EXPECT_EQ(ran.load(), 1000);
     EXPECT_EQ(s.pending(), 0u);
 }
