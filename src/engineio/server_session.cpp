@@ -175,6 +175,8 @@ void server_session::poll(httpd::reply rep, std::string origin) {
         flush_polling();
     } else if (state_ == state::upgrading) {
         answer_held("6");  // engine.io v4 upgrade: a noop lets the client's last poll return
+    } else {
+        log::trace("engineio: {} holds a GET", sid_);  // tests await this line rather than sleep
     }
 }
 

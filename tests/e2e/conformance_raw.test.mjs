@@ -12,13 +12,21 @@ const EIO = '/engine.io/';
 const SID = /^[A-Za-z0-9_-]{20}$/;
 
 before(async () => {
-    server = await startBinary('conformance_server', ['--port', '0']);
+    // trace: the server logs `engineio: SID holds a GET`, which tests await instead of sleeping (heldGet below).
+    server = await startBinary('conformance_server', ['--port', '0', '--log-level', 'trace']);
     base = server.url;
 });
 after(async () => {
     const { code, signal } = await server.stop();
     assert.equal(code, 0, `conformance_server exited with ${code} / ${signal}; output:\n${server.output()}`);
 });
+
+// Resolves once the server holds the n-th long-poll GET of `sid` (its trace line), so that what a test sends next
+// reaches a held GET, not one still on its way.
+function heldGet(sid, n = 1) {
+    const line = `engineio: ${sid} holds a GET`;
+    return server.untilOutput((out) => out.split(line).length - 1 >= n, { what: line });
+}
 
 function connectReply(frame, nsp = '') {
     const prefix = `40${nsp ? `${nsp},` : ''}`;
@@ -166,7 +174,7 @@ describe('§5 long-polling', () => {
         const s = new PollingSession(base, EIO);
         await s.open();
         const held = s.get();
-        await sleep(50);
+        await heldGet(s.sid);
         const t0 = performance.now();
         assert.equal((await s.post('4late')).body, 'ok');
         const res = await held;
@@ -188,7 +196,7 @@ describe('§5 long-polling', () => {
         const s = new PollingSession(base, EIO);
         await s.open();
         const held = s.get();
-        await sleep(50);
+        await heldGet(s.sid);
         const second = await s.get();
         assert.ok(second.status === 400 || second.status === 500, `second GET answered ${second.status}`);
         const first = await held;
@@ -202,7 +210,7 @@ describe('§5 long-polling', () => {
         const s = new PollingSession(base, EIO);
         await s.open();
         const held = s.get();
-        await sleep(50);
+        await heldGet(s.sid);
         assert.equal((await s.post('1')).status, 200);
         const res = await held;
         assert.equal(res.status, 200);
@@ -252,12 +260,10 @@ describe('§5 heartbeat', () => {
     test('polling: no pong within pingTimeout closes the session (checked at handshake + 500 ms)', async () => {
         const s = new PollingSession(base, SIO);
         await s.open();
-        const ping = await s.get(); // the ping is queued at +300 ms: its deadline is +500 ms
+        const ping = await s.get(); // the ping is queued at +300 ms; its deadline is 200 ms after it was sent
+        const pingAt = performance.now(); // the ping was sent before this: its deadline is before pingAt + 200
         assert.equal(ping.body, '2');
-        const wait = 500 + 30 - (performance.now() - s.openedAt);
-        if (wait > 0) {
-            await sleep(wait);
-        }
+        await sleep(pingAt + 200 + 30 - performance.now()); // the waiting is the test
         assert.equal((await s.get()).status, 400);
     });
 
@@ -299,7 +305,7 @@ describe('§5 upgrade polling -> websocket', () => {
             const s = new PollingSession(base, path);
             await s.open();
             const held = s.get();
-            await sleep(30);
+            await heldGet(s.sid);
             const ws = await WsClient.open(wsUrl(base, path, { sid: s.sid }));
             ws.send('2probe');
             assert.equal(await ws.next(), '3probe');

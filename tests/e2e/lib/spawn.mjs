@@ -30,6 +30,7 @@ process.on('exit', () => {
 // Returns { url, host, port, pid, output(), exited, stop(signal) }:
 //   url      http://HOST:PORT (IPv6 hosts in brackets)
 //   output() everything the process wrote so far (stdout and stderr interleaved)
+//   untilOutput(predicate, {timeout, what}) resolves once predicate(output()) holds (event-driven, no polling)
 //   exited   a promise of { code, signal }
 //   stop()   SIGTERM (or `signal`), SIGKILL after `killAfterMs`; resolves to { code, signal }
 // Rejects, with the output so far, if the process exits or stays silent for `timeoutMs`.
@@ -82,6 +83,30 @@ export async function startBinary(name, args = [], { env = {}, timeoutMs = 15000
         });
     });
 
+    // Resolves once `predicate(output so far)` holds: checked now and on every chunk the process writes.
+    const untilOutput = (predicate, { timeout = 10000, what = 'output' } = {}) =>
+        new Promise((resolve, reject) => {
+            const check = () => {
+                if (predicate(log)) {
+                    cleanup();
+                    resolve(log);
+                }
+            };
+            const timer = setTimeout(() => {
+                cleanup();
+                reject(new Error(`${name}: timed out waiting for ${what}; output:\n${log.slice(-2000)}`));
+            }, timeout);
+            const cleanup = () => {
+                clearTimeout(timer);
+                child.stdout.off('data', check);
+                child.stderr.off('data', check);
+            };
+            // Registered after the watchers above, so `log` already holds the chunk when check runs.
+            child.stdout.on('data', check);
+            child.stderr.on('data', check);
+            check();
+        });
+
     let stopping = null;
     return {
         ...address,
@@ -89,6 +114,7 @@ export async function startBinary(name, args = [], { env = {}, timeoutMs = 15000
         pid: child.pid,
         process: child,
         output: () => log,
+        untilOutput,
         exited,
         stop(signal = 'SIGTERM') {
             if (!stopping) {
