@@ -139,7 +139,7 @@ extern "C" int LLVMFuzzerTestOneInput(std::uint8_t const* data, std::size_t size
 
     api::publish_settings settings;
     if ((flags & 1) != 0) {
-        settings.api_key = std::string(api_key);
+        settings.api_keys = {std::string(api_key)};
     }
     if ((flags & 2) != 0) {
         settings.max_body = 64;
@@ -154,15 +154,15 @@ extern "C" int LLVMFuzzerTestOneInput(std::uint8_t const* data, std::size_t size
     req.body = req.body_too_large ? std::string_view() : body;
     req.remote_address = "127.0.0.1:1";
 
-    FUZZ_CHECK(api::authorized(authorization, settings.api_key) ==
-               (settings.api_key.empty() || bearer_ok(authorization)));
+    FUZZ_CHECK(api::authorized(authorization, settings.api_keys) ==
+               (settings.api_keys.empty() || bearer_ok(authorization)));
     FUZZ_CHECK(api::constant_time_equal(authorization, api_key) == (authorization == api_key));
 
     auto const result = api::parse_publish(req, settings);
     unsigned expected_status = 0;
     if ((flags & 4) != 0) {
         expected_status = 405;
-    } else if (!api::authorized(authorization, settings.api_key)) {
+    } else if (!api::authorized(authorization, settings.api_keys)) {
         expected_status = 401;
     } else if (req.body_too_large || body.size() > settings.max_body) {
         expected_status = 413;

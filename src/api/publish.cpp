@@ -99,18 +99,21 @@ bool constant_time_equal(std::string_view guess, std::string_view secret) {
     return diff == 0;
 }
 
-bool authorized(std::string_view authorization, std::string_view api_key) {
-    if (api_key.empty()) {
+bool authorized(std::string_view authorization, std::vector<std::string> const& api_keys) {
+    if (api_keys.empty()) {
         return true;
     }
     // RFC 9110 §11.6.2: credentials = auth-scheme [ 1*SP token68 ]; the scheme is case-insensitive.
     std::string_view const value = trim(authorization);
     auto const space = value.find(' ');
-    if (space == std::string_view::npos || !iequals(value.substr(0, space), "Bearer")) {
-        constant_time_equal({}, api_key);  // same work on every refusal path
-        return false;
+    bool const bearer = space != std::string_view::npos && iequals(value.substr(0, space), "Bearer");
+    std::string_view const token = bearer ? trim(value.substr(space + 1)) : std::string_view();
+    // Every key is compared, whichever matches (and on every refusal path): the time taken tells nothing.
+    bool match = false;
+    for (auto const& key : api_keys) {
+        match = constant_time_equal(token, key) || match;
     }
-    return constant_time_equal(trim(value.substr(space + 1)), api_key);
+    return bearer && match;
 }
 
 std::size_t accepted_count(broker::publication const& p) {
@@ -129,7 +132,7 @@ publish_result parse_publish(request const& req, publish_settings const& setting
     if (req.method != "POST") {
         return method_not_allowed("POST");
     }
-    if (!authorized(req.authorization, settings.api_key)) {
+    if (!authorized(req.authorization, settings.api_keys)) {
         auto r = error_response(401, "unauthorized");
         r.headers.emplace_back("WWW-Authenticate", "Bearer");
         return r;

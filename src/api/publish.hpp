@@ -20,10 +20,11 @@
 #include <string>
 #include <string_view>
 #include <variant>
+#include <vector>
 
 namespace pusher::api {
 struct publish_settings {
-    std::string api_key;                          // empty: no key required
+    std::vector<std::string> api_keys;            // each accepted; none: no key required
     std::size_t max_body = std::size_t{1} << 20;  // bytes; over it: 413
     std::size_t max_users = 10000;                // entries in "users"
     static constexpr std::size_t max_name = 255;  // user, event, id: AMQP short strings (routing key, type, id)
@@ -42,7 +43,7 @@ response publish_failed();
 
 // True when no key is configured, or `authorization` is `Bearer <api_key>` (scheme case-insensitive). The key is
 // compared in constant time.
-bool authorized(std::string_view authorization, std::string_view api_key);
+bool authorized(std::string_view authorization, std::vector<std::string> const& api_keys);
 // Compares without an early exit, so the time taken does not tell how much of `secret` a guess got right.
 bool constant_time_equal(std::string_view guess, std::string_view secret);
 }  // namespace pusher::api

@@ -103,7 +103,7 @@ struct application::parts {
                                            gate_.stats(), [this] { return ready(); }});
         httpd_.add_route("/socket.io/", engineio_);
         api::publish_settings publish;
-        publish.api_key = cfg_.api.api_key;
+        publish.api_keys = cfg_.api.api_keys;
         httpd_.add_route("/api/publish", make_publish_route(*broker_, publish));
         httpd_.add_route("/healthz", make_healthz_route());
         httpd_.add_route("/readyz", make_readyz_route([this] { return readiness_now(); }));

@@ -62,7 +62,10 @@ struct config {
     } auth;
 
     struct api {
-        std::string api_key;  // required as `Authorization: Bearer KEY` on /api/* when set
+        // Each accepted as `Authorization: Bearer KEY` on /api/* (several: rotate without downtime). None on a
+        // listener that is not loopback refuses to start, unless `insecure` says so on purpose.
+        std::vector<std::string> api_keys;
+        bool insecure = false;  // --api-insecure: /api/* open to whoever reaches the listener
     } api;
 
     struct log {

@@ -418,7 +418,7 @@ boost::system::result<send_options, load_error> load_send(std::vector<std::strin
     out.amqp = amqp_url_given;
     out.server = out.amqp ? std::string() : (server.empty() ? std::string("http://127.0.0.1:8080") : server);
     out.broker = cfg.broker;
-    out.api_key = cfg.api.api_key;
+    out.api_key = cfg.api.api_keys.empty() ? std::string() : cfg.api.api_keys.front();
     out.users = std::move(users);
     out.broadcast = broadcast;
     return out;

@@ -146,9 +146,9 @@ bool is_origin(std::string_view o) {
     return true;
 }
 
-std::string set_origins(config& c, std::string_view text) {
-    std::vector<std::string> out;
-    bool any = false;
+// The items of a comma-separated list, white space around each trimmed (empty items kept: the caller decides).
+std::vector<std::string_view> split_list(std::string_view text) {
+    std::vector<std::string_view> out;
     std::size_t start = 0;
     while (start <= text.size()) {
         auto comma = text.find(',', start);
@@ -159,6 +159,19 @@ std::string set_origins(config& c, std::string_view text) {
         while (!item.empty() && std::isspace(static_cast<unsigned char>(item.back()))) {
             item.remove_suffix(1);
         }
+        out.push_back(item);
+        if (comma == std::string_view::npos) {
+            break;
+        }
+        start = comma + 1;
+    }
+    return out;
+}
+
+std::string set_origins(config& c, std::string_view text) {
+    std::vector<std::string> out;
+    bool any = false;
+    for (auto item : split_list(text)) {
         if (item == "*") {
             any = true;
         } else if (!item.empty()) {
@@ -170,10 +183,6 @@ std::string set_origins(config& c, std::string_view text) {
                 out.push_back(std::move(o));
             }
         }
-        if (comma == std::string_view::npos) {
-            break;
-        }
-        start = comma + 1;
     }
     c.server.allowed_origins = any ? std::vector<std::string>{} : std::move(out);
     return {};
@@ -416,16 +425,34 @@ std::vector<option> build_table() {
                      "loopback; logs a warning",
                      [](config& c, std::string_view s) { return set_bool(s, c.auth.dev_auth); }));
     // HTTP API
-    t.push_back(make("HTTP API", "--api-key", "KEY", vt::text, "none",
-                     "required as `Authorization: Bearer KEY` on /api/* (dev mode on loopback may omit it)",
+    t.push_back(make("HTTP API", "--api-key", "KEY[,KEY...]", vt::list, "none",
+                     "required as `Authorization: Bearer KEY` on /api/*; several keys are each accepted (rotate "
+                     "without downtime); without one, a listener that is not loopback refuses to start",
                      [](config& c, std::string_view s) {
-                         for (char ch : s) {
-                             if (ch <= ' ' || ch > '~') {  // it travels in a header: token68-ish, no spaces
-                                 return std::string("must be printable ASCII without spaces");
-                             }
+                         std::vector<std::string> keys;
+                         auto const items = split_list(s);
+                         if (items.size() == 1 && items[0].empty()) {
+                             c.api.api_keys.clear();  // `--api-key ""`: none (clears a key from the file or env)
+                             return std::string();
                          }
-                         return set_text(s, c.api.api_key);
+                         for (auto const k : items) {
+                             for (char ch : k) {
+                                 if (ch <= ' ' || ch > '~') {  // it travels in a header: token68-ish, no spaces
+                                     return std::string("must be printable ASCII without spaces");
+                                 }
+                             }
+                             if (k.empty()) {
+                                 return std::string("an empty key in the list");
+                             }
+                             keys.emplace_back(k);
+                         }
+                         c.api.api_keys = std::move(keys);
+                         return std::string();
                      }));
+    t.push_back(make("HTTP API", "--api-insecure", "", vt::boolean, "off",
+                     "serve /api/* without a key on a listener that is not loopback (anyone who reaches it can "
+                     "publish to any user); for a network you control by other means",
+                     [](config& c, std::string_view s) { return set_bool(s, c.api.insecure); }));
     // Logging
     t.push_back(
         make("Logging", "--log-level", "LEVEL", vt::text, "info", "trace, debug, info, warn, error, critical or off",
@@ -483,6 +510,12 @@ void cross_check(config const& cfg, std::vector<std::string>& errors) {
     if (cfg.broker.exchange == cfg.broker.broadcast_exchange) {
         errors.push_back("--exchange and --broadcast-exchange must differ (both " +
                          json_text::quote(cfg.broker.exchange) + ")");
+    }
+    // (With --dev-auth off loopback, the line above already refuses the listener.)
+    if (!is_loopback(cfg.server.listen_host) && cfg.api.api_keys.empty() && !cfg.api.insecure && !a.dev_auth) {
+        errors.push_back("--listen " + cfg.server.listen_host +
+                         " is not loopback and /api/* has no key: set --api-key KEY[,KEY...] (or, to let anyone who "
+                         "reaches it publish to any user, --api-insecure)");
     }
     if (cfg.broker.tls_cert_file.empty() != cfg.broker.tls_key_file.empty()) {
         errors.push_back("--amqp-tls-cert and --amqp-tls-key go together (set both or neither)");
@@ -623,9 +656,9 @@ std::vector<std::string> warnings(config const& cfg) {
             "--jwt-secret is shorter than 32 bytes; HS256 wants a key of at least 256 bits "
             "(RFC 7518 section 3.2)");
     }
-    if (!loopback && cfg.api.api_key.empty()) {
-        out.push_back("no --api-key while listening on " + cfg.server.listen_host +
-                      ": /api/* is not protected by a key");
+    if (!loopback && cfg.api.api_keys.empty()) {
+        out.push_back("--api-insecure: /api/* has no key while listening on " + cfg.server.listen_host +
+                      ": anyone who reaches it can publish to any user");
     }
     if (!loopback && cfg.server.allowed_origins.empty()) {
         out.push_back("no --allowed-origins while listening on " + cfg.server.listen_host +

@@ -159,6 +159,11 @@ describe('pusher: lifecycle', () => {
             [['--listen', '0.0.0.0:0', '--dev-auth'], /--dev-auth requires a loopback/],
             [['--broker', 'kafka'], /--broker/],
             [['--listen', 'nonsense'], /--listen/],
+            // secure by default: /api/* off loopback needs a key (or the explicit --api-insecure)
+            [
+                ['--listen', '0.0.0.0:0', '--jwt-secret', secret],
+                /--listen 0\.0\.0\.0 is not loopback and \/api\/\* has no key: set --api-key KEY\[,KEY\.\.\.\] \(or, to let anyone who reaches it publish to any user, --api-insecure\)/,
+            ],
         ];
         for (const [args, expected] of cases) {
             const r = await new Promise((resolve) =>
@@ -168,6 +173,21 @@ describe('pusher: lifecycle', () => {
             );
             assert.equal(r.code, 2, `${args.join(' ')}: ${r.stderr}`);
             assert.match(r.stderr, expected);
+        }
+    });
+
+    test('--api-key with two keys (a rotation): each is accepted, nothing else', async () => {
+        const server = await startBinary('pusher', [
+            '--listen', '127.0.0.1:0', '--jwt-secret', secret, '--api-key', 'key-old,key-new', '--log-level', 'warn',
+        ]);
+        try {
+            const msg = { user: 'nobody', event: 'x', data: 1 };
+            assert.equal((await apiPublish(server.url, msg, { apiKey: 'key-old' })).status, 202);
+            assert.equal((await apiPublish(server.url, msg, { apiKey: 'key-new' })).status, 202);
+            assert.equal((await apiPublish(server.url, msg, { apiKey: 'key-old,key-new' })).status, 401);
+            assert.equal((await apiPublish(server.url, msg)).status, 401);
+        } finally {
+            await server.stop();
         }
     });
 

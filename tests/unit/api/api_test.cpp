@@ -170,7 +170,7 @@ TEST(api_publish, user_of_255_bytes_is_accepted) {
 
 TEST(api_publish, api_key) {
     publish_settings s;
-    s.api_key = "s3cret";
+    s.api_keys = {"s3cret"};
     EXPECT_EQ(ok(parse_publish(post(R"({"user":"a"})", "Bearer s3cret"), s)).users.size(), 1u);
     EXPECT_EQ(ok(parse_publish(post(R"({"user":"a"})", "bearer   s3cret  "), s)).users.size(), 1u);
     for (std::string_view bad :
@@ -180,6 +180,12 @@ TEST(api_publish, api_key) {
         EXPECT_EQ(r.body, R"({"error":"unauthorized"})");
         EXPECT_EQ(header(r, "WWW-Authenticate"), "Bearer");
     }
+    // Several keys (a rotation in progress): each is accepted, nothing else is.
+    s.api_keys = {"old-key", "s3cret"};
+    EXPECT_EQ(ok(parse_publish(post(R"({"user":"a"})", "Bearer old-key"), s)).users.size(), 1u);
+    EXPECT_EQ(ok(parse_publish(post(R"({"user":"a"})", "Bearer s3cret"), s)).users.size(), 1u);
+    EXPECT_EQ(err(parse_publish(post(R"({"user":"a"})", "Bearer old-keys3cret"), s)).status, 401u);
+    EXPECT_EQ(err(parse_publish(post(R"({"user":"a"})", "Bearer old-key,s3cret"), s)).status, 401u);
     // No key configured: any or no Authorization header passes.
     EXPECT_EQ(ok(parse_publish(post(R"({"user":"a"})", "Bearer whatever"), defaults)).users.size(), 1u);
 }
@@ -193,9 +199,10 @@ TEST(api_publish, constant_time_equal) {
     EXPECT_FALSE(constant_time_equal("", "abc"));
     EXPECT_FALSE(constant_time_equal("abc", ""));
     EXPECT_FALSE(constant_time_equal(std::string_view("ab\0", 3), "ab"));
-    EXPECT_TRUE(authorized("", ""));
-    EXPECT_TRUE(authorized("Bearer k", "k"));
-    EXPECT_FALSE(authorized("Bearer k", "K"));
+    EXPECT_TRUE(authorized("", {}));
+    EXPECT_TRUE(authorized("Bearer k", {"k"}));
+    EXPECT_FALSE(authorized("Bearer k", {"K"}));
+    EXPECT_FALSE(authorized("Bearer ", {""}));
 }
 
 // ---- publish: refusals ----

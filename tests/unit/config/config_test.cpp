@@ -108,7 +108,8 @@ TEST_F(config_test, defaults_are_the_documented_ones) {
     EXPECT_EQ(c.auth.issuer, "");
     EXPECT_FALSE(c.auth.require_exp);
     EXPECT_TRUE(c.auth.dev_auth);
-    EXPECT_EQ(c.api.api_key, "");
+    EXPECT_TRUE(c.api.api_keys.empty());
+    EXPECT_FALSE(c.api.insecure);
     EXPECT_EQ(c.log.level, "info");
     EXPECT_EQ(c.log.format, log_format::plain);
     EXPECT_EQ(c.shutdown.drain, 10'000ms);
@@ -189,7 +190,7 @@ TEST_F(config_test, every_flag_is_accepted) {
     EXPECT_EQ(c.auth.issuer, "https://id.example.com");
     EXPECT_TRUE(c.auth.require_exp);
     EXPECT_FALSE(c.auth.dev_auth);
-    EXPECT_EQ(c.api.api_key, "k-123");
+    EXPECT_EQ(c.api.api_keys, std::vector<std::string>{"k-123"});
     EXPECT_EQ(c.log.level, "debug");
     EXPECT_EQ(c.log.format, log_format::json);
     EXPECT_EQ(c.shutdown.drain, 0ms);
@@ -324,11 +325,11 @@ TEST_F(config_test, listen_must_be_host_colon_port) {
     EXPECT_EQ(error_of({"--listen", "300.1.1.1:80"}),
               "--listen: expected HOST:PORT with HOST an IP address or localhost (IPv6 in brackets: [::1]:8080), "
               "got \"300.1.1.1:80\"");
-    auto c = ok({"--jwt-secret=s", "--listen", "0.0.0.0:443"});
+    auto c = ok({"--jwt-secret=s", "--listen", "0.0.0.0:443", "--api-key", "k"});
     EXPECT_EQ(c.server.listen_host, "0.0.0.0");
     EXPECT_EQ(c.server.listen_port, 443);
     EXPECT_EQ(ok({"--dev-auth", "--listen", "localhost:0"}).server.listen_host, "localhost");
-    EXPECT_EQ(ok({"--jwt-secret=s", "--listen", "[::]:80"}).server.listen_host, "::");
+    EXPECT_EQ(ok({"--jwt-secret=s", "--listen", "[::]:80", "--api-insecure"}).server.listen_host, "::");
 }
 
 TEST_F(config_test, broker_must_be_memory_or_amqp) {
@@ -408,6 +409,20 @@ TEST_F(config_test, log_level_and_format_are_choices) {
 TEST_F(config_test, api_key_must_fit_in_a_header_and_is_never_echoed) {
     auto e = error_of({"--api-key", "two words"});
     EXPECT_EQ(e, "--api-key: must be printable ASCII without spaces");
+    EXPECT_EQ(error_of({"--api-key", "a,,b"}), "--api-key: an empty key in the list");
+}
+
+// Secure by default: /api/* publishes to any user, so off loopback it needs a key or an explicit opt-out.
+TEST_F(config_test, a_listener_that_is_not_loopback_needs_an_api_key_or_api_insecure) {
+    EXPECT_THAT(errors({"--jwt-secret=s", "--listen", "0.0.0.0:8080"}),
+                ElementsAre("--listen 0.0.0.0 is not loopback and /api/* has no key: set --api-key KEY[,KEY...] (or, "
+                            "to let anyone who reaches it publish to any user, --api-insecure)"));
+    EXPECT_EQ(ok({"--jwt-secret=s", "--listen", "0.0.0.0:8080", "--api-key", "old, new"}).api.api_keys,
+              (std::vector<std::string>{"old", "new"}));
+    auto open = ok({"--jwt-secret=s", "--listen", "[::]:8080", "--api-insecure"});
+    EXPECT_TRUE(open.api.insecure);
+    EXPECT_THAT(pusher::config::warnings(open), ::testing::Contains(HasSubstr("--api-insecure")));
+    EXPECT_TRUE(ok({"--jwt-secret=s", "--api-key", ""}).api.api_keys.empty()) << "loopback: no key needed";
 }
 
 TEST_F(config_test, dev_auth_requires_a_loopback_listener) {
@@ -610,8 +625,10 @@ TEST_F(config_test, warnings_flag_risky_but_valid_settings) {
                 ElementsAre(HasSubstr("--dev-auth is on: clients choose their own user id")));
     EXPECT_THAT(pusher::config::warnings(ok({"--jwt-secret", "short"})),
                 ElementsAre(HasSubstr("--jwt-secret is shorter than 32 bytes")));
-    EXPECT_THAT(pusher::config::warnings(ok({"--jwt-secret", std::string(32, 's'), "--listen", "0.0.0.0:80"})),
-                ElementsAre("no --api-key while listening on 0.0.0.0: /api/* is not protected by a key",
+    EXPECT_THAT(pusher::config::warnings(
+                    ok({"--jwt-secret", std::string(32, 's'), "--listen", "0.0.0.0:80", "--api-insecure"})),
+                ElementsAre("--api-insecure: /api/* has no key while listening on 0.0.0.0: anyone who reaches it can "
+                            "publish to any user",
                             "no --allowed-origins while listening on 0.0.0.0: web pages from any origin may connect"));
     EXPECT_TRUE(pusher::config::warnings(ok({"--jwt-secret", std::string(32, 's'), "--listen", "0.0.0.0:80",
                                              "--api-key", "k", "--allowed-origins", "https://a.com"}))
