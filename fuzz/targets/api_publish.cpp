@@ -122,7 +122,7 @@ bool body_ok(std::string_view body, api::publish_settings const& settings) {
         }
     }
     if (auto const* e = o.if_contains("event")) {
-        if (!name_ok(e) || socketio::is_reserved_event(std::string_view(e->as_string()))) {
+        if (!name_ok(e) || pusher::socketio::is_reserved_event(std::string_view(e->as_string()))) {
             return false;
         }
     }
