@@ -14,6 +14,7 @@
 
 #include <array>
 #include <chrono>
+#include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <optional>
@@ -37,6 +38,47 @@ class sink {
   public:
     virtual ~sink() = default;
     virtual void on_message(message const& m) = 0;
+};
+
+// Why a message that reached this node went to the undelivered exchange (header `x-pusher-reason`).
+enum class undelivered_reason : std::uint8_t {
+    no_session,         // a user message found no session (and nothing held for recovery) of its user here
+    recovery_expired,   // held for a session's recovery, which did not happen within the window
+    recovery_overflow,  // held for a recovery, and pushed out by the per-session or node-wide cap
+};
+inline constexpr std::size_t undelivered_reason_count = 3;
+inline std::string_view to_string(undelivered_reason r) {
+    switch (r) {
+        case undelivered_reason::no_session:
+            return "no_session";
+        case undelivered_reason::recovery_expired:
+            return "recovery_expired";
+        case undelivered_reason::recovery_overflow:
+            return "recovery_overflow";
+    }
+    return "no_session";
+}
+
+// A message to republish on the undelivered exchange: the same routing key (user), `type` (event), body and
+// properties as it came, plus the reason. Owns its bytes: it crosses from the consumer's thread to the publisher's.
+struct undelivered {
+    std::string user;
+    std::string event;
+    std::string payload;
+    bool content_is_json = true;
+    std::string message_id;
+    std::optional<std::int64_t> timestamp_ms;
+    undelivered_reason reason = undelivered_reason::no_session;
+
+    static undelivered of(message const& m, undelivered_reason why) {
+        return {std::string(m.user),
+                std::string(m.event),
+                std::string(m.payload),
+                m.content_is_json,
+                std::string(m.message_id),
+                m.timestamp_ms,
+                why};
+    }
 };
 
 // One publish request (from /api/publish or `pusher send`).
@@ -100,6 +142,11 @@ class broker {
     // `done` runs with success once the broker accepted every message (publisher confirms for AMQP), or with an
     // error (not connected, nacked, timed out).
     virtual void publish(publication p, done_fn done) = 0;
+
+    // Hands a message that reached this node but nobody here to the backend: amqp_broker republishes it on the
+    // undelivered exchange (fire and forget: a failure is counted, never retried); memory_broker only counts it.
+    // Any thread; returns at once.
+    virtual void undeliver(undelivered u) { (void)u; }
 
     // Connected, consuming, and every subscribed user's binding restored.
     virtual bool ready() const = 0;
