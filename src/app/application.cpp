@@ -2,6 +2,7 @@
 
 #include "app/fanout.hpp"
 #include "app/gate.hpp"
+#include "app/held_sessions.hpp"
 #include "app/http_routes.hpp"
 #include "app/server_metrics.hpp"
 #include "auth/jwt_verifier.hpp"
@@ -18,6 +19,7 @@
 
 #include <atomic>
 #include <chrono>
+#include <random>
 #include <stdexcept>
 #include <thread>
 
@@ -58,6 +60,16 @@ std::unique_ptr<broker::broker> make_broker(decltype(config::config::broker) con
     return std::make_unique<broker::amqp_broker>(o);
 }
 
+hub::recovery_options recovery_options(config::config const& c) {
+    hub::recovery_options r;
+    r.enabled = c.recovery.window.count() > 0;
+    r.per_user = {c.recovery.max_events, c.recovery.max_bytes};
+    r.node_max_bytes = c.recovery.node_max_bytes;
+    std::random_device rd;  // offsets start at a random point (hub/history.hpp)
+    r.first_seq = (static_cast<hub::seq_t>(rd()) << 32) | rd();
+    return r;
+}
+
 engineio::options engine_options(config::config const& c) {
     engineio::options o;
     o.ping_interval = c.engineio.ping_interval;
@@ -79,10 +91,13 @@ struct application::parts {
     explicit parts(config::config c)
         : cfg_(std::move(c)),
           pool_(cfg_.server.threads),
+          hub_(hub::hub::default_shards, recovery_options(cfg_)),
           verifier_(make_verifier(cfg_.auth)),
           broker_(make_broker(cfg_.broker)),
-          fanout_(hub_, metrics_),
-          gate_(hub_, *broker_, verifier_.get(), cfg_.auth.dev_auth),
+          fanout_(hub_, metrics_, fanout::system_clock_ms, [this](broker::undelivered u) { undeliver(std::move(u)); }),
+          gate_(hub_, *broker_, verifier_.get(), cfg_.auth.dev_auth, auth::clock::now,
+                gate_recovery{hub_.recovery_enabled() ? &held_ : nullptr, &timers_, cfg_.recovery.window,
+                              [this](broker::undelivered u) { undeliver(std::move(u)); }}),
           timers_(pool_.context(0)),
           socketio_(timers_, socketio::options{cfg_.engineio.connect_timeout, 10, {}}),
           engineio_(std::make_shared<engineio::server>(engine_options(cfg_), socketio_)),
@@ -111,6 +126,8 @@ struct application::parts {
         httpd_.add_route("/", make_demo_route());
     }
 
+    void undeliver(broker::undelivered u) { broker_->undeliver(std::move(u)); }
+
     bool ready() const { return !stopping_.load(std::memory_order_relaxed) && broker_->ready(); }
 
     readiness readiness_now() const {
@@ -131,6 +148,7 @@ struct application::parts {
     std::unique_ptr<auth::verifier> verifier_;
     std::unique_ptr<broker::broker> broker_;
     fanout fanout_;
+    held_sessions held_;
     gate gate_;
     socketio::asio_scheduler timers_;
     socketio::server socketio_;
@@ -188,6 +206,8 @@ void application::shutdown() {
     if (auto left = p.engineio_->session_count(); left > 0) {
         log::warn("shutdown: {} session(s) still open after the drain time; closing them", left);
     }
+    // The sessions held for recovery cannot come back here: what reached nobody goes to the undelivered exchange.
+    p.gate_.release_held();
     p.httpd_.close_idle();
     p.broker_->stop();  // unbinds, closes the AMQP connections; no broker callback runs after this
     p.pool_.stop();

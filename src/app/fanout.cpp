@@ -48,9 +48,10 @@ std::int64_t fanout::system_clock_ms() {
     return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
 }
 
-fanout::fanout(hub::hub& h, metrics::registry& reg, clock_fn now_ms)
+fanout::fanout(hub::hub& h, metrics::registry& reg, clock_fn now_ms, undeliver_fn undeliver)
     : hub_(h),
       now_ms_(std::move(now_ms)),
+      undeliver_(std::move(undeliver)),
       received_user_(
           reg.add_counter("pusher_messages_received_total", "Messages received from the broker.", {{"kind", "user"}})),
       received_broadcast_(reg.add_counter("pusher_messages_received_total", "Messages received from the broker.",
@@ -70,18 +71,50 @@ fanout::fanout(hub::hub& h, metrics::registry& reg, clock_fn now_ms)
                                  "with a timestamp that reached at least one session).",
                                  latency_bounds())) {}
 
-frame fanout::encode(std::string_view event, std::string_view payload, bool content_is_json, bool* as_string) {
+frame fanout::encode(std::string_view event, std::string_view payload, bool content_is_json, bool* as_string,
+                     std::string_view offset) {
     std::string_view const json = trim_json_ws(payload);
     if (content_is_json && !json.empty() && json_text::is_valid(json)) {
         if (as_string != nullptr) {
             *as_string = false;
         }
-        return socketio::encode_event_frame(event, json);
+        return socketio::encode_event_frame(event, json, "/", offset);
     }
     if (as_string != nullptr) {
         *as_string = true;
     }
-    return socketio::encode_event_frame(event, quote_as_utf8(payload));
+    return socketio::encode_event_frame(event, quote_as_utf8(payload), "/", offset);
+}
+
+std::optional<std::size_t> fanout::hand_to_hub(broker::message const& m, frame const& f, std::uint64_t seq) {
+    if (!hub_.recovery_enabled()) {
+        std::size_t const n = m.broadcast ? hub_.deliver_all(f) : hub_.deliver(m.user, f);
+        return n > 0 || m.broadcast ? std::optional<std::size_t>(n) : std::nullopt;
+    }
+    if (m.broadcast) {
+        return hub_.deliver_all_recorded(f, seq);
+    }
+    hub::delivery d = hub_.deliver_recorded(m.user, f, seq, [&] {
+        return std::make_shared<broker::undelivered const>(
+            broker::undelivered::of(m, broker::undelivered_reason::recovery_expired));
+    });
+    for (auto& lost : d.lost) {
+        broker::undelivered u = *lost;
+        u.reason = broker::undelivered_reason::recovery_overflow;
+        if (undeliver_) {
+            undeliver_(std::move(u));
+        }
+    }
+    if (d.sessions == 0 && d.held == 0) {
+        return std::nullopt;
+    }
+    return d.sessions;
+}
+
+void fanout::undeliver(broker::message const& m, broker::undelivered_reason why) {
+    if (undeliver_) {
+        undeliver_(broker::undelivered::of(m, why));
+    }
 }
 
 void fanout::on_message(broker::message const& m) {
@@ -97,18 +130,24 @@ void fanout::on_message(broker::message const& m) {
     }
 
     bool as_string = false;
-    frame const f = encode(m.event, m.payload, m.content_is_json, &as_string);
+    bool const recorded = hub_.recovery_enabled();
+    std::uint64_t const seq = recorded ? hub_.next_seq() : 0;
+    frame const f =
+        encode(m.event, m.payload, m.content_is_json, &as_string, recorded ? hub::format_offset(seq) : std::string());
     if (as_string) {
         as_string_.inc();
     }
-    std::size_t const n = m.broadcast ? hub_.deliver_all(f) : hub_.deliver(m.user, f);
-    if (n == 0) {
-        // A broadcast that finds nobody on this node is normal (it goes to every node); a user message is a miss
-        // (e.g. the user left inside the unbind grace).
-        if (!m.broadcast) {
-            drop(dropped_no_session_, no_session_log_, "no session", m);
-        }
+    std::optional<std::size_t> const reached = hand_to_hub(m, f, seq);
+    if (!reached) {
+        // A user message that finds nobody here is a miss (e.g. the user left inside the unbind grace). A broadcast
+        // that finds nobody is normal (it goes to every node).
+        drop(dropped_no_session_, no_session_log_, "no session", m);
+        undeliver(m, broker::undelivered_reason::no_session);
         return;
+    }
+    std::size_t const n = *reached;
+    if (n == 0) {
+        return;  // a broadcast here for nobody, or a message kept for a held session only
     }
     delivered_.inc(n);
     if (m.timestamp_ms && *m.timestamp_ms > 0) {

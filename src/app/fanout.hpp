@@ -20,6 +20,7 @@
 #include <atomic>
 #include <cstdint>
 #include <functional>
+#include <optional>
 
 namespace pusher::hub {
 class hub;
@@ -50,12 +51,16 @@ class fanout final : public broker::sink {
 
     // Registers its metrics in `reg` (pusher_messages_*_total, pusher_delivery_latency_seconds): one fanout per
     // registry. `h` and `reg` must outlive it.
-    fanout(hub::hub& h, metrics::registry& reg, clock_fn now_ms = system_clock_ms);
+    // Hands a message that reached nobody here to the backend (broker::undeliver); empty = count only.
+    using undeliver_fn = std::function<void(broker::undelivered)>;
+    fanout(hub::hub& h, metrics::registry& reg, clock_fn now_ms = system_clock_ms, undeliver_fn undeliver = {});
 
     void on_message(broker::message const& m) override;
 
     // The frame a message becomes (exposed for tests and benchmarks; on_message uses it).
-    static frame encode(std::string_view event, std::string_view payload, bool content_is_json, bool* as_string);
+    // With `offset` (connection state recovery on), the frame carries it as its last argument.
+    static frame encode(std::string_view event, std::string_view payload, bool content_is_json, bool* as_string,
+                        std::string_view offset = {});
 
     fanout_stats stats() const;
 
@@ -71,10 +76,16 @@ class fanout final : public broker::sink {
         std::atomic<std::uint64_t> held_{0};
     };
 
+    // Delivers `f` (recording it for recovery when the hub does); the number of live sessions it reached, or
+    // nullopt when nobody here was waiting for it at all (no live and no held session).
+    std::optional<std::size_t> hand_to_hub(broker::message const& m, frame const& f, std::uint64_t seq);
+    void undeliver(broker::message const& m, broker::undelivered_reason why);
+
     void drop(metrics::counter& reason_counter, log_throttle& throttle, char const* what, broker::message const& m);
 
     hub::hub& hub_;
     clock_fn now_ms_;
+    undeliver_fn undeliver_;
     metrics::counter& received_user_;
     metrics::counter& received_broadcast_;
     metrics::counter& delivered_;

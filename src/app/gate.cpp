@@ -1,11 +1,13 @@
 #include "app/gate.hpp"
 
+#include "app/held_sessions.hpp"
 #include "auth/authenticate.hpp"
 #include "broker/broker.hpp"
 #include "common/log.hpp"
 #include "hub/hub.hpp"
 
 #include <memory>
+#include <optional>
 #include <string>
 
 namespace pusher::app {
@@ -15,15 +17,37 @@ struct membership {
     std::string user;
     bool subscribed = false;  // we hold one broker subscription for this socket
     bool gone = false;        // the socket left before its admission was decided
+    bool admitted = false;
+    std::string pid;       // connection state recovery: its private id (empty when recovery is off)
+    hub::seq_t start = 0;  // it has had everything recorded after this offset
 };
 
 membership* membership_of(socketio::socket& s) {
     return std::any_cast<membership>(&s.data());
 }
+
+// The reasons a client recovers from: it did not mean to leave, and the server did not send it away.
+bool recoverable(socketio::disconnect_reason why) {
+    using r = socketio::disconnect_reason;
+    return why == r::transport_close || why == r::transport_error || why == r::ping_timeout ||
+           why == r::server_shutdown;
+}
+
+std::string_view string_member(boost::json::object const& o, std::string_view key) {
+    auto const* v = o.if_contains(key);
+    return v != nullptr && v->is_string() ? std::string_view(v->get_string()) : std::string_view();
+}
 }  // namespace
 
-gate::gate(hub::hub& h, broker::broker& b, auth::verifier const* v, bool dev_auth, clock_fn now)
-    : hub_(h), broker_(b), verifier_(v), dev_auth_(dev_auth), now_(std::move(now)) {}
+// A CONNECT that asks for its state back: auth `pid` and, once it has read an event, `offset`.
+struct gate::recovery_request {
+    std::string pid;
+    std::optional<hub::seq_t> offset;
+    bool waited = false;  // a take-over already happened for it
+};
+
+gate::gate(hub::hub& h, broker::broker& b, auth::verifier const* v, bool dev_auth, clock_fn now, gate_recovery recovery)
+    : hub_(h), broker_(b), verifier_(v), dev_auth_(dev_auth), now_(std::move(now)), recovery_(std::move(recovery)) {}
 
 void gate::on_connect(socketio::socket_ptr const& s, socketio::connect_request const& req, socketio::admission a) {
     auto who = auth::authenticate(&req.auth, verifier_, dev_auth_, now_());
@@ -33,11 +57,27 @@ void gate::on_connect(socketio::socket_ptr const& s, socketio::connect_request c
         a.reject(who.error().message);
         return;
     }
-    s->data() = membership{who->user, true, false};
+    std::shared_ptr<recovery_request const> rr;
+    if (recovery_.held != nullptr && req.auth.contains("pid")) {
+        std::string_view const pid = string_member(req.auth, "pid");
+        auto const* off = req.auth.if_contains("offset");
+        std::optional<hub::seq_t> offset;
+        bool ok = held_sessions::plausible_pid(pid);
+        if (ok && off != nullptr) {
+            offset = off->is_string() ? hub::parse_offset(off->get_string()) : std::nullopt;
+            ok = offset.has_value();
+        }
+        if (ok) {
+            rr = std::make_shared<recovery_request const>(recovery_request{std::string(pid), offset, false});
+        } else {
+            stats_.recovery_unknown.fetch_add(1, std::memory_order_relaxed);  // junk: a normal connection
+        }
+    }
+    s->data() = membership{who->user, true, false, false, {}, 0};
     // The binding is confirmed on the broker's thread; the decision is taken back on the session's thread, where
     // the socket's state lives (on_disconnect runs there too, so the two never race).
-    broker_.subscribe(who->user, [this, s, a](boost::system::error_code ec) {
-        s->session()->dispatch([this, s, a, ec] {
+    broker_.subscribe(who->user, [this, s, a, rr](boost::system::error_code ec) {
+        s->session()->dispatch([this, s, a, rr, ec] {
             auto* m = membership_of(*s);
             if (m == nullptr || m->gone) {
                 return;  // on_disconnect already gave the subscription back
@@ -50,27 +90,140 @@ void gate::on_connect(socketio::socket_ptr const& s, socketio::connect_request c
                 a.reject("service unavailable, retry later");
                 return;
             }
-            a.accept();  // the CONNECT reply goes out before any frame the hub may send from now on
-            hub_.attach(m->user, s->session());
-            stats_.admitted.fetch_add(1, std::memory_order_relaxed);
+            admit(s, a, rr);
         });
     });
+}
+
+void gate::admit(socketio::socket_ptr const& s, socketio::admission const& a,
+                 std::shared_ptr<recovery_request const> const& rr) {
+    auto* m = membership_of(*s);
+    if (m == nullptr || m->gone || m->admitted) {
+        return;
+    }
+    if (rr && try_recover(s, a, rr)) {
+        return;
+    }
+    m->admitted = true;
+    if (recovery_.held == nullptr) {
+        a.accept();  // the CONNECT reply goes out before any frame the hub may send from now on
+        hub_.attach(m->user, s->session());
+    } else {
+        m->pid = held_sessions::make_pid();
+        a.accept(socketio::recovery_ids{m->pid, {}});
+        hub_.attach(m->user, s->session(), &m->start);
+        recovery_.held->live(m->pid, m->user, s);
+    }
+    stats_.admitted.fetch_add(1, std::memory_order_relaxed);
+}
+
+// True when the socket was recovered, or waits for a take-over (admit runs again then).
+bool gate::try_recover(socketio::socket_ptr const& s, socketio::admission const& a,
+                       std::shared_ptr<recovery_request const> const& rr) {
+    auto* m = membership_of(*s);
+    held_sessions::held h;
+    std::shared_ptr<socketio::socket> victim;
+    // The retry comes from the old socket's thread once it has left: back to ours, and decide again.
+    auto retry = [this, s, a, rr] {
+        auto again = std::make_shared<recovery_request const>(recovery_request{rr->pid, rr->offset, true});
+        s->session()->dispatch([this, s, a, again] { admit(s, a, again); });
+    };
+    switch (recovery_.held->claim(rr->pid, m->user, h, rr->waited ? nullptr : std::function<void()>(retry), victim)) {
+        case held_sessions::claim_result::none:
+            stats_.recovery_unknown.fetch_add(1, std::memory_order_relaxed);
+            return false;
+        case held_sessions::claim_result::wait:
+            if (rr->waited) {
+                return false;
+            }
+            stats_.recovery_takeovers.fetch_add(1, std::memory_order_relaxed);
+            log::debug("recovery: user {} takes over its open session {}", m->user, victim->session()->id());
+            victim->session()->close(engineio::disconnect_reason::transport_close);
+            return true;
+        case held_sessions::claim_result::claimed:
+            break;
+    }
+    auto frames = hub_.recover(m->user, s->session(), rr->offset, h.start);
+    if (!frames) {
+        stats_.recovery_overflow.fetch_add(1, std::memory_order_relaxed);
+        log::debug("recovery: user {} cannot be recovered from its offset (capped out), connects anew", m->user);
+        give_up(h.user, broker::undelivered_reason::recovery_overflow);
+        return false;
+    }
+    m->admitted = true;
+    m->pid = rr->pid;
+    m->start = h.start;
+    a.accept(socketio::recovery_ids{m->pid, h.sid});
+    for (frame const& f : *frames) {
+        s->session()->send(f);  // on our thread: ahead of anything the hub queued since the attach
+    }
+    recovery_.held->live(m->pid, m->user, s);
+    broker_.unsubscribe(m->user);  // the held socket's subscription: this socket holds its own
+    stats_.recovered.fetch_add(1, std::memory_order_relaxed);
+    stats_.events_replayed.fetch_add(frames->size(), std::memory_order_relaxed);
+    stats_.admitted.fetch_add(1, std::memory_order_relaxed);
+    return true;
 }
 
 void gate::on_event(socketio::socket_ptr const&, socketio::event&) {
     stats_.client_events.fetch_add(1, std::memory_order_relaxed);
 }
 
-void gate::on_disconnect(socketio::socket_ptr const& s, socketio::disconnect_reason) {
+void gate::on_disconnect(socketio::socket_ptr const& s, socketio::disconnect_reason why) {
     auto* m = membership_of(*s);
     if (m == nullptr || m->gone) {
         return;
     }
     m->gone = true;
+    if (!m->pid.empty() && m->admitted && m->subscribed && recoverable(why) && hub_.hold(m->user, *s->session())) {
+        // Held: the subscription (so the binding) stays until the window ends or the client is back.
+        m->subscribed = false;
+        std::uint64_t const gen = recovery_.held->next_gen();
+        auto waiter = recovery_.held->hold(m->pid, held_sessions::held{m->user, std::string(s->id()), m->start, gen});
+        recovery_.timers->call_after(recovery_.window, [this, pid = m->pid, gen] { expire(pid, gen); });
+        if (waiter) {
+            waiter();
+        }
+        return;
+    }
     hub_.detach(m->user, *s->session());
+    if (!m->pid.empty()) {
+        if (auto waiter = recovery_.held->forget(m->pid)) {
+            waiter();
+        }
+    }
     if (m->subscribed) {
         m->subscribed = false;
         broker_.unsubscribe(m->user);
+    }
+}
+
+void gate::expire(std::string const& pid, std::uint64_t gen) {
+    if (auto h = recovery_.held->expire(pid, gen)) {
+        stats_.recovery_expired.fetch_add(1, std::memory_order_relaxed);
+        give_up(h->user, broker::undelivered_reason::recovery_expired);
+    }
+}
+
+void gate::give_up(std::string const& user, broker::undelivered_reason why) {
+    hub::lost_messages lost;
+    hub_.release_held(user, lost);
+    for (auto const& l : lost) {
+        if (recovery_.undeliver) {
+            broker::undelivered u = *l;
+            u.reason = why;
+            recovery_.undeliver(std::move(u));
+        }
+    }
+    broker_.unsubscribe(user);
+}
+
+void gate::release_held() {
+    if (recovery_.held == nullptr) {
+        return;
+    }
+    for (auto const& h : recovery_.held->take_all()) {
+        give_up(h.user, broker::undelivered_reason::recovery_expired);
     }
 }
 }  // namespace pusher::app

@@ -2,33 +2,60 @@
 // app::gate: the main namespace's door. A CONNECT proves its user (auth::authenticate), subscribes the user at the
 // broker and is accepted only once the broker has confirmed the user's binding, so that anything published after
 // the client saw `connect` reaches it; then the session joins the hub. On disconnect it leaves the hub and gives the
-// subscription back (the broker unbinds after the grace). Stateless but for counters; callbacks run on session threads.
+// subscription back (the broker unbinds after the grace). Callbacks run on session threads.
+//
+// Connection state recovery (with `recovery` set; hub/history.hpp, app/held_sessions.hpp): an accepted socket gets a
+// pid; when it leaves for a recoverable reason the hub holds its user's record and the gate keeps its subscription
+// (so the binding stays) for the window. A CONNECT whose auth carries that pid (and the offset it read up to), with a
+// token of the same user, gets the same sid and pid back and then, before anything newer, every frame it missed. A
+// take-over closes the old socket first when the server still thinks it open. When the window ends the subscription
+// goes back and what reached nobody goes to the undelivered exchange (reason recovery_expired).
 #include "auth/verifier.hpp"
+#include "broker/broker.hpp"
+#include "socketio/scheduler.hpp"
 #include "socketio/server.hpp"
 
 #include <atomic>
+#include <chrono>
 #include <cstdint>
 #include <functional>
+#include <memory>
+#include <string>
 
-namespace pusher::broker {
-class broker;
-}
 namespace pusher::hub {
 class hub;
 }
 
 namespace pusher::app {
+class held_sessions;
+
 struct gate_stats {
     std::atomic<std::uint64_t> auth_failures{0};       // refused: bad, expired, missing token...
     std::atomic<std::uint64_t> subscribe_failures{0};  // refused: the binding could not be confirmed
     std::atomic<std::uint64_t> admitted{0};
     std::atomic<std::uint64_t> client_events{0};  // events clients sent (the pusher expects none; ignored)
+    // Connection state recovery.
+    std::atomic<std::uint64_t> recovered{0};           // recovering CONNECTs that got their state back (this node)
+    std::atomic<std::uint64_t> recovery_expired{0};    // held sessions whose window ended
+    std::atomic<std::uint64_t> recovery_overflow{0};   // recoveries refused: frames after the offset were capped out
+    std::atomic<std::uint64_t> recovery_unknown{0};    // a pid unknown here, another user's, or an invalid offset
+    std::atomic<std::uint64_t> recovery_takeovers{0};  // recoveries that closed the old, still open, socket first
+    std::atomic<std::uint64_t> events_replayed{0};     // frames sent to recovered sockets
+};
+
+// What the gate needs for connection state recovery.
+struct gate_recovery {
+    held_sessions* held = nullptr;  // null = recovery off
+    socketio::scheduler* timers = nullptr;
+    std::chrono::milliseconds window{120000};
+    std::function<void(broker::undelivered)> undeliver;  // may be empty
 };
 
 class gate final : public socketio::namespace_handler {
   public:
     using clock_fn = std::function<auth::clock::time_point()>;
-    gate(hub::hub& h, broker::broker& b, auth::verifier const* v, bool dev_auth, clock_fn now = auth::clock::now);
+    gate(hub::hub& h, broker::broker& b, auth::verifier const* v, bool dev_auth, clock_fn now = auth::clock::now,
+         gate_recovery recovery = {});
 
     void on_connect(socketio::socket_ptr const& s, socketio::connect_request const& req,
                     socketio::admission a) override;
@@ -37,12 +64,26 @@ class gate final : public socketio::namespace_handler {
 
     gate_stats const& stats() const { return stats_; }
 
+    // Shutdown, after the sessions have left: every held session is given up (what reached nobody goes to the
+    // undelivered exchange, reason recovery_expired; the subscriptions go back).
+    void release_held();
+
   private:
+    struct recovery_request;
+    // The binding is confirmed: accept (recovered when possible). Session thread.
+    void admit(socketio::socket_ptr const& s, socketio::admission const& a,
+               std::shared_ptr<recovery_request const> const& rr);
+    bool try_recover(socketio::socket_ptr const& s, socketio::admission const& a,
+                     std::shared_ptr<recovery_request const> const& rr);
+    void expire(std::string const& pid, std::uint64_t gen);
+    void give_up(std::string const& user, broker::undelivered_reason why);
+
     hub::hub& hub_;
     broker::broker& broker_;
     auth::verifier const* verifier_;
     bool dev_auth_;
     clock_fn now_;
+    gate_recovery recovery_;
     gate_stats stats_;
 };
 }  // namespace pusher::app

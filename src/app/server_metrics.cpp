@@ -100,6 +100,26 @@ void register_server_metrics(metrics::registry& reg, server_parts p) {
     reg.add_callback("pusher_client_events_total", "Events sent by clients (ignored: the pusher only pushes)",
                      kind::counter, {}, [&gate] { return load(gate.client_events); });
 
+    // Connection state recovery (the gate and the hub).
+    for (auto [outcome, member] :
+         {std::pair{"same_node", &gate_stats::recovered}, std::pair{"expired", &gate_stats::recovery_expired},
+          std::pair{"overflow", &gate_stats::recovery_overflow}, std::pair{"unknown", &gate_stats::recovery_unknown}}) {
+        reg.add_callback("pusher_recoveries_total",
+                         "Connection state recovery: recovering CONNECTs recovered (same_node), held sessions whose "
+                         "window ended (expired), recoveries refused because a cap pushed out what they missed "
+                         "(overflow), pids unknown here or not the user's (unknown)",
+                         kind::counter, {{"outcome", outcome}}, [&gate, member] { return load(gate.*member); });
+    }
+    reg.add_callback("pusher_recovery_takeovers_total",
+                     "Recoveries that first closed the old session the server still thought open", kind::counter, {},
+                     [&gate] { return load(gate.recovery_takeovers); });
+    reg.add_callback("pusher_recovery_events_replayed_total", "Events replayed to recovered sessions", kind::counter,
+                     {}, [&gate] { return load(gate.events_replayed); });
+    reg.add_callback("pusher_recovery_sessions_held", "Sessions held for a recovery", kind::gauge, {},
+                     [&hub] { return static_cast<double>(hub.held_sessions()); });
+    reg.add_callback("pusher_recovery_history_bytes", "Bytes kept for recovery (every user's and the broadcasts)",
+                     kind::gauge, {}, [&hub] { return static_cast<double>(hub.history_bytes()); });
+
     // The hub.
     reg.add_callback("pusher_users_online", "Users with at least one connection on this node", kind::gauge, {},
                      [&hub] { return static_cast<double>(hub.users()); });

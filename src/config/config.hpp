@@ -73,6 +73,14 @@ struct config {
         log_format format = log_format::plain;
     } log;
 
+    // Connection state recovery (hub/history.hpp): the window, and the caps on what is kept for it.
+    struct recovery {
+        std::chrono::milliseconds window{120'000};  // 0 = off
+        std::size_t max_events = 1000;              // per user, and for the node's broadcasts
+        std::size_t max_bytes = 1u << 20;           // per user, and for the node's broadcasts
+        std::size_t node_max_bytes = 256u << 20;    // everything kept, on this node
+    } recovery;
+
     struct shutdown {
         std::chrono::milliseconds drain{10'000};  // on SIGTERM: how long to let clients leave before closing them
     } shutdown;

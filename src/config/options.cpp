@@ -468,6 +468,22 @@ std::vector<option> build_table() {
                          return "expected plain or json" + got(s);
                      }));
     // Shutdown
+    t.push_back(make("Recovery", "--recovery-ms", "N", vt::integer, "120000",
+                     "connection state recovery window: a client that lost its connection and is back within it gets "
+                     "what it missed (0 = off)",
+                     [](config& c, std::string_view s) { return set_uint(s, 0, 24 * hour_ms, c.recovery.window); }));
+    t.push_back(make("Recovery", "--recovery-max-events", "N", vt::integer, "1000",
+                     "events kept for recovery per user (and for the broadcasts); past it the oldest go",
+                     [](config& c, std::string_view s) { return set_uint(s, 1, 10'000'000, c.recovery.max_events); }));
+    t.push_back(make(
+        "Recovery", "--recovery-max-bytes", "N", vt::integer, "1048576",
+        "bytes kept for recovery per user (and for the broadcasts); past it the oldest go",
+        [](config& c, std::string_view s) { return set_uint(s, 1024, std::uint64_t{1} << 40, c.recovery.max_bytes); }));
+    t.push_back(make("Recovery", "--recovery-node-max-bytes", "N", vt::integer, "268435456",
+                     "bytes kept for recovery by the whole node; past it a user's oldest go first",
+                     [](config& c, std::string_view s) {
+                         return set_uint(s, 1 << 16, std::uint64_t{1} << 44, c.recovery.node_max_bytes);
+                     }));
     t.push_back(make("Shutdown", "--drain-ms", "N", vt::integer, "10000",
                      "on SIGTERM, stop accepting and give clients this long to reconnect elsewhere before closing "
                      "them",

@@ -11,11 +11,17 @@ namespace {
 const auto empty_list = std::make_shared<session_list const>();
 }  // namespace
 
-hub::hub(std::size_t shards) {
+hub::hub(std::size_t shards, recovery_options rec) : rec_(rec), broadcasts_(rec.first_seq - 1) {
     std::size_t const n = std::bit_ceil(std::max<std::size_t>(shards, 1));
     shards_ = std::make_unique<shard[]>(n);
     shard_mask_ = n - 1;
     shard_shift_ = static_cast<unsigned>(64 - std::countr_zero(n));
+    shard_budget_ = std::max<std::size_t>(rec_.node_max_bytes / n, 1);
+    next_seq_.store(rec_.first_seq, std::memory_order_relaxed);
+    for (std::size_t i = 0; i < n; ++i) {
+        shards_[i].through = rec_.first_seq - 1;
+        shards_[i].broadcast_through = rec_.first_seq - 1;
+    }
 }
 
 hub::~hub() = default;
@@ -30,7 +36,18 @@ hub::shard& hub::shard_for(std::string_view user) const {
     return shards_[static_cast<std::size_t>(h >> shard_shift_) & shard_mask_];
 }
 
-bool hub::attach(std::string_view user, session_ptr s) {
+namespace {
+// `list` with `s` added (copy on write).
+std::shared_ptr<session_list const> with(session_list const& list, session_ptr s) {
+    auto next = std::make_shared<session_list>();
+    next->reserve(list.size() + 1);
+    next->insert(next->end(), list.begin(), list.end());
+    next->push_back(std::move(s));
+    return next;
+}
+}  // namespace
+
+bool hub::attach(std::string_view user, session_ptr s, seq_t* start) {
     if (!s) {
         return false;
     }
@@ -39,23 +56,39 @@ bool hub::attach(std::string_view user, session_ptr s) {
         std::lock_guard lock(sh.mutex);
         auto it = sh.users.find(user);
         if (it == sh.users.end()) {
-            sh.users.emplace(std::string(user), std::make_shared<session_list const>(session_list{std::move(s)}));
+            it = sh.users.emplace(std::string(user), user_record{empty_list, 0, history(sh.through)}).first;
+        }
+        auto& rec = it->second;
+        if (std::any_of(rec.sessions->begin(), rec.sessions->end(), [&](session_ptr const& p) { return p == s; })) {
+            return false;
+        }
+        if (rec.sessions->empty()) {
             users_.fetch_add(1, std::memory_order_relaxed);
-        } else {
-            auto const& old = *it->second;
-            if (std::any_of(old.begin(), old.end(), [&](session_ptr const& p) { return p == s; })) {
-                return false;
-            }
-            auto next = std::make_shared<session_list>();
-            next->reserve(old.size() + 1);
-            next->insert(next->end(), old.begin(), old.end());
-            next->push_back(std::move(s));
-            it->second = std::move(next);
+        }
+        rec.sessions = with(*rec.sessions, std::move(s));
+        if (start != nullptr) {
+            *start = sh.through;
         }
     }
     sessions_.fetch_add(1, std::memory_order_relaxed);
     attaches_.fetch_add(1, std::memory_order_relaxed);
     return true;
+}
+
+void hub::erase_if_unused(shard& sh, user_map::iterator it) {
+    if (it->second.sessions->empty() && it->second.held == 0) {
+        account(sh, it->second.recorded.bytes(), 0);
+        sh.users.erase(it);
+    }
+}
+
+void hub::account(shard& sh, std::size_t before, std::size_t after) {
+    sh.bytes = sh.bytes - before + after;
+    if (after >= before) {
+        history_bytes_.fetch_add(after - before, std::memory_order_relaxed);
+    } else {
+        history_bytes_.fetch_sub(before - after, std::memory_order_relaxed);
+    }
 }
 
 bool hub::detach(std::string_view user, engineio::session const& s) {
@@ -67,26 +100,115 @@ bool hub::detach(std::string_view user, engineio::session const& s) {
         if (it == sh.users.end()) {
             return false;
         }
-        auto const& old = *it->second;
+        auto& rec = it->second;
+        auto const& old = *rec.sessions;
         auto const pos = std::find_if(old.begin(), old.end(), [&](session_ptr const& p) { return p.get() == &s; });
         if (pos == old.end()) {
             return false;
         }
         if (old.size() == 1) {
-            retired = std::move(it->second);
-            sh.users.erase(it);
             users_.fetch_sub(1, std::memory_order_relaxed);
+            retired = std::exchange(rec.sessions, empty_list);
+            erase_if_unused(sh, it);
         } else {
             auto next = std::make_shared<session_list>();
             next->reserve(old.size() - 1);
             next->insert(next->end(), old.begin(), pos);
             next->insert(next->end(), pos + 1, old.end());
-            retired = std::exchange(it->second, std::move(next));
+            retired = std::exchange(rec.sessions, std::move(next));
         }
     }
     sessions_.fetch_sub(1, std::memory_order_relaxed);
     detaches_.fetch_add(1, std::memory_order_relaxed);
     return true;
+}
+
+bool hub::hold(std::string_view user, engineio::session const& s) {
+    auto& sh = shard_for(user);
+    {
+        std::lock_guard lock(sh.mutex);
+        auto it = sh.users.find(user);
+        if (it == sh.users.end()) {
+            return false;
+        }
+        ++it->second.held;  // keeps the record while detach() takes the session out
+    }
+    if (detach(user, s)) {
+        held_.fetch_add(1, std::memory_order_relaxed);
+        return true;
+    }
+    std::lock_guard lock(sh.mutex);
+    auto it = sh.users.find(user);
+    --it->second.held;
+    erase_if_unused(sh, it);
+    return false;
+}
+
+void hub::release_held(std::string_view user, lost_messages& lost) {
+    auto& sh = shard_for(user);
+    std::lock_guard lock(sh.mutex);
+    auto it = sh.users.find(user);
+    if (it == sh.users.end() || it->second.held == 0) {
+        return;
+    }
+    held_.fetch_sub(1, std::memory_order_relaxed);
+    auto& rec = it->second;
+    if (--rec.held == 0) {
+        std::size_t const before = rec.recorded.bytes();
+        rec.recorded.take_undelivered(lost);
+        account(sh, before, rec.recorded.bytes());
+    }
+    erase_if_unused(sh, it);
+}
+
+std::optional<std::vector<frame>> hub::recover(std::string_view user, session_ptr s, std::optional<seq_t> offset,
+                                               seq_t start) {
+    if (!s) {
+        return std::nullopt;
+    }
+    auto& sh = shard_for(user);
+    std::vector<std::pair<seq_t, frame>> replay;
+    {
+        std::lock_guard lock(sh.mutex);
+        auto it = sh.users.find(user);
+        if (it == sh.users.end() || it->second.held == 0) {
+            return std::nullopt;
+        }
+        auto& rec = it->second;
+        seq_t const from = offset ? seq_max(*offset, start) : start;
+        if (seq_after(from, sh.through) || !rec.recorded.covers(from)) {
+            return std::nullopt;
+        }
+        {
+            std::lock_guard blk(broadcast_mutex_);
+            if (!broadcasts_.covers(from)) {
+                return std::nullopt;
+            }
+            // The broadcasts that already passed this shard; later ones reach `s` live once it is attached below.
+            broadcasts_.replay_after(from, replay);
+            std::erase_if(replay, [&](auto const& p) { return seq_after(p.first, sh.broadcast_through); });
+        }
+        std::size_t const before = rec.recorded.bytes();
+        std::size_t const broadcasts = replay.size();
+        rec.recorded.replay_after(from, replay);
+        account(sh, before, rec.recorded.bytes());
+        std::inplace_merge(replay.begin(), replay.begin() + static_cast<std::ptrdiff_t>(broadcasts), replay.end(),
+                           [](auto const& a, auto const& b) { return seq_after(b.first, a.first); });
+        if (rec.sessions->empty()) {
+            users_.fetch_add(1, std::memory_order_relaxed);
+        }
+        rec.sessions = with(*rec.sessions, std::move(s));
+        --rec.held;
+    }
+    held_.fetch_sub(1, std::memory_order_relaxed);
+    sessions_.fetch_add(1, std::memory_order_relaxed);
+    attaches_.fetch_add(1, std::memory_order_relaxed);
+    std::vector<frame> frames;
+    frames.reserve(replay.size());
+    for (auto& p : replay) {
+        frames.push_back(std::move(p.second));
+    }
+    return frames;
 }
 
 std::size_t hub::deliver(std::string_view user, frame const& f) const {
@@ -98,7 +220,7 @@ std::size_t hub::deliver(std::string_view user, frame const& f) const {
         if (it == sh.users.end()) {
             return 0;
         }
-        list = it->second;
+        list = it->second.sessions;
     }
     // Outside the lock (see the class comment): per session one frame refcount and a send, which from another thread
     // takes the session's inbox lock (and the worker's mailbox lock when the inbox was empty); no post per session.
@@ -109,6 +231,10 @@ std::size_t hub::deliver(std::string_view user, frame const& f) const {
 }
 
 std::size_t hub::deliver_all(frame const& f) const {
+    return send_to_all(f, std::nullopt);
+}
+
+std::size_t hub::send_to_all(frame const& f, std::optional<seq_t> seq) const {
     std::size_t sent = 0;
     std::vector<std::shared_ptr<session_list const>> lists;
     for (std::size_t i = 0; i <= shard_mask_; ++i) {
@@ -116,11 +242,16 @@ std::size_t hub::deliver_all(frame const& f) const {
         lists.clear();
         {
             std::lock_guard lock(sh.mutex);
+            if (seq) {
+                sh.through = *seq;
+                sh.broadcast_through = *seq;
+            }
             lists.reserve(sh.users.size());
-            for (auto const& [user, list] : sh.users) {
-                lists.push_back(list);
+            for (auto const& [user, rec] : sh.users) {
+                lists.push_back(rec.sessions);
             }
         }
+        // Outside the lock, as in deliver().
         for (auto const& list : lists) {
             for (auto const& s : *list) {
                 s->send(f);
@@ -131,17 +262,72 @@ std::size_t hub::deliver_all(frame const& f) const {
     return sent;
 }
 
+delivery hub::deliver_recorded(std::string_view user, frame const& f, seq_t seq,
+                               std::function<std::shared_ptr<broker::undelivered const>()> const& origin) {
+    delivery d;
+    std::shared_ptr<session_list const> list;
+    {
+        auto& sh = shard_for(user);
+        std::lock_guard lock(sh.mutex);
+        sh.through = seq;
+        auto it = sh.users.find(user);
+        if (it == sh.users.end()) {
+            return d;
+        }
+        auto& rec = it->second;
+        list = rec.sessions;
+        d.held = rec.held;
+        history::entry e{seq, f, !list->empty(), nullptr};
+        if (!e.delivered) {
+            e.origin = origin();
+        }
+        std::size_t const before = rec.recorded.bytes();
+        rec.recorded.append(std::move(e), rec_.per_user, d.lost);
+        account(sh, before, rec.recorded.bytes());
+        // The node-wide budget, split over the shards: this user's oldest go first.
+        std::size_t freed = 0;
+        while (sh.bytes > shard_budget_ && rec.recorded.drop_oldest(d.lost, freed)) {
+        }
+        if (freed > 0) {
+            sh.bytes -= freed;
+            history_bytes_.fetch_sub(freed, std::memory_order_relaxed);
+        }
+    }
+    for (auto const& s : *list) {
+        s->send(f);
+    }
+    d.sessions = list->size();
+    return d;
+}
+
+std::size_t hub::deliver_all_recorded(frame const& f, seq_t seq) {
+    {
+        std::lock_guard lock(broadcast_mutex_);
+        lost_messages none;  // broadcasts are never republished: they are for whoever is online
+        std::size_t const before = broadcasts_.bytes();
+        broadcasts_.append(history::entry{seq, f, true, nullptr}, rec_.per_user, none);
+        std::size_t const after = broadcasts_.bytes();
+        if (after >= before) {
+            history_bytes_.fetch_add(after - before, std::memory_order_relaxed);
+        } else {
+            history_bytes_.fetch_sub(before - after, std::memory_order_relaxed);
+        }
+    }
+    return send_to_all(f, seq);
+}
+
 std::shared_ptr<session_list const> hub::sessions_of(std::string_view user) const {
     auto& sh = shard_for(user);
     std::lock_guard lock(sh.mutex);
     auto it = sh.users.find(user);
-    return it == sh.users.end() ? empty_list : it->second;
+    return it == sh.users.end() ? empty_list : it->second.sessions;
 }
 
 bool hub::has(std::string_view user) const {
     auto& sh = shard_for(user);
     std::lock_guard lock(sh.mutex);
-    return sh.users.find(user) != sh.users.end();
+    auto it = sh.users.find(user);
+    return it != sh.users.end() && !it->second.sessions->empty();
 }
 
 hub_stats hub::stats() const {

@@ -14,7 +14,14 @@
 // The hub does not talk to the broker: subscriptions are counted by the broker itself (broker::subscribe), once per
 // Socket.IO connection, by the app's gate. A frame sent to a session that is detaching concurrently is harmless (a
 // closed session drops it).
+//
+// Connection state recovery (recovery_options::enabled; hub/history.hpp): the *_recorded deliveries also keep each
+// frame, with its offset, in the user's history (broadcasts in the node's), under the same shard lock that publishes
+// the session list, so a session that `recover`s gets, under that lock, exactly what it missed, and from the next
+// delivery on is a recipient: nothing twice, nothing skipped. A user's record (sessions, history) lives while the user
+// has a session here, live or held for recovery (`hold` / `release_held`).
 #include "common/frame.hpp"
+#include "hub/history.hpp"
 
 #include <atomic>
 #include <cstddef>
@@ -22,6 +29,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -44,17 +52,32 @@ struct hub_stats {
     std::uint64_t sessions = 0;  // gauge: attached sessions
 };
 
+struct recovery_options {
+    bool enabled = false;
+    history_limits per_user;                 // each user's history (and the node's broadcast history)
+    std::size_t node_max_bytes = 256 << 20;  // every history together (split evenly over the shards)
+    seq_t first_seq = 0;                     // the node's first offset (application: a random one)
+};
+
+// What a recorded delivery did.
+struct delivery {
+    std::size_t sessions = 0;  // live sessions sent the frame
+    std::size_t held = 0;      // sessions held for recovery that will get it if they come back
+    lost_messages lost;        // undelivered messages the caps pushed out (for the undelivered exchange)
+};
+
 class hub {
   public:
     static constexpr std::size_t default_shards = 64;
     // `shards` is rounded up to a power of two (at least 1).
-    explicit hub(std::size_t shards = default_shards);
+    explicit hub(std::size_t shards = default_shards, recovery_options rec = {});
     ~hub();
     hub(hub const&) = delete;
     hub& operator=(hub const&) = delete;
 
     // Adds `s` to the user's sessions. False (and no change) when it is already attached to this user, or null.
-    bool attach(std::string_view user, session_ptr s);
+    // `start` (when given) receives the offset the session starts after: everything recorded later reaches it.
+    bool attach(std::string_view user, session_ptr s, seq_t* start = nullptr);
     // Removes the session from the user's sessions. False when it was not attached to this user.
     bool detach(std::string_view user, engineio::session const& s);
 
@@ -62,6 +85,32 @@ class hub {
     std::size_t deliver(std::string_view user, frame const& f) const;
     // Sends `f` to every attached session (a broadcast); returns how many. Locks one shard at a time.
     std::size_t deliver_all(frame const& f) const;
+
+    // ---- connection state recovery (only with recovery_options::enabled) ----
+    // The next offset. One caller at a time (the broker's thread), in the order of the deliveries that follow.
+    seq_t next_seq() { return next_seq_.fetch_add(1, std::memory_order_relaxed); }
+    // deliver() that also records `f` at offset `seq` in the user's history; `origin` is called (under the shard
+    // lock: keep it cheap) only when no live session got it, for the copy the undelivered exchange would get.
+    delivery deliver_recorded(std::string_view user, frame const& f, seq_t seq,
+                              std::function<std::shared_ptr<broker::undelivered const>()> const& origin);
+    // deliver_all() that records `f` at `seq` in the node's broadcast history.
+    std::size_t deliver_all_recorded(frame const& f, seq_t seq);
+    // Detaches `s` and keeps the user's record (its history goes on growing) for a recovery. False when `s` was not
+    // attached to this user.
+    bool hold(std::string_view user, engineio::session const& s);
+    // One held session of the user will not come back. When it was the last one, the messages recorded for nobody
+    // are appended to `lost`; when the user has no live session either, the record goes.
+    void release_held(std::string_view user, lost_messages& lost);
+    // A held session comes back as `s`: it has read everything up to `offset` (when the client said) and started
+    // after `start`. On success `s` is attached (the held count drops by one) and the result holds, oldest first,
+    // every frame recorded for it after that point; nullopt (nothing changed) when that cannot be had exactly: no
+    // held session, an offset from the future, or frames after it pushed out by a cap.
+    std::optional<std::vector<frame>> recover(std::string_view user, session_ptr s, std::optional<seq_t> offset,
+                                              seq_t start);
+    // Bytes held in histories (gauge).
+    std::size_t history_bytes() const { return history_bytes_.load(std::memory_order_relaxed); }
+    std::size_t held_sessions() const { return held_.load(std::memory_order_relaxed); }
+    bool recovery_enabled() const { return rec_.enabled; }
 
     // The user's sessions at this moment (empty list when none). For admin pages and tests.
     std::shared_ptr<session_list const> sessions_of(std::string_view user) const;
@@ -77,14 +126,27 @@ class hub {
         using is_transparent = void;
         std::size_t operator()(std::string_view s) const noexcept { return std::hash<std::string_view>{}(s); }
     };
-    using user_map = std::unordered_map<std::string, std::shared_ptr<session_list const>, string_hash, std::equal_to<>>;
+    struct user_record {
+        std::shared_ptr<session_list const> sessions;  // never null; empty while only held sessions remain
+        std::size_t held = 0;
+        history recorded;
+    };
+    using user_map = std::unordered_map<std::string, user_record, string_hash, std::equal_to<>>;
+    // (Members are written under `mutex` from const methods too: the shards are behind a pointer.)
     struct alignas(64) shard {
         mutable std::mutex mutex;
         user_map users;
+        seq_t through = 0;            // the last offset recorded or broadcast through this shard
+        seq_t broadcast_through = 0;  // the last broadcast offset that passed this shard
+        std::size_t bytes = 0;        // in the histories of this shard's users
     };
 
     shard& shard_for(std::string_view user) const;
-
+    // Under sh.mutex: erases `it` when it has neither live nor held sessions.
+    void erase_if_unused(shard& sh, user_map::iterator it);
+    void account(shard& sh, std::size_t before, std::size_t after);
+    // Sends `f` to every attached session, a shard at a time; with `seq`, marks each shard as passed by it.
+    std::size_t send_to_all(frame const& f, std::optional<seq_t> seq) const;
     std::unique_ptr<shard[]> shards_;
     std::size_t shard_mask_;
     unsigned shard_shift_;
@@ -92,5 +154,13 @@ class hub {
     std::atomic<std::size_t> sessions_{0};
     std::atomic<std::uint64_t> attaches_{0};
     std::atomic<std::uint64_t> detaches_{0};
+
+    recovery_options rec_;
+    std::size_t shard_budget_ = 0;
+    std::atomic<seq_t> next_seq_{0};
+    std::atomic<std::size_t> history_bytes_{0};
+    std::atomic<std::size_t> held_{0};
+    std::mutex broadcast_mutex_;
+    history broadcasts_;  // under broadcast_mutex_
 };
 }  // namespace pusher::hub

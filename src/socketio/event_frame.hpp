@@ -11,9 +11,13 @@
 #include <string_view>
 
 namespace pusher::socketio {
-inline frame encode_event_frame(std::string_view event, std::string_view payload_json, std::string_view nsp = "/") {
+//
+// `offset` (connection state recovery): when not empty, a last argument `"<offset>"`; it must need no escaping (the
+// offsets are decimal digits).
+inline frame encode_event_frame(std::string_view event, std::string_view payload_json, std::string_view nsp = "/",
+                                std::string_view offset = {}) {
     std::string out;
-    out.reserve(payload_json.size() + event.size() + nsp.size() + 8);
+    out.reserve(payload_json.size() + event.size() + nsp.size() + offset.size() + 11);
     out += "42";
     if (nsp != "/") {
         out += nsp;
@@ -23,6 +27,11 @@ inline frame encode_event_frame(std::string_view event, std::string_view payload
     json_text::append_string(out, event);
     out.push_back(',');
     out += payload_json;
+    if (!offset.empty()) {
+        out += ",\"";
+        out += offset;
+        out.push_back('"');
+    }
     out.push_back(']');
     return make_frame(std::move(out));
 }

@@ -26,9 +26,9 @@ struct admission_state {
             sock->finish_admission(false, "Connection refused");
         }
     }
-    void decide(bool accepted, std::string message) {
+    void decide(bool accepted, std::string message, recovery_ids ids = {}) {
         if (!decided.exchange(true)) {
-            sock->finish_admission(accepted, std::move(message));
+            sock->finish_admission(accepted, std::move(message), std::move(ids));
         }
     }
     socket_ptr sock;
@@ -156,11 +156,15 @@ void socket::disconnect(bool close_session) {
     });
 }
 
-void socket::finish_admission(bool accepted, std::string message) {
-    session_->dispatch([self = shared_from_this(), accepted, message = std::move(message)] {
-        if (self->owner_ != nullptr) {
-            self->owner_->admit(self, accepted, message);
+void socket::finish_admission(bool accepted, std::string message, recovery_ids ids) {
+    session_->dispatch([self = shared_from_this(), accepted, message = std::move(message), ids = std::move(ids)] {
+        if (self->owner_ == nullptr) {
+            return;
         }
+        if (accepted && ids.sid.size() == id_size && self->state_ == state::pending) {
+            std::copy(ids.sid.begin(), ids.sid.end(), self->id_.begin());
+        }
+        self->owner_->admit(self, accepted, message, ids.pid);
     });
 }
 
@@ -200,6 +204,10 @@ admission::admission(socket_ptr s) : state_(std::make_shared<detail::admission_s
 
 void admission::accept() const {
     state_->decide(true, {});
+}
+
+void admission::accept(recovery_ids ids) const {
+    state_->decide(true, {}, std::move(ids));
 }
 
 void admission::reject(std::string message) const {

@@ -45,6 +45,13 @@ enum class disconnect_reason : std::uint8_t {
 disconnect_reason from_engineio(engineio::disconnect_reason why);
 std::string_view to_string(disconnect_reason why);
 
+// Connection state recovery, in the CONNECT reply: `pid` (the private id a client sends back to recover) and, for a
+// recovered socket, the id it had before (`sid`, socket::id_size characters; empty = keep the new one).
+struct recovery_ids {
+    std::string pid;
+    std::string sid;
+};
+
 // Outcome of socket::emit_with_ack.
 enum class ack_status : std::uint8_t { ok, timeout, disconnected };
 using ack_handler = std::function<void(ack_status, arguments)>;
@@ -90,7 +97,7 @@ class socket : public std::enable_shared_from_this<socket> {
     enum class state : std::uint8_t { pending, connected, closed };
     struct pending_acks;
 
-    void finish_admission(bool accepted, std::string message);
+    void finish_admission(bool accepted, std::string message, recovery_ids ids = {});
     void on_ack_timeout(std::uint64_t id);
     // Session thread: removes and returns the handler waiting for ack `id` (empty when none).
     ack_handler take_ack(std::uint64_t id);
@@ -118,6 +125,8 @@ class admission {
     explicit admission(socket_ptr s);
     // Sends the CONNECT reply `{"sid":"..."}`; the socket is connected from then on.
     void accept() const;
+    // The same with `{"sid":"...","pid":"..."}` (connection state recovery): with ids.sid, the socket takes that id.
+    void accept(recovery_ids ids) const;
     // Sends CONNECT_ERROR `{"message":"<message>"}`. The Engine.IO connection stays open.
     void reject(std::string message) const;
 

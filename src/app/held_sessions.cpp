@@ -1,0 +1,113 @@
+#include "app/held_sessions.hpp"
+
+#include <openssl/rand.h>
+
+#include <array>
+#include <stdexcept>
+
+namespace pusher::app {
+std::string held_sessions::make_pid() {
+    std::array<unsigned char, 16> bytes{};
+    if (RAND_bytes(bytes.data(), static_cast<int>(bytes.size())) != 1) {
+        throw std::runtime_error("no random bytes for a recovery id");
+    }
+    static constexpr char hex[] = "0123456789abcdef";
+    std::string out;
+    out.reserve(bytes.size() * 2);
+    for (unsigned char b : bytes) {
+        out.push_back(hex[b >> 4]);
+        out.push_back(hex[b & 15]);
+    }
+    return out;
+}
+
+bool held_sessions::plausible_pid(std::string_view pid) {
+    if (pid.size() != 32) {
+        return false;
+    }
+    for (char c : pid) {
+        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
+            return false;
+        }
+    }
+    return true;
+}
+
+void held_sessions::live(std::string const& pid, std::string const& user, std::weak_ptr<socketio::socket> s) {
+    std::lock_guard lock(mutex_);
+    live_[pid] = live_entry{user, std::move(s), {}};
+}
+
+std::function<void()> held_sessions::forget(std::string const& pid) {
+    std::lock_guard lock(mutex_);
+    auto it = live_.find(pid);
+    if (it == live_.end()) {
+        return {};
+    }
+    auto waiter = std::move(it->second.waiter);
+    live_.erase(it);
+    return waiter;
+}
+
+std::function<void()> held_sessions::hold(std::string const& pid, held h) {
+    std::lock_guard lock(mutex_);
+    std::function<void()> waiter;
+    if (auto it = live_.find(pid); it != live_.end()) {
+        waiter = std::move(it->second.waiter);
+        live_.erase(it);
+    }
+    held_[pid] = std::move(h);
+    return waiter;
+}
+
+held_sessions::claim_result held_sessions::claim(std::string const& pid, std::string_view user, held& out,
+                                                 std::function<void()> retry,
+                                                 std::shared_ptr<socketio::socket>& victim) {
+    std::lock_guard lock(mutex_);
+    if (auto it = held_.find(pid); it != held_.end()) {
+        if (it->second.user != user) {
+            return claim_result::none;
+        }
+        out = std::move(it->second);
+        held_.erase(it);
+        return claim_result::claimed;
+    }
+    auto it = live_.find(pid);
+    if (it == live_.end() || it->second.user != user || it->second.waiter) {
+        return claim_result::none;  // unknown, another user's, or already being taken over by another claim
+    }
+    victim = it->second.sock.lock();
+    if (!victim) {
+        return claim_result::none;
+    }
+    it->second.waiter = std::move(retry);
+    return claim_result::wait;
+}
+
+std::optional<held_sessions::held> held_sessions::expire(std::string const& pid, std::uint64_t gen) {
+    std::lock_guard lock(mutex_);
+    auto it = held_.find(pid);
+    if (it == held_.end() || it->second.gen != gen) {
+        return std::nullopt;
+    }
+    held h = std::move(it->second);
+    held_.erase(it);
+    return h;
+}
+
+std::vector<held_sessions::held> held_sessions::take_all() {
+    std::lock_guard lock(mutex_);
+    std::vector<held> out;
+    out.reserve(held_.size());
+    for (auto& [pid, h] : held_) {
+        out.push_back(std::move(h));
+    }
+    held_.clear();
+    return out;
+}
+
+std::size_t held_sessions::held_count() const {
+    std::lock_guard lock(mutex_);
+    return held_.size();
+}
+}  // namespace pusher::app

@@ -1,0 +1,249 @@
+// Connection state recovery with the unmodified socket.io-client (its connectionStateRecovery protocol: the CONNECT
+// reply carries `pid`, every event its offset as the last argument, a reconnecting client sends pid and offset):
+// a connection cut at the TCP level (a proxy between client and server) while events are published gets them all
+// back, exactly once and in order, over websocket and over polling; a session whose network vanished silently is
+// taken over at once; the window passes; `io client disconnect` is not recovered; forged, foreign and malformed
+// pids and offsets are normal connections that never see another user's events.
+import { describe, test, before, after } from 'node:test';
+import assert from 'node:assert/strict';
+import { io } from 'socket.io-client';
+import { startBinary } from './lib/spawn.mjs';
+import { startProxy } from './lib/tcp_proxy.mjs';
+import { apiPublish, eventually, metric } from './lib/pusher.mjs';
+
+// A socket.io-client socket that records every event with all its arguments, and every connect.
+function recorder(url, auth, transports, extra = {}) {
+    const socket = io(url, {
+        auth,
+        transports,
+        forceNew: true,
+        reconnectionDelay: 50,
+        reconnectionDelayMax: 200,
+        randomizationFactor: 0,
+        timeout: 5000,
+        ...extra,
+    });
+    socket.events = [];
+    socket.connects = [];
+    const wake = () => socket.waiters.forEach((w) => w());
+    socket.waiters = new Set();
+    socket.onAny((event, ...args) => {
+        socket.events.push({ event, args });
+        wake();
+    });
+    socket.on('connect', () => {
+        socket.connects.push({ id: socket.id, recovered: socket.recovered });
+        wake();
+    });
+    socket.on('disconnect', (reason) => {
+        socket.lastDisconnect = reason;
+        wake();
+    });
+    return socket;
+}
+
+function until(socket, predicate, what, timeout = 10000) {
+    return new Promise((resolve, reject) => {
+        const check = () => {
+            if (predicate(socket)) {
+                socket.waiters.delete(check);
+                clearTimeout(timer);
+                resolve();
+            }
+        };
+        const timer = setTimeout(() => {
+            socket.waiters.delete(check);
+            reject(new Error(`timed out waiting for ${what}; events ${JSON.stringify(socket.events.map((e) => e.args[0]))}, connects ${JSON.stringify(socket.connects)}`));
+        }, timeout);
+        socket.waiters.add(check);
+        check();
+    });
+}
+
+const numbers = (socket, event = 'n') => socket.events.filter((e) => e.event === event).map((e) => e.args[0].i);
+const range = (a, b) => Array.from({ length: b - a + 1 }, (_, k) => a + k);
+
+async function publish(server, user, from, to, event = 'n') {
+    for (let i = from; i <= to; i++) {
+        const r = await apiPublish(server.url, { user, event, data: { i } });
+        assert.equal(r.status, 202);
+    }
+}
+
+describe('connection state recovery, one node (embedded broker)', () => {
+    let server;
+    let proxy;
+    before(async () => {
+        server = await startBinary('pusher', ['--listen', '127.0.0.1:0', '--dev-auth', '--ping-interval-ms', '1000',
+            '--ping-timeout-ms', '1000']);
+        proxy = await startProxy(Number(new URL(server.url).port));
+    });
+    after(async () => {
+        await proxy?.close();
+        await server?.stop();
+    });
+
+    for (const transports of [['websocket'], ['polling']]) {
+        test(`a connection cut while events are published gets each of them once, in order (${transports})`, async () => {
+            const user = `cut-${transports}`;
+            const s = recorder(proxy.url, { user }, transports);
+            await until(s, (x) => x.connects.length === 1, 'the first connect');
+            assert.equal(s.connects[0].recovered, false);
+            await publish(server, user, 1, 5);
+            await until(s, (x) => numbers(x).length === 5, 'events 1..5');
+            // Every event carries its offset (a string) as its last argument.
+            for (const e of s.events) {
+                assert.equal(e.args.length, 2);
+                assert.match(e.args[1], /^\d+$/);
+            }
+            proxy.down();
+            await until(s, (x) => x.lastDisconnect !== undefined, 'the disconnect');
+            await eventually(async () => (await metric(server, 'pusher_recovery_sessions_held')) >= 1, { what: 'the session held' });
+            await publish(server, user, 6, 10);
+            proxy.up();
+            await until(s, (x) => x.connects.length === 2, 'the reconnect');
+            assert.deepEqual(s.connects[1], { id: s.connects[0].id, recovered: true });
+            await publish(server, user, 11, 12);
+            await until(s, (x) => numbers(x).length >= 12, 'events 6..12');
+            assert.deepEqual(numbers(s), range(1, 12));
+            const offsets = s.events.map((e) => BigInt(e.args[1]));
+            assert.deepEqual(offsets, [...offsets].sort((a, b) => (a < b ? -1 : 1)), 'offsets grow');
+            s.close();
+        });
+    }
+
+    test('events written to a connection whose network vanished are replayed, and the old session is taken over at once', async () => {
+        const user = 'vanish';
+        const s = recorder(proxy.url, { user }, ['websocket'], { reconnection: false });
+        await until(s, (x) => x.connects.length === 1, 'the first connect');
+        await publish(server, user, 1, 3);
+        await until(s, (x) => numbers(x).length === 3, 'events 1..3');
+        const takeovers = await metric(server, 'pusher_recovery_takeovers_total');
+        proxy.blackhole(); // the server still believes the session open: what it writes now is never read
+        await until(s, (x) => x.lastDisconnect !== undefined, 'the disconnect');
+        await publish(server, user, 4, 6);
+        s.connect(); // the same socket: it sends its pid and last offset
+        await until(s, (x) => x.connects.length === 2, 'the reconnect', 3000); // well before the 2 s ping timeout
+        assert.equal(s.connects[1].recovered, true);
+        await publish(server, user, 7, 7);
+        await until(s, (x) => numbers(x).length >= 7, 'events 4..7');
+        assert.deepEqual(numbers(s), range(1, 7));
+        assert.equal(await metric(server, 'pusher_recovery_takeovers_total'), takeovers + 1);
+        proxy.release();
+        s.close();
+    });
+
+    test('a client that never received an event is recovered too (it sends no offset)', async () => {
+        const user = 'quiet';
+        const s = recorder(proxy.url, { user }, ['websocket']);
+        await until(s, (x) => x.connects.length === 1, 'the first connect');
+        proxy.down();
+        await until(s, (x) => x.lastDisconnect !== undefined, 'the disconnect');
+        await eventually(async () => (await metric(server, 'pusher_recovery_sessions_held')) >= 1, { what: 'the session held' });
+        await publish(server, user, 1, 2);
+        proxy.up();
+        await until(s, (x) => x.connects.length === 2 && numbers(x).length === 2, 'the recovery');
+        assert.equal(s.connects[1].recovered, true);
+        assert.deepEqual(numbers(s), [1, 2]);
+        s.close();
+    });
+
+    test('io client disconnect is not recovered', async () => {
+        const user = 'leaver';
+        const s = recorder(server.url, { user }, ['websocket'], { reconnection: false });
+        await until(s, (x) => x.connects.length === 1, 'the first connect');
+        await publish(server, user, 1, 1);
+        await until(s, (x) => numbers(x).length === 1, 'event 1');
+        s.disconnect();
+        s.connect(); // still sends its pid and offset
+        await until(s, (x) => x.connects.length === 2, 'the second connect');
+        assert.equal(s.connects[1].recovered, false);
+        assert.notEqual(s.connects[1].id, s.connects[0].id);
+        s.close();
+    });
+
+    test('forged, foreign and malformed pids and offsets connect normally and never see another user\'s events', async () => {
+        const alice = recorder(proxy.url, { user: 'alice-r' }, ['websocket']);
+        await until(alice, (x) => x.connects.length === 1, 'alice connects');
+        await publish(server, 'alice-r', 1, 2);
+        await until(alice, (x) => numbers(x).length === 2, 'alice events');
+        const pid = alice._pid;
+        assert.match(pid, /^[0-9a-f]{32}$/);
+        proxy.down();
+        await until(alice, (x) => x.lastDisconnect !== undefined, 'alice disconnects');
+        await eventually(async () => (await metric(server, 'pusher_recovery_sessions_held')) >= 1, { what: 'alice held' });
+        await publish(server, 'alice-r', 3, 3);
+        const tries = [
+            { user: 'mallory', pid, offset: '0' }, // alice's real pid, another user
+            { user: 'mallory', pid },
+            { user: 'mallory', pid: 'f'.repeat(32), offset: '1' },
+            { user: 'mallory', pid: 'x'.repeat(100000) },
+            { user: 'mallory', pid: 42, offset: 7 },
+            { user: 'mallory', pid: { nested: true } },
+            { user: 'alice-r', pid, offset: 'not a number' },
+            { user: 'alice-r', pid, offset: '99999999999999999999999' },
+        ];
+        for (const auth of tries) {
+            const m = recorder(server.url, auth, ['websocket'], { reconnection: false });
+            await until(m, (x) => x.connects.length === 1, `connect with ${JSON.stringify(auth).slice(0, 80)}`);
+            assert.equal(m.connects[0].recovered, false, JSON.stringify(auth).slice(0, 80));
+            assert.deepEqual(m.events, []);
+            m.close();
+        }
+        // alice's state is still there for alice.
+        proxy.up();
+        await until(alice, (x) => x.connects.length === 2, 'alice reconnects');
+        assert.equal(alice.connects[1].recovered, true);
+        await until(alice, (x) => numbers(x).length === 3, 'alice gets event 3');
+        assert.deepEqual(numbers(alice), [1, 2, 3]);
+        alice.close();
+    });
+});
+
+describe('connection state recovery: the window', () => {
+    let server;
+    let proxy;
+    before(async () => {
+        server = await startBinary('pusher', ['--listen', '127.0.0.1:0', '--dev-auth', '--recovery-ms', '300']);
+        proxy = await startProxy(Number(new URL(server.url).port));
+    });
+    after(async () => {
+        await proxy?.close();
+        await server?.stop();
+    });
+
+    test('a client back after the window connects anew, and what it missed is counted as expired', async () => {
+        const user = 'late';
+        const s = recorder(proxy.url, { user }, ['websocket']);
+        await until(s, (x) => x.connects.length === 1, 'the first connect');
+        proxy.down();
+        await until(s, (x) => x.lastDisconnect !== undefined, 'the disconnect');
+        await eventually(async () => (await metric(server, 'pusher_recovery_sessions_held')) === 1, { what: 'held' });
+        await publish(server, user, 1, 2);
+        await eventually(async () => (await metric(server, 'pusher_recoveries_total{outcome="expired"}')) === 1, { what: 'the window to end' });
+        assert.equal(await metric(server, 'pusher_recovery_sessions_held'), 0);
+        proxy.up();
+        await until(s, (x) => x.connects.length === 2, 'the reconnect');
+        assert.equal(s.connects[1].recovered, false);
+        assert.deepEqual(numbers(s), []);
+        s.close();
+    });
+});
+
+describe('connection state recovery off (--recovery-ms 0)', () => {
+    let server;
+    before(async () => {
+        server = await startBinary('pusher', ['--listen', '127.0.0.1:0', '--dev-auth', '--recovery-ms', '0']);
+    });
+    after(() => server?.stop());
+
+    test('no pid, no offset argument', async () => {
+        const s = recorder(server.url, { user: 'plain' }, ['websocket']);
+        await until(s, (x) => x.connects.length === 1, 'connect');
+        await publish(server, 'plain', 1, 1);
+        await until(s, (x) => numbers(x).length === 1, 'event');
+        assert.equal(s._pid, undefined);
+        assert.equal(s.events[0].args.length, 1);
+        s.close();
+    });
+});
