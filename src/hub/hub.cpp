@@ -286,7 +286,7 @@ delivery hub::deliver_recorded(std::string_view user, frame const& f, seq_t seq,
         account(sh, before, rec.recorded.bytes());
         // The node-wide budget, split over the shards: this user's oldest go first.
         std::size_t freed = 0;
-        while (sh.bytes > shard_budget_ && rec.recorded.drop_oldest(d.lost, freed)) {
+        while (sh.bytes - freed > shard_budget_ && rec.recorded.drop_oldest(d.lost, freed)) {
         }
         if (freed > 0) {
             sh.bytes -= freed;
