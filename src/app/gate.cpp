@@ -110,7 +110,7 @@ void gate::admit(socketio::socket_ptr const& s, socketio::admission const& a,
         hub_.attach(m->user, s->session());
     } else {
         m->pid = held_sessions::make_pid();
-        a.accept(socketio::recovery_ids{m->pid, {}});
+        a.accept(socketio::recovery_ids{m->pid, {}, std::nullopt});
         hub_.attach(m->user, s->session(), &m->start);
         recovery_.held->live(m->pid, m->user, s);
     }
@@ -153,7 +153,7 @@ bool gate::try_recover(socketio::socket_ptr const& s, socketio::admission const&
     m->admitted = true;
     m->pid = rr->pid;
     m->start = h.start;
-    a.accept(socketio::recovery_ids{m->pid, h.sid});
+    a.accept(socketio::recovery_ids{m->pid, h.sid, frames->size()});
     for (frame const& f : *frames) {
         s->session()->send(f);  // on our thread: ahead of anything the hub queued since the attach
     }

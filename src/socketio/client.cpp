@@ -173,7 +173,7 @@ void client::on_connect_packet(packet& p) {
     call_app("on_connect", [&] { ns->handler->on_connect(s, req, admission(s)); });
 }
 
-void client::admit(socket_ptr const& s, bool accepted, std::string const& message, std::string_view pid) {
+void client::admit(socket_ptr const& s, bool accepted, std::string const& message, recovery_ids const& ids) {
     if (closed_ || s->owner_ != this || s->state_ != socket::state::pending) {
         return;
     }
@@ -182,7 +182,7 @@ void client::admit(socket_ptr const& s, bool accepted, std::string const& messag
         joined_ = true;
         timeout_moot_.store(true, std::memory_order_relaxed);
         server_.stats_.connects.fetch_add(1, std::memory_order_relaxed);
-        session_->send(encode_connect(s->nsp(), s->id(), pid));
+        session_->send(encode_connect(s->nsp(), s->id(), ids.pid, ids.missed));
         return;
     }
     detach(*s);

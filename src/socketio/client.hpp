@@ -49,7 +49,7 @@ class client : public std::enable_shared_from_this<client> {
     void on_close(engineio::disconnect_reason why);
 
     // From a socket, on the session thread.
-    void admit(socket_ptr const& s, bool accepted, std::string const& message, std::string_view pid = {});
+    void admit(socket_ptr const& s, bool accepted, std::string const& message, recovery_ids const& ids = {});
     void leave(socket_ptr const& s, bool close_session);
     server& owner() { return server_; }
     // Closes the session after an unexpected failure (an exception) while handling its input.

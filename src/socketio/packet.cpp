@@ -465,13 +465,18 @@ arguments take_arguments(packet& p, std::vector<frame> const& received) {
     return args;
 }
 
-frame encode_connect(std::string_view nsp, std::string_view sid, std::string_view pid) {
+frame encode_connect(std::string_view nsp, std::string_view sid, std::string_view pid,
+                     std::optional<std::size_t> missed) {
     std::string out = header(packet_type::connect, nsp, std::nullopt, 0, sid.size() + pid.size() + 18);
     out += R"({"sid":)";
     json_text::append_string(out, sid);
     if (!pid.empty()) {
         out += R"(,"pid":)";
         json_text::append_string(out, pid);
+    }
+    if (missed) {
+        out += R"(,"missed":)";
+        out += std::to_string(*missed);
     }
     out.push_back('}');
     return make_frame(std::move(out));

@@ -98,7 +98,8 @@ arguments take_arguments(packet& p, std::vector<frame> const& received);
 // Encoders. Each returns a whole Engine.IO message packet (`4` then the Socket.IO packet), ready for
 // engineio::session::send. A non-main namespace is always written with its comma (`40/custom,{...}`).
 // For binary arguments, send args.binary after the frame, one session::send_binary each, in order.
-frame encode_connect(std::string_view nsp, std::string_view sid, std::string_view pid = {});
+frame encode_connect(std::string_view nsp, std::string_view sid, std::string_view pid = {},
+                     std::optional<std::size_t> missed = std::nullopt);
 // CONNECT_ERROR with the payload {"message":"<message>"}.
 frame encode_connect_error(std::string_view nsp, std::string_view message);
 frame encode_disconnect(std::string_view nsp);

@@ -164,7 +164,7 @@ void socket::finish_admission(bool accepted, std::string message, recovery_ids i
         if (accepted && ids.sid.size() == id_size && self->state_ == state::pending) {
             std::copy(ids.sid.begin(), ids.sid.end(), self->id_.begin());
         }
-        self->owner_->admit(self, accepted, message, ids.pid);
+        self->owner_->admit(self, accepted, message, ids);
     });
 }
 

@@ -47,9 +47,13 @@ std::string_view to_string(disconnect_reason why);
 
 // Connection state recovery, in the CONNECT reply: `pid` (the private id a client sends back to recover) and, for a
 // recovered socket, the id it had before (`sid`, socket::id_size characters; empty = keep the new one).
+//
+// `missed` (recovered sockets only): how many events follow the reply as the replay. An extension the reference
+// client ignores; the demo page reads it from the raw packet to say "recovered N missed".
 struct recovery_ids {
     std::string pid;
     std::string sid;
+    std::optional<std::size_t> missed;
 };
 
 // Outcome of socket::emit_with_ack.

@@ -64,6 +64,8 @@
         }
         const socket = window.io(options);
         const manager = socket.io;
+        let connectReply = {};  // the last CONNECT reply's payload
+        let offsets = false;    // events carry their offset last (the server gave a pid)
 
         setStatus('connecting');
         // Each (re)connection opens a new Engine.IO socket: follow its transport and its upgrade to websocket.
@@ -72,9 +74,28 @@
             const engine = manager.engine;
             setTransport(engine.transport.name);
             engine.on('upgrade', (transport) => setTransport(transport.name));
+            // Connection state recovery: the CONNECT reply carries `pid` when the server keeps state for this
+            // connection, and, when it was recovered, `missed` (the events replayed right after it). The client
+            // library exposes only `socket.recovered`, so read the reply from the raw packet; the Engine.IO socket
+            // reports it before the Socket.IO client handles it.
+            engine.on('packet', (packet) => {
+                if (packet.type === 'message' && typeof packet.data === 'string' && packet.data.startsWith('0{')) {
+                    try {
+                        connectReply = JSON.parse(packet.data.slice(1));
+                    } catch {
+                        connectReply = {};
+                    }
+                }
+            });
         });
         socket.on('connect', () => {
-            setStatus('connected');
+            offsets = typeof connectReply.pid === 'string';
+            if (socket.recovered) {
+                const missed = Number(connectReply.missed) || 0;
+                setStatus('connected', `reconnected - recovered ${missed} missed`);
+            } else {
+                setStatus('connected');
+            }
             setTransport(manager.engine.transport.name);
             ui.reconnect.hidden = true;
         });
@@ -114,6 +135,10 @@
             // A server that asks for an acknowledgement passes a callback last: confirm receipt.
             if (args.length > 0 && typeof args[args.length - 1] === 'function') {
                 args.pop()();
+            }
+            // With recovery on, every event's last argument is its offset (a string): not part of the payload.
+            if (offsets && args.length > 1 && typeof args[args.length - 1] === 'string') {
+                args.pop();
             }
             addItem(event, args);
         });
