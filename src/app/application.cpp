@@ -58,6 +58,15 @@ std::unique_ptr<broker::broker> make_broker(decltype(config::config::broker) con
     return std::make_unique<broker::amqp_broker>(o);
 }
 
+// Messages for a user with no session here go to the broker's undelivered exchange (the memory broker counts them),
+// unless --undelivered-exchange is empty: then the fan-out drops them.
+fanout::undeliver_fn undeliver_hook(decltype(config::config::broker) const& b, broker::broker& br) {
+    if (b.kind == config::broker_kind::amqp && b.undelivered_exchange.empty()) {
+        return {};
+    }
+    return [&br](broker::undelivered u) { br.undeliver(std::move(u)); };
+}
+
 engineio::options engine_options(config::config const& c) {
     engineio::options o;
     o.ping_interval = c.engineio.ping_interval;
@@ -81,7 +90,7 @@ struct application::parts {
           pool_(cfg_.server.threads),
           verifier_(make_verifier(cfg_.auth)),
           broker_(make_broker(cfg_.broker)),
-          fanout_(hub_, metrics_),
+          fanout_(hub_, metrics_, fanout::system_clock_ms, undeliver_hook(cfg_.broker, *broker_)),
           gate_(hub_, *broker_, verifier_.get(), cfg_.auth.dev_auth),
           timers_(pool_.context(0)),
           socketio_(timers_, socketio::options{cfg_.engineio.connect_timeout, 10, {}}),

@@ -48,9 +48,10 @@ std::int64_t fanout::system_clock_ms() {
     return duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count();
 }
 
-fanout::fanout(hub::hub& h, metrics::registry& reg, clock_fn now_ms)
+fanout::fanout(hub::hub& h, metrics::registry& reg, clock_fn now_ms, undeliver_fn undeliver)
     : hub_(h),
       now_ms_(std::move(now_ms)),
+      undeliver_(std::move(undeliver)),
       received_user_(
           reg.add_counter("pusher_messages_received_total", "Messages received from the broker.", {{"kind", "user"}})),
       received_broadcast_(reg.add_counter("pusher_messages_received_total", "Messages received from the broker.",
@@ -105,7 +106,11 @@ void fanout::on_message(broker::message const& m) {
     if (n == 0) {
         // A broadcast that finds nobody on this node is normal (it goes to every node); a user message is a miss
         // (e.g. the user left inside the unbind grace).
-        if (!m.broadcast) {
+        if (!m.broadcast && undeliver_) {
+            undelivered_no_session_.fetch_add(1, std::memory_order_relaxed);
+            undeliver_(broker::undelivered::of(m, broker::undelivered_reason::no_session));
+            log_no_session(m);
+        } else if (!m.broadcast) {
             drop(dropped_no_session_, no_session_log_, "no session", m);
         }
         return;
@@ -132,6 +137,16 @@ void fanout::drop(metrics::counter& reason_counter, log_throttle& throttle, char
         suppressed > 0 ? " (+" + std::to_string(suppressed) + " more like it since the last line)" : std::string());
 }
 
+void fanout::log_no_session(broker::message const& m) {
+    std::uint64_t suppressed = 0;
+    if (no_session_log_.allow(now_ms_(), suppressed)) {
+        log::debug(
+            "fanout: no session for user {}: event {} id {} handed to the broker as undelivered (no_session){}",
+            for_log(m.user), for_log(m.event), for_log(m.message_id),
+            suppressed > 0 ? " (+" + std::to_string(suppressed) + " more like it since the last line)" : std::string());
+    }
+}
+
 bool fanout::log_throttle::allow(std::int64_t now_ms, std::uint64_t& suppressed) {
     std::int64_t next = next_ms_.load(std::memory_order_relaxed);
     if (now_ms < next || !next_ms_.compare_exchange_strong(next, now_ms + log_interval_ms, std::memory_order_relaxed)) {
@@ -149,6 +164,7 @@ fanout_stats fanout::stats() const {
     s.delivered = delivered_.value();
     s.as_string = as_string_.value();
     s.dropped_no_session = dropped_no_session_.value();
+    s.undelivered_no_session = undelivered_no_session_.load(std::memory_order_relaxed);
     s.dropped_reserved_event = dropped_reserved_event_.value();
     s.dropped_invalid_event = dropped_invalid_event_.value();
     return s;
