@@ -37,7 +37,8 @@ void amqp_consumer::stop() {
 }
 
 // Blocking is acceptable here, on the link's thread and before basic.consume (docs/dependencies.md §4.5): declare
-// both exchanges and our queue, bind the queue to the fanout exchange (and the routing-check key), consume.
+// the exchanges (declare_exchanges: the undelivered one, the direct one with its alternate exchange, the broadcast one)
+// and our queue, bind the queue to the fanout exchange (and the routing-check key), consume.
 void amqp_consumer::setup(amqp_connection& conn) {
     auto const& o = settings_.link.options;
     auto const ae = declare_exchanges(conn, o);
@@ -45,8 +46,9 @@ void amqp_consumer::setup(amqp_connection& conn) {
         warned_alternate_ = true;  // once per process: every reconnect would find the same
         log::warn(
             "{}: the exchange '{}' exists without the argument alternate-exchange = '{}' (declared by an older "
-            "version), so RabbitMQ does not route events for users bound nowhere to '{}'; this node still "
-            "republishes there what reaches it but no session. Unless a policy already sets it, add it with: {}",
+            "version, or with another alternate exchange), so RabbitMQ does not route events for users bound nowhere "
+            "to '{}'; this node still republishes there what reaches it but no session. Unless a policy already sets "
+            "it, add it with: {}",
             link_.who(), o.exchange, o.undelivered_exchange, o.undelivered_exchange, undelivered_policy_command(o));
     } else if (ae == alternate_exchange::unwanted && !warned_alternate_) {
         warned_alternate_ = true;
