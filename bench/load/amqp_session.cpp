@@ -77,6 +77,21 @@ std::string amqp_session::open(std::string const& url) {
 }
 
 std::string amqp_session::declare_exchange(std::string const& name, char const* type) {
+    // Passive first: the pusher declares its per-user exchange with an alternate-exchange argument, which a plain
+    // declaration here would contradict (406 PRECONDITION_FAILED). Only when it does not exist yet (404, which
+    // closes the channel) is it declared, durable and without arguments.
+    amqp_exchange_declare(conn_, 1, amqp_cstring_bytes(name.c_str()), amqp_cstring_bytes(type), /*passive*/ 1, 0, 0, 0,
+                          amqp_empty_table);
+    auto const r = amqp_get_rpc_reply(conn_);
+    if (r.reply_type != AMQP_RESPONSE_SERVER_EXCEPTION || r.reply.id != AMQP_CHANNEL_CLOSE_METHOD) {
+        return describe(r, "amqp exchange.declare (passive)");
+    }
+    amqp_channel_close_ok_t ok{};
+    amqp_send_method(conn_, 1, AMQP_CHANNEL_CLOSE_OK_METHOD, &ok);
+    amqp_channel_open(conn_, 1);
+    if (auto err = describe(amqp_get_rpc_reply(conn_), "amqp channel.open"); !err.empty()) {
+        return err;
+    }
     amqp_exchange_declare(conn_, 1, amqp_cstring_bytes(name.c_str()), amqp_cstring_bytes(type), 0, 1, 0, 0,
                           amqp_empty_table);
     return describe(amqp_get_rpc_reply(conn_), "amqp exchange.declare");

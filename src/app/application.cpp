@@ -70,6 +70,15 @@ hub::recovery_options recovery_options(config::config const& c) {
     return r;
 }
 
+// Messages for a user with no session here go to the broker's undelivered exchange (the memory broker counts them),
+// unless --undelivered-exchange is empty: then the fan-out drops them.
+fanout::undeliver_fn undeliver_hook(decltype(config::config::broker) const& b, broker::broker& br) {
+    if (b.kind == config::broker_kind::amqp && b.undelivered_exchange.empty()) {
+        return {};
+    }
+    return [&br](broker::undelivered u) { br.undeliver(std::move(u)); };
+}
+
 engineio::options engine_options(config::config const& c) {
     engineio::options o;
     o.ping_interval = c.engineio.ping_interval;
@@ -94,10 +103,10 @@ struct application::parts {
           hub_(hub::hub::default_shards, recovery_options(cfg_)),
           verifier_(make_verifier(cfg_.auth)),
           broker_(make_broker(cfg_.broker)),
-          fanout_(hub_, metrics_, fanout::system_clock_ms, [this](broker::undelivered u) { undeliver(std::move(u)); }),
+          fanout_(hub_, metrics_, fanout::system_clock_ms, undeliver_hook(cfg_.broker, *broker_)),
           gate_(hub_, *broker_, verifier_.get(), cfg_.auth.dev_auth, auth::clock::now,
                 gate_recovery{hub_.recovery_enabled() ? &held_ : nullptr, &timers_, cfg_.recovery.window,
-                              [this](broker::undelivered u) { undeliver(std::move(u)); }}),
+                              undeliver_hook(cfg_.broker, *broker_)}),
           timers_(pool_.context(0)),
           socketio_(timers_, socketio::options{cfg_.engineio.connect_timeout, 10, {}}),
           engineio_(std::make_shared<engineio::server>(engine_options(cfg_), socketio_)),
@@ -125,8 +134,6 @@ struct application::parts {
         httpd_.add_route("/metrics", make_metrics_route(metrics_));
         httpd_.add_route("/", make_demo_route());
     }
-
-    void undeliver(broker::undelivered u) { broker_->undeliver(std::move(u)); }
 
     bool ready() const { return !stopping_.load(std::memory_order_relaxed) && broker_->ready(); }
 

@@ -111,12 +111,6 @@ std::optional<std::size_t> fanout::hand_to_hub(broker::message const& m, frame c
     return d.sessions;
 }
 
-void fanout::undeliver(broker::message const& m, broker::undelivered_reason why) {
-    if (undeliver_) {
-        undeliver_(broker::undelivered::of(m, why));
-    }
-}
-
 void fanout::on_message(broker::message const& m) {
     (m.broadcast ? received_broadcast_ : received_user_).inc();
 
@@ -139,10 +133,16 @@ void fanout::on_message(broker::message const& m) {
     }
     std::optional<std::size_t> const reached = hand_to_hub(m, f, seq);
     if (!reached) {
-        // A user message that finds nobody here is a miss (e.g. the user left inside the unbind grace). A broadcast
-        // that finds nobody is normal (it goes to every node).
-        drop(dropped_no_session_, no_session_log_, "no session", m);
-        undeliver(m, broker::undelivered_reason::no_session);
+        // A user message that finds nobody here is a miss (e.g. the user left inside the unbind grace): handed to
+        // the undelivered exchange, or dropped when that is off. (A broadcast that finds nobody is normal: it goes
+        // to every node.)
+        if (undeliver_) {
+            undelivered_no_session_.fetch_add(1, std::memory_order_relaxed);
+            undeliver_(broker::undelivered::of(m, broker::undelivered_reason::no_session));
+            log_no_session(m);
+        } else {
+            drop(dropped_no_session_, no_session_log_, "no session", m);
+        }
         return;
     }
     std::size_t const n = *reached;
@@ -171,6 +171,16 @@ void fanout::drop(metrics::counter& reason_counter, log_throttle& throttle, char
         suppressed > 0 ? " (+" + std::to_string(suppressed) + " more like it since the last line)" : std::string());
 }
 
+void fanout::log_no_session(broker::message const& m) {
+    std::uint64_t suppressed = 0;
+    if (no_session_log_.allow(now_ms_(), suppressed)) {
+        log::debug(
+            "fanout: no session for user {}: event {} id {} handed to the broker as undelivered (no_session){}",
+            for_log(m.user), for_log(m.event), for_log(m.message_id),
+            suppressed > 0 ? " (+" + std::to_string(suppressed) + " more like it since the last line)" : std::string());
+    }
+}
+
 bool fanout::log_throttle::allow(std::int64_t now_ms, std::uint64_t& suppressed) {
     std::int64_t next = next_ms_.load(std::memory_order_relaxed);
     if (now_ms < next || !next_ms_.compare_exchange_strong(next, now_ms + log_interval_ms, std::memory_order_relaxed)) {
@@ -188,6 +198,7 @@ fanout_stats fanout::stats() const {
     s.delivered = delivered_.value();
     s.as_string = as_string_.value();
     s.dropped_no_session = dropped_no_session_.value();
+    s.undelivered_no_session = undelivered_no_session_.load(std::memory_order_relaxed);
     s.dropped_reserved_event = dropped_reserved_event_.value();
     s.dropped_invalid_event = dropped_invalid_event_.value();
     return s;

@@ -13,7 +13,8 @@
 //   (not null: an empty body is not JSON either, and one rule is easier to rely on than two); bytes that are not
 //   UTF-8 become U+FFFD, because a websocket text frame must be valid UTF-8 or the browser drops the connection.
 // Dropped, counted and logged (at most one line per reason per 10 s): reserved Socket.IO event names (`connect`,
-// ...), empty or non-UTF-8 event names, and messages for a user with no session on this node.
+// ...), empty or non-UTF-8 event names, and messages for a user with no session on this node, unless an undeliver
+// hook takes those (the broker's undelivered exchange): they are then handed to it, not dropped.
 #include "broker/broker.hpp"
 #include "common/frame.hpp"
 
@@ -39,6 +40,7 @@ struct fanout_stats {
     std::uint64_t delivered = 0;           // frames handed to sessions (one per recipient session)
     std::uint64_t as_string = 0;           // payloads that were not JSON and went out as a JSON string
     std::uint64_t dropped_no_session = 0;
+    std::uint64_t undelivered_no_session = 0;  // handed to the undeliver hook instead (not in /metrics: the broker's)
     std::uint64_t dropped_reserved_event = 0;
     std::uint64_t dropped_invalid_event = 0;
 };
@@ -49,10 +51,11 @@ class fanout final : public broker::sink {
     using clock_fn = std::function<std::int64_t()>;
     static std::int64_t system_clock_ms();
 
+    // Takes a user message that found no session here (broker::broker::undeliver); empty = drop it.
+    using undeliver_fn = std::function<void(broker::undelivered)>;
+
     // Registers its metrics in `reg` (pusher_messages_*_total, pusher_delivery_latency_seconds): one fanout per
     // registry. `h` and `reg` must outlive it.
-    // Hands a message that reached nobody here to the backend (broker::undeliver); empty = count only.
-    using undeliver_fn = std::function<void(broker::undelivered)>;
     fanout(hub::hub& h, metrics::registry& reg, clock_fn now_ms = system_clock_ms, undeliver_fn undeliver = {});
 
     void on_message(broker::message const& m) override;
@@ -79,13 +82,14 @@ class fanout final : public broker::sink {
     // Delivers `f` (recording it for recovery when the hub does); the number of live sessions it reached, or
     // nullopt when nobody here was waiting for it at all (no live and no held session).
     std::optional<std::size_t> hand_to_hub(broker::message const& m, frame const& f, std::uint64_t seq);
-    void undeliver(broker::message const& m, broker::undelivered_reason why);
 
+    void log_no_session(broker::message const& m);
     void drop(metrics::counter& reason_counter, log_throttle& throttle, char const* what, broker::message const& m);
 
     hub::hub& hub_;
     clock_fn now_ms_;
     undeliver_fn undeliver_;
+    std::atomic<std::uint64_t> undelivered_no_session_{0};
     metrics::counter& received_user_;
     metrics::counter& received_broadcast_;
     metrics::counter& delivered_;

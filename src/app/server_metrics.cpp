@@ -167,6 +167,17 @@ void register_server_metrics(metrics::registry& reg, server_parts p) {
         reg.add_callback("pusher_publish_messages_total", "Messages published through /api/publish, by outcome",
                          kind::counter, {{"outcome", outcome}}, stat(member));
     }
+    for (std::size_t i = 0; i < broker::undelivered_reason_count; ++i) {
+        auto const reason = broker::to_string(static_cast<broker::undelivered_reason>(i));
+        reg.add_callback("pusher_messages_undelivered_total",
+                         "Messages that reached this node but no session, handed to the undelivered exchange (the "
+                         "embedded broker only counts them), by reason",
+                         kind::counter, {{"reason", std::string(reason)}},
+                         [&broker, i] { return static_cast<double>(broker.stats().undelivered[i]); });
+    }
+    reg.add_callback("pusher_messages_undelivered_failed_total",
+                     "Messages for the undelivered exchange that were not confirmed (never retried)", kind::counter, {},
+                     stat(&bs::undelivered_failed));
 
     std::vector<double> bounds;
     for (auto ms : broker::latency_histogram::bounds_ms) {

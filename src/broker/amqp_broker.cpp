@@ -34,6 +34,7 @@ struct amqp_broker::parts {
         }
         // The publisher outlives every call: amqp_broker stops both (joining their threads) before destroying them.
         s.probe = [&self](std::string key, done_fn done) { self.publisher.probe(std::move(key), std::move(done)); };
+        s.expect_probe = !o.undelivered_exchange.empty();
         s.link = link(o, "consumer");
         s.exchange = o.exchange;
         s.broadcast_exchange = o.broadcast_exchange;
@@ -47,6 +48,7 @@ struct amqp_broker::parts {
         s.link = link(o, "publisher");
         s.exchange = o.exchange;
         s.broadcast_exchange = o.broadcast_exchange;
+        s.undelivered_exchange = o.undelivered_exchange;
         s.window = o.publish_window == 0 ? 1 : o.publish_window;
         s.backlog = o.publish_backlog;
         s.timeout = o.publish_timeout;
@@ -80,6 +82,13 @@ std::string amqp_broker::validate(options const& o) {
     if (o.exchange == o.broadcast_exchange) {
         return "the exchange and the broadcast exchange must differ";
     }
+    if (o.undelivered_exchange.size() > 255) {
+        return "the undelivered exchange name is longer than 255 bytes";
+    }
+    if (!o.undelivered_exchange.empty() &&
+        (o.undelivered_exchange == o.exchange || o.undelivered_exchange == o.broadcast_exchange)) {
+        return "the undelivered exchange must differ from the exchange and the broadcast exchange";
+    }
     if (o.queue.size() > 255) {
         return "the queue name is longer than 255 bytes";
     }
@@ -112,6 +121,10 @@ void amqp_broker::unsubscribe(std::string_view user) {
 
 void amqp_broker::publish(publication p, done_fn done) {
     parts_->publisher.publish(std::move(p), std::move(done));
+}
+
+void amqp_broker::undeliver(undelivered u) {
+    parts_->publisher.undeliver(std::move(u));
 }
 
 bool amqp_broker::ready() const {

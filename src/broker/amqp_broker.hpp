@@ -30,6 +30,8 @@ class amqp_broker final : public broker {
     void subscribe(std::string_view user, done_fn done) override;
     void unsubscribe(std::string_view user) override;
     void publish(publication p, done_fn done) override;
+    // Republishes on o.undelivered_exchange (nothing when it is empty): see amqp_publisher::undeliver.
+    void undeliver(undelivered u) override;
     // Consumer connected and consuming with every subscribed user's binding restored, and publisher connected.
     bool ready() const override;
     broker_stats stats() const override;
@@ -40,8 +42,8 @@ class amqp_broker final : public broker {
 };
 
 // For command-line tools (`pusher send --amqp-url`): one blocking publish with the AMQP contract's properties, on a
-// connection of its own (declares both exchanges, confirm mode; `o` gives the URL, exchanges and TLS), waiting at
-// most o.publish_timeout for the confirms. Returns the exit status: 0 after printing {"accepted":N} on stdout, 1
-// after printing one error line on stderr.
+// connection of its own (declares the exchanges as the server does, confirm mode; `o` gives the URL, exchanges and
+// TLS), waiting at most o.publish_timeout for the confirms. Returns the exit status: 0 after printing {"accepted":N} on
+// stdout, 1 after printing one error line on stderr.
 int publish_once(amqp_options const& o, publication p);
 }  // namespace pusher::broker

@@ -205,6 +205,88 @@ void amqp_connection::declare_exchange(std::string const& name, char const* type
     }
 }
 
+bool amqp_connection::declare_exchange(std::string const& name, char const* type, amqp_table_t const& args) {
+    amqp_exchange_declare(state_, 1, amqp_cstring_bytes(name.c_str()), amqp_cstring_bytes(type), /*passive*/ 0,
+                          /*durable*/ 1, /*auto_delete*/ 0, /*internal*/ 0, args);
+    auto const r = amqp_get_rpc_reply(state_);
+    if (r.reply_type == AMQP_RESPONSE_SERVER_EXCEPTION && r.reply.id == AMQP_CHANNEL_CLOSE_METHOD) {
+        auto const* m = static_cast<amqp_channel_close_t const*>(r.reply.decoded);
+        // "inequivalent arg 'alternate-exchange' for exchange 'pusher' in vhost '/': received ... but current is ..."
+        if (m->reply_code == AMQP_PRECONDITION_FAILED &&
+            text_of(m->reply_text).find("alternate-exchange") != std::string_view::npos) {
+            reopen_channel();
+            return false;
+        }
+    }
+    if (r.reply_type != AMQP_RESPONSE_NORMAL) {
+        throw amqp_failure(
+            fmt::format("declaring the {} exchange '{}': exchange.declare failed: {}", type, name, describe(r)));
+    }
+    return true;
+}
+
+void amqp_connection::declare_exchange_passive(std::string const& name) {
+    amqp_exchange_declare(state_, 1, amqp_cstring_bytes(name.c_str()), amqp_empty_bytes, /*passive*/ 1,
+                          /*durable*/ 0, /*auto_delete*/ 0, /*internal*/ 0, amqp_empty_table);
+    try {
+        check("exchange.declare (passive)");
+    } catch (amqp_failure const& e) {
+        throw amqp_failure(fmt::format("the exchange '{}': {}", name, e.what()));
+    }
+}
+
+void amqp_connection::reopen_channel() {
+    amqp_channel_close_ok_t ok{};
+    if (amqp_send_method(state_, 1, AMQP_CHANNEL_CLOSE_OK_METHOD, &ok) != AMQP_STATUS_OK) {
+        throw amqp_failure("sending channel.close-ok failed");
+    }
+    amqp_channel_open(state_, 1);
+    check("channel.open (again)");
+}
+
+alternate_exchange declare_exchanges(amqp_connection& c, amqp_options const& o) {
+    auto result = alternate_exchange::off;
+    if (o.undelivered_exchange.empty()) {
+        if (!c.declare_exchange(o.exchange, "direct", amqp_empty_table)) {
+            c.declare_exchange_passive(o.exchange);
+            result = alternate_exchange::unwanted;
+        }
+    } else {
+        c.declare_exchange(o.undelivered_exchange, "fanout");
+        amqp_table_entry_t ae;
+        ae.key = amqp_cstring_bytes("alternate-exchange");
+        ae.value.kind = AMQP_FIELD_KIND_UTF8;
+        ae.value.value.bytes = amqp_cstring_bytes(o.undelivered_exchange.c_str());
+        if (c.declare_exchange(o.exchange, "direct", amqp_table_t{1, &ae})) {
+            result = alternate_exchange::set;
+        } else {
+            c.declare_exchange_passive(o.exchange);
+            result = alternate_exchange::missing;
+        }
+    }
+    c.declare_exchange(o.broadcast_exchange, "fanout");
+    return result;
+}
+
+std::string undelivered_policy_command(amqp_options const& o) {
+    std::string pattern = "^";
+    for (char ch : o.exchange) {
+        if (ch != '\0' && std::strchr(".^$*+?()[]{}|\\", ch) != nullptr) {
+            pattern += '\\';
+        }
+        pattern += ch;
+    }
+    pattern += '$';
+    std::string vhost;
+    parsed_url url(o.url);
+    if (url.status == AMQP_STATUS_OK && std::string_view(url.info.vhost) != "/") {
+        vhost = fmt::format("-p '{}' ", url.info.vhost);
+    }
+    return fmt::format(
+        "rabbitmqctl set_policy {}{}-undelivered '{}' '{{\"alternate-exchange\":\"{}\"}}' --apply-to exchanges", vhost,
+        o.exchange, pattern, o.undelivered_exchange);
+}
+
 std::string amqp_connection::declare_queue(std::string const& name) {
     auto* ok = amqp_queue_declare(state_, 1, amqp_cstring_bytes(name.c_str()), /*passive*/ 0, /*durable*/ 0,
                                   /*exclusive*/ 1, /*auto_delete*/ 1, amqp_empty_table);

@@ -37,10 +37,26 @@ void amqp_consumer::stop() {
 }
 
 // Blocking is acceptable here, on the link's thread and before basic.consume (docs/dependencies.md §4.5): declare
-// both exchanges and our queue, bind the queue to the fanout exchange (and the routing-check key), consume.
+// the exchanges (declare_exchanges: the undelivered one, the direct one with its alternate exchange, the broadcast one)
+// and our queue, bind the queue to the fanout exchange (and the routing-check key), consume.
 void amqp_consumer::setup(amqp_connection& conn) {
-    conn.declare_exchange(settings_.exchange, "direct");
-    conn.declare_exchange(settings_.broadcast_exchange, "fanout");
+    auto const& o = settings_.link.options;
+    auto const ae = declare_exchanges(conn, o);
+    if (ae == alternate_exchange::missing && !warned_alternate_) {
+        warned_alternate_ = true;  // once per process: every reconnect would find the same
+        log::warn(
+            "{}: the exchange '{}' exists without the argument alternate-exchange = '{}' (declared by an older "
+            "version, or with another alternate exchange), so RabbitMQ does not route events for users bound nowhere "
+            "to '{}'; this node still republishes there what reaches it but no session. Unless a policy already sets "
+            "it, add it with: {}",
+            link_.who(), o.exchange, o.undelivered_exchange, o.undelivered_exchange, undelivered_policy_command(o));
+    } else if (ae == alternate_exchange::unwanted && !warned_alternate_) {
+        warned_alternate_ = true;
+        log::info(
+            "{}: the exchange '{}' exists with an alternate-exchange argument (--undelivered-exchange is off "
+            "here); using it as it is",
+            link_.who(), o.exchange);
+    }
     queue_ = conn.declare_queue(settings_.queue);
     conn.bind_queue(queue_, settings_.broadcast_exchange, "");
     probe_key_.clear();
@@ -106,21 +122,40 @@ void amqp_consumer::check_routing() {
     if (probe_in_flight_ || !link_.connection() || !ready_.load() || probe_key_.empty()) {
         return;
     }
+    // With an alternate exchange, "routed" may mean "routed to the undelivered exchange": the previous probe must
+    // also have come back to our queue by now (one interval later).
+    if (probe_routed_ && !probe_seen_ && probe_generation_ == link_.generation()) {
+        routing_check_failed("our probe went elsewhere (the alternate exchange?)");
+        return;
+    }
+    probe_routed_ = probe_seen_ = false;
+    probe_generation_ = link_.generation();
     probe_in_flight_ = true;
     settings_.probe(probe_key_, [this, gen = link_.generation()](boost::system::error_code ec) {
         link_.loop().post([this, gen, ec] {
             probe_in_flight_ = false;
-            if (link_.stopping() || gen != link_.generation() || !link_.connection() || ec != error::unroutable) {
-                return;  // routed (fine), or nothing to conclude (the publisher is down, or we reconnected)
+            if (link_.stopping() || gen != link_.generation() || !link_.connection()) {
+                return;  // nothing to conclude (we reconnected)
             }
-            counters_.add(counters_.routing_check_failures);
-            link_.lost(fmt::format("routing check failed: the broker cannot route to our queue {} through exchange {} "
-                                   "(it was deleted, or declared again without our bindings); re-declaring and "
-                                   "re-binding",
-                                   queue_, settings_.exchange),
-                       true);
+            if (!ec) {
+                probe_routed_ = settings_.expect_probe;
+                return;
+            }
+            if (ec == error::unroutable) {
+                routing_check_failed("our probe was unroutable");
+            }
+            // Anything else (the publisher is down...): nothing to conclude.
         });
     });
+}
+
+void amqp_consumer::routing_check_failed(char const* what) {
+    probe_routed_ = false;
+    counters_.add(counters_.routing_check_failures);
+    link_.lost(fmt::format("routing check failed ({}): the broker cannot route to our queue {} through exchange {} "
+                           "(it was deleted, or declared again without our bindings); re-declaring and re-binding",
+                           what, queue_, settings_.exchange),
+               true);
 }
 
 void amqp_consumer::set_ready(bool r) {
@@ -194,6 +229,7 @@ void amqp_consumer::on_reply(binding_table::op what) {
 
 void amqp_consumer::on_delivery(amqp_envelope_t const& env) {
     if (!probe_key_.empty() && view(env.routing_key) == probe_key_ && view(env.exchange) == settings_.exchange) {
+        probe_seen_ = true;
         return;  // our routing check came back: nothing for the sink
     }
     auto m = to_message(env, settings_.exchange, settings_.broadcast_exchange);

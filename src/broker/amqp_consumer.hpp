@@ -32,6 +32,9 @@ class amqp_consumer final : private amqp_link::role {
         // everything. Nothing else would tell us. Off when `probe` is empty or the interval is zero.
         std::chrono::milliseconds routing_check{0};
         std::function<void(std::string key, broker::done_fn done)> probe;
+        // The direct exchange may have an alternate exchange (the undelivered exchange is on): a probe the broker
+        // routed must then also come back to our queue before the next check, or the check fails.
+        bool expect_probe = false;
     };
 
     amqp_consumer(settings s, broker_counters& counters);
@@ -66,6 +69,7 @@ class amqp_consumer final : private amqp_link::role {
     void set_ready(bool r);
     void arm_routing_check();
     void check_routing();
+    void routing_check_failed(char const* what);
 
     settings settings_;
     broker_counters& counters_;
@@ -81,6 +85,10 @@ class amqp_consumer final : private amqp_link::role {
     std::uint64_t restore_until_seq_ = 0;  // ready once the re-binds up to this one are confirmed
     std::string probe_key_;                // our queue's routing-check key on the direct exchange (empty: no check)
     bool probe_in_flight_ = false;
+    bool probe_routed_ = false;  // the last probe was routed (expect_probe) ...
+    bool probe_seen_ = false;    // ... and came back to our queue
+    std::uint64_t probe_generation_ = 0;
+    bool warned_alternate_ = false;  // the alternate-exchange warning is logged once
     boost::asio::steady_timer routing_check_timer_{link_.loop().context()};
 };
 }  // namespace pusher::broker

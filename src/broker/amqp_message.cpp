@@ -8,19 +8,26 @@
 #include <string>
 
 namespace pusher::broker {
-outgoing_properties::outgoing_properties(std::string_view event, std::string_view message_id,
-                                         std::int64_t timestamp_ms) {
-    header_.key = amqp_cstring_bytes("timestamp_ms");
-    header_.value.kind = AMQP_FIELD_KIND_I64;
-    header_.value.value.i64 = timestamp_ms;
+outgoing_properties::outgoing_properties(std::string_view event, std::string_view message_id, std::int64_t timestamp_ms,
+                                         std::string_view reason, bool content_is_json) {
+    headers_[0].key = amqp_cstring_bytes("timestamp_ms");
+    headers_[0].value.kind = AMQP_FIELD_KIND_I64;
+    headers_[0].value.value.i64 = timestamp_ms;
+    int header_count = 1;
+    if (!reason.empty()) {
+        headers_[1].key = amqp_cstring_bytes("x-pusher-reason");
+        headers_[1].value.kind = AMQP_FIELD_KIND_UTF8;
+        headers_[1].value.value.bytes = bytes(reason);
+        header_count = 2;
+    }
     props_._flags = AMQP_BASIC_CONTENT_TYPE_FLAG | AMQP_BASIC_DELIVERY_MODE_FLAG | AMQP_BASIC_TYPE_FLAG |
                     AMQP_BASIC_MESSAGE_ID_FLAG | AMQP_BASIC_TIMESTAMP_FLAG | AMQP_BASIC_HEADERS_FLAG;
-    props_.content_type = amqp_cstring_bytes("application/json");
-    props_.delivery_mode = 1;
+    props_.content_type = amqp_cstring_bytes(content_is_json ? "application/json" : "application/octet-stream");
+    props_.delivery_mode = reason.empty() ? 1 : 2;
     props_.type = bytes(event.empty() ? std::string_view("notification") : event);
     props_.message_id = bytes(message_id);
     props_.timestamp = static_cast<std::uint64_t>(timestamp_ms < 0 ? 0 : timestamp_ms / 1000);  // AMQP: seconds
-    props_.headers = amqp_table_t{1, &header_};
+    props_.headers = amqp_table_t{header_count, headers_};
 }
 
 std::int64_t timestamp_to_ms(std::int64_t v) {

@@ -23,15 +23,20 @@ inline amqp_bytes_t bytes(std::string_view s) {
 // The properties of a message we publish (docs/amqp-contract.md): `type` = event, content_type application/json,
 // message_id, `timestamp` (seconds) and header `timestamp_ms`, delivery_mode 1 (transient: a notification is
 // worthless after a broker restart). Points into its arguments and into itself: not copyable.
+//
+// A message republished on the undelivered exchange (`reason` not empty) also has the header x-pusher-reason, is
+// persistent (delivery_mode 2: it may wait in a durable queue for whoever handles it), and says application/json only
+// when it came as JSON (application/octet-stream otherwise: the original bytes, whatever they are).
 class outgoing_properties {
   public:
-    outgoing_properties(std::string_view event, std::string_view message_id, std::int64_t timestamp_ms);
+    outgoing_properties(std::string_view event, std::string_view message_id, std::int64_t timestamp_ms,
+                        std::string_view reason = {}, bool content_is_json = true);
     outgoing_properties(outgoing_properties const&) = delete;
     outgoing_properties& operator=(outgoing_properties const&) = delete;
     amqp_basic_properties_t const* get() const { return &props_; }
 
   private:
-    amqp_table_entry_t header_{};
+    amqp_table_entry_t headers_[2]{};
     amqp_basic_properties_t props_{};
 };
 

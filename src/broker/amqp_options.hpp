@@ -30,5 +30,8 @@ struct amqp_options {
     // the publisher; lost bindings are restored). 0 = as often as the heartbeat, or every 30 s when heartbeats are
     // off.
     std::chrono::milliseconds routing_check{0};
+    // fanout, durable: the direct exchange's alternate exchange (what RabbitMQ routes nowhere goes there), and where
+    // undeliver() republishes what reached this node but no session. Empty = off.
+    std::string undelivered_exchange = "pusher.undelivered";
 };
 }  // namespace pusher::broker

@@ -93,8 +93,7 @@ int publish_once(amqp_options const& options, publication p) {
     }
     try {
         amqp_connection c(o, "pusher send");
-        c.declare_exchange(o.exchange, "direct");
-        c.declare_exchange(o.broadcast_exchange, "fanout");
+        declare_exchanges(c, o);  // with the server's arguments: a different alternate-exchange would be refused
         c.confirm_select();
         auto const n = publish_confirmed(c, o, p);
         c.close();

@@ -89,6 +89,36 @@ void amqp_publisher::probe(std::string key, broker::done_fn done) {
     });
 }
 
+void amqp_publisher::undeliver(undelivered u) {
+    if (settings_.undelivered_exchange.empty()) {
+        return;
+    }
+    counters_.add(u.reason);
+    if (link_.loop().stopped()) {
+        counters_.add(counters_.undelivered_failed);
+        return;
+    }
+    link_.loop().post([this, u = std::move(u)]() mutable {
+        // Fire and forget: whatever stops it here is counted, never retried.
+        if (link_.stopping() || !link_.connection() || queued_messages_ + 1 > settings_.backlog ||
+            !binding_table::valid_key(u.user)) {
+            counters_.add(counters_.undelivered_failed);
+            return;
+        }
+        auto b = std::make_shared<batch>();
+        b->pub.users.push_back(std::move(u.user));
+        b->pub.event = std::move(u.event);
+        b->pub.payload = std::move(u.payload);
+        b->pub.message_id = std::move(u.message_id);
+        b->pub.timestamp_ms = u.timestamp_ms.value_or(0);
+        b->count = b->remaining = 1;
+        b->undelivered = true;
+        b->content_is_json = u.content_is_json;
+        b->reason = u.reason;
+        enqueue(std::move(b));
+    });
+}
+
 void amqp_publisher::enqueue(std::shared_ptr<batch> b) {
     b->message_id = b->pub.message_id.empty() ? ids_.next() : b->pub.message_id;
     b->timestamp_ms = b->pub.timestamp_ms != 0 ? b->pub.timestamp_ms : now_ms();
@@ -102,8 +132,8 @@ void amqp_publisher::enqueue(std::shared_ptr<batch> b) {
 void amqp_publisher::setup(amqp_connection& conn) {
     // Declared here too, so that a publish right after start-up does not hit a missing exchange (404 would close the
     // channel). Idempotent with the consumer's declarations.
-    conn.declare_exchange(settings_.exchange, "direct");
-    conn.declare_exchange(settings_.broadcast_exchange, "fanout");
+    // (The consumer logs what declare_exchanges found.)
+    declare_exchanges(conn, settings_.link.options);
     conn.confirm_select();
 }
 
@@ -140,7 +170,9 @@ void amqp_publisher::finish(batch& b, boost::system::error_code ec) {
         return;
     }
     b.finished = true;
-    if (ec && !b.probe) {
+    if (ec && b.undelivered) {
+        counters_.add(counters_.undelivered_failed, b.remaining);
+    } else if (ec && !b.probe) {
         // Messages of this batch not confirmed by now count as failed (their late confirms are ignored).
         counters_.add(counters_.failed, b.remaining);
     }
@@ -169,9 +201,12 @@ void amqp_publisher::pump() {
 
 bool amqp_publisher::send_one(std::shared_ptr<batch> const& b) {
     publication const& p = b->pub;
-    std::string_view const exchange = p.broadcast ? settings_.broadcast_exchange : settings_.exchange;
+    std::string_view const exchange = b->undelivered ? settings_.undelivered_exchange
+                                      : p.broadcast  ? settings_.broadcast_exchange
+                                                     : settings_.exchange;
     std::string_view const key = p.broadcast ? std::string_view() : std::string_view(p.users[b->next]);
-    outgoing_properties props(p.event, b->message_id, b->timestamp_ms);
+    outgoing_properties props(p.event, b->message_id, b->timestamp_ms,
+                              b->undelivered ? to_string(b->reason) : std::string_view(), b->content_is_json);
     // Only the routing check is mandatory: an unroutable probe comes back (basic.return) before its confirm.
     int const rc =
         amqp_basic_publish(link_.connection()->get(), 1, bytes(exchange), bytes(key), /*mandatory*/ b->probe ? 1 : 0,
@@ -183,7 +218,7 @@ bool amqp_publisher::send_one(std::shared_ptr<batch> const& b) {
     ++b->next;
     --queued_messages_;
     unconfirmed_.emplace(++next_tag_, b);
-    if (!b->probe) {
+    if (!b->probe && !b->undelivered) {
         counters_.add(counters_.published);
     }
     return true;
@@ -203,7 +238,9 @@ void amqp_publisher::confirm(std::uint64_t tag, bool multiple, bool ok) {
             finish(*b, b->returned ? make_error_code(error::unroutable) : boost::system::error_code());
             return;
         }
-        counters_.add(counters_.confirmed);
+        if (!b->undelivered) {
+            counters_.add(counters_.confirmed);
+        }
         if (--b->remaining == 0 && b->next == b->count) {
             finish(*b, {});
         }

@@ -25,8 +25,9 @@ class amqp_publisher final : private amqp_link::role {
         amqp_link::settings link;  // who, options, connection name
         std::string exchange;
         std::string broadcast_exchange;
-        std::size_t window = 1024;      // messages sent and not yet confirmed
-        std::size_t backlog = 100'000;  // messages waiting for the window; beyond it publish fails (overloaded)
+        std::string undelivered_exchange;  // empty = off (undeliver() does nothing)
+        std::size_t window = 1024;         // messages sent and not yet confirmed
+        std::size_t backlog = 100'000;     // messages waiting for the window; beyond it publish fails (overloaded)
         std::chrono::milliseconds timeout{10'000};  // publish -> all confirms
     };
 
@@ -42,6 +43,9 @@ class amqp_publisher final : private amqp_link::role {
     // counted in the publish metrics. `done` gets success when the broker routed it to a queue, error::unroutable
     // when it came back (no binding for `key`), or another error when nothing can be concluded (not connected...).
     void probe(std::string key, broker::done_fn done);
+    // Republishes `u` on the undelivered exchange (any thread), through the same window and backlog as publish():
+    // fire and forget, counted by reason (broker_counters::undelivered) and, when it fails, in undelivered_failed.
+    void undeliver(undelivered u);
     bool connected() const { return link_.connected(); }
 
     // The `type` of routing-check messages: the consumer recognises (and drops) them by it and their routing key.
@@ -61,6 +65,9 @@ class amqp_publisher final : private amqp_link::role {
         bool finished = false;      // done has run
         bool probe = false;         // a routing check: mandatory, not counted
         bool returned = false;      // a probe the broker sent back (basic.return): unroutable
+        bool undelivered = false;   // for the undelivered exchange: counted in undelivered_failed only
+        bool content_is_json = true;
+        undelivered_reason reason = undelivered_reason::no_session;
         clock::time_point deadline;
     };
 

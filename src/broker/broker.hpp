@@ -121,6 +121,11 @@ struct broker_stats {
     std::uint64_t subscriptions = 0;           // gauge: subscribe() calls not yet matched by unsubscribe()
     bool consumer_connected = false;           // gauge (memory broker: true once started)
     bool publisher_connected = false;          // gauge (memory broker: true once started)
+    // undeliver() calls by undelivered_reason (index = the enum's value): handed to the undelivered exchange (AMQP),
+    // or only counted (memory broker).
+    std::array<std::uint64_t, undelivered_reason_count> undelivered{};
+    // AMQP: of those, not confirmed (not connected, backlog full, nacked, timed out, lost), never retried.
+    std::uint64_t undelivered_failed = 0;
 };
 
 class broker {

@@ -126,6 +126,10 @@ bool memory_broker::ready() const {
     return state_->loop.running();
 }
 
+void memory_broker::undeliver(undelivered u) {
+    state_->counters.add(u.reason);
+}
+
 broker_stats memory_broker::stats() const {
     auto out = state_->counters.snapshot();
     out.messages_confirmed = out.messages_published;

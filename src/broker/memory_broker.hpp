@@ -26,6 +26,8 @@ class memory_broker final : public broker {
     void subscribe(std::string_view user, done_fn done) override;
     void unsubscribe(std::string_view user) override;
     void publish(publication p, done_fn done) override;
+    // No exchange here: only counted, by reason (broker_stats::undelivered).
+    void undeliver(undelivered u) override;
     bool ready() const override;
     broker_stats stats() const override;
 

@@ -309,6 +309,7 @@ namespace {
 constexpr std::string_view send_shared_flags[] = {"--amqp-url",
                                                   "--exchange",
                                                   "--broadcast-exchange",
+                                                  "--undelivered-exchange",
                                                   "--amqp-connect-timeout-ms",
                                                   "--amqp-publish-timeout-ms",
                                                   "--amqp-tls-ca-file",

@@ -342,6 +342,13 @@ std::vector<option> build_table() {
                          auto e = check_amqp_name(s, false);
                          return e.empty() ? set_text(s, c.broker.broadcast_exchange) : e;
                      }));
+    t.push_back(make("Broker", "--undelivered-exchange", "NAME", vt::text, "pusher.undelivered",
+                     "fanout exchange for events that reach no connected user: the exchange's alternate exchange, "
+                     "and where a node republishes events for users with no session (empty = off)",
+                     [](config& c, std::string_view s) {
+                         auto e = check_amqp_name(s, true);
+                         return e.empty() ? set_text(s, c.broker.undelivered_exchange) : e;
+                     }));
     t.push_back(make("Broker", "--amqp-queue", "NAME", vt::text, "server-named",
                      "this node's exclusive, auto-delete queue (empty = let the broker name it)",
                      [](config& c, std::string_view s) {
@@ -526,6 +533,11 @@ void cross_check(config const& cfg, std::vector<std::string>& errors) {
     if (cfg.broker.exchange == cfg.broker.broadcast_exchange) {
         errors.push_back("--exchange and --broadcast-exchange must differ (both " +
                          json_text::quote(cfg.broker.exchange) + ")");
+    }
+    if (auto const& u = cfg.broker.undelivered_exchange;
+        !u.empty() && (u == cfg.broker.exchange || u == cfg.broker.broadcast_exchange)) {
+        errors.push_back("--undelivered-exchange must differ from --exchange and --broadcast-exchange (got " +
+                         json_text::quote(u) + ")");
     }
     // (With --dev-auth off loopback, the line above already refuses the listener.)
     if (!is_loopback(cfg.server.listen_host) && cfg.api.api_keys.empty() && !cfg.api.insecure && !a.dev_auth) {

@@ -13,6 +13,7 @@ import {
     amqpMissing,
     apiPublish,
     boundKeys,
+    directExchangeOptions,
     eventually,
     exchangeNames,
     metric,
@@ -166,8 +167,9 @@ describe('broker faults under live clients', { skip: amqpMissing }, () => {
         const pub = await amqpPublisher(names);
         await pub.channel.deleteExchange(names.exchange);
         assert.equal((await boundKeys(names.exchange)).size, 0, 'the bindings went with the exchange');
-        // A publisher declares it again, as publishers do: our bindings are not there, and nothing tells us.
-        await pub.channel.assertExchange(names.exchange, 'direct', { durable: true });
+        // A publisher declares it again, as publishers do (with the contract's arguments: the pusher's own
+        // publisher may have declared it first): our bindings are not there, and nothing tells us.
+        await pub.channel.assertExchange(names.exchange, 'direct', directExchangeOptions(names));
         await pub.close();
         // The pusher must find out by itself (its routing check) and re-bind every user.
         await eventually(

@@ -82,6 +82,8 @@ describe('/metrics: present, well-formed, moving; /readyz follows the broker', {
             pusher_messages_received_total: ['counter', ['{kind="user"}', '{kind="broadcast"}']],
             pusher_messages_delivered_total: ['counter', ['']],
             pusher_messages_dropped_total: ['counter', ['{reason="no_session"}', '{reason="reserved_event"}', '{reason="invalid_event"}']],
+            pusher_messages_undelivered_total: ['counter', ['{reason="no_session"}', '{reason="recovery_expired"}', '{reason="recovery_overflow"}']],
+            pusher_messages_undelivered_failed_total: ['counter', ['']],
             pusher_delivery_latency_seconds: ['histogram', ['_count', '_sum']],
             pusher_bind_latency_seconds: ['histogram', ['_count', '_sum']],
             pusher_unbind_latency_seconds: ['histogram', ['_count', '_sum']],
@@ -138,7 +140,7 @@ describe('/metrics: present, well-formed, moving; /readyz follows the broker', {
             await waitForEvents(carol, 'system.notice', 1);
             // a reserved event name is dropped and counted
             await pub.toUser('alice', 'connect', { reserved: true });
-            // a user inside the unbind grace: still bound, no session: dropped as no_session
+            // a user inside the unbind grace: still bound, no session: handed to the undelivered exchange (no_session)
             carol.close();
             await eventually(async () => (await allMetrics(server)).get('pusher_users_online') === 2, { what: 'carol left' });
             await pub.toUser('carol', 'mail.new', { late: true });
@@ -152,7 +154,8 @@ describe('/metrics: present, well-formed, moving; /readyz follows the broker', {
         assert.equal(delta(m, 'pusher_messages_received_total{kind="broadcast"}'), 1);
         assert.equal(delta(m, 'pusher_messages_delivered_total'), 2 + 3 + 1);
         assert.equal(delta(m, 'pusher_messages_dropped_total{reason="reserved_event"}'), 1);
-        assert.equal(delta(m, 'pusher_messages_dropped_total{reason="no_session"}'), 1);
+        assert.equal(delta(m, 'pusher_messages_dropped_total{reason="no_session"}'), 0, 'not dropped: undelivered');
+        assert.equal(delta(m, 'pusher_messages_undelivered_total{reason="no_session"}'), 1);
         assert.equal(delta(m, 'pusher_delivery_latency_seconds_count'), 4, 'each timestamped message that reached a session');
         assert.ok(delta(m, 'pusher_delivery_latency_seconds_sum') > 0);
         assert.ok(delta(m, 'pusher_delivery_latency_seconds_bucket{le="1"}') >= 1, 'a fast delivery lands in a small bucket');

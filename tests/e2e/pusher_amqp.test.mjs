@@ -13,7 +13,9 @@ import {
     amqpMissing,
     amqpUrl,
     boundKeys,
+    directExchangeOptions,
     eventually,
+    exchangeArgs,
     exchangeNames,
     metric,
     pusherSend,
@@ -28,7 +30,7 @@ const token = (user) => hs256({ sub: user, exp: nowS() + 600 }, secret);
 async function publisher(names) {
     const conn = await amqp.connect(amqpUrl);
     const ch = await conn.createConfirmChannel();
-    await ch.assertExchange(names.exchange, 'direct', { durable: true });
+    await ch.assertExchange(names.exchange, 'direct', directExchangeOptions(names));
     await ch.assertExchange(names.broadcastExchange, 'fanout', { durable: true });
     const returned = [];
     ch.on('return', (msg) => returned.push(msg.fields.routingKey));
@@ -165,6 +167,85 @@ describe('pusher + RabbitMQ: routing', { skip: amqpMissing }, () => {
     });
 });
 
+// A queue of our own on the undelivered exchange: every message that lands there, with its properties.
+async function undeliveredQueue(names) {
+    const conn = await amqp.connect(amqpUrl);
+    const ch = await conn.createChannel();
+    const { queue } = await ch.assertQueue('', { exclusive: true });
+    await ch.bindQueue(queue, names.undeliveredExchange, '');
+    const got = [];
+    await ch.consume(
+        queue,
+        (msg) =>
+            got.push({
+                routingKey: msg.fields.routingKey,
+                type: msg.properties.type,
+                messageId: msg.properties.messageId,
+                contentType: msg.properties.contentType,
+                headers: msg.properties.headers ?? {},
+                body: msg.content.toString('latin1'),
+            }),
+        { noAck: true },
+    );
+    return { got, close: () => conn.close() };
+}
+
+describe('pusher + RabbitMQ: the undelivered exchange', { skip: amqpMissing }, () => {
+    const names = exchangeNames('undelivered');
+    let server;
+    let pub;
+    let lost;
+    after(async () => {
+        await pub?.close();
+        await lost?.close();
+        await server?.stop();
+    });
+    before(async () => {
+        // A long grace: the user's key stays bound after the last session left, so a message still reaches the node.
+        server = await startPusher(names, ['--unbind-grace-ms', '5000']);
+        pub = await publisher(names);
+        lost = await undeliveredQueue(names);
+    });
+
+    test('an event for a user bound nowhere reaches the undelivered exchange through the alternate exchange', async () => {
+        assert.equal(await pub.routable('zoe'), true, 'mandatory: routed (to the alternate exchange), not returned');
+        await pub.toUser('zoe', 'mail.new', { to: 'zoe' }, { messageId: 'ae-1' });
+        const m = await eventually(() => lost.got.find((g) => g.messageId === 'ae-1'), { what: 'the message on our queue' });
+        assert.equal(m.routingKey, 'zoe');
+        assert.equal(m.type, 'mail.new');
+        assert.equal(m.body, '{"to":"zoe"}');
+        assert.equal(m.headers['x-pusher-reason'], undefined, 'RabbitMQ routed it: untouched');
+        assert.equal(await metric(server, 'pusher_messages_undelivered_total{reason="no_session"}'), 0);
+    });
+
+    test('an event that reaches the node after the user left goes there once, with x-pusher-reason no_session', async () => {
+        for (const reason of ['no_session', 'recovery_expired', 'recovery_overflow']) {
+            assert.equal(await metric(server, `pusher_messages_undelivered_total{reason="${reason}"}`), 0, reason);
+        }
+        const dropped = await metric(server, 'pusher_messages_dropped_total{reason="no_session"}');
+        const yan = await connect(server.url, { token: token('yan') });
+        assert.ok((await boundKeys(names.exchange)).has('yan'));
+        yan.disconnect(); // the io client's disconnect: a Socket.IO DISCONNECT, then the transport closes
+        await eventually(async () => (await metric(server, 'pusher_sessions')) === 0, { what: 'the session gone' });
+        assert.ok((await boundKeys(names.exchange)).has('yan'), 'still bound: inside the unbind grace');
+
+        const before = lost.got.length;
+        await pub.toUser('yan', 'chat.message', '{"text":"too late"}', { messageId: 'ns-1' });
+        const m = await eventually(() => lost.got.find((g) => g.messageId === 'ns-1'), { what: 'the republished message' });
+        assert.equal(m.routingKey, 'yan');
+        assert.equal(m.type, 'chat.message');
+        assert.equal(m.body, '{"text":"too late"}', 'the body byte for byte');
+        assert.equal(m.contentType, 'application/json');
+        assert.equal(m.headers['x-pusher-reason'], 'no_session');
+        assert.equal(typeof m.headers.timestamp_ms, 'number');
+        await new Promise((r) => setTimeout(r, 500));
+        assert.equal(lost.got.length, before + 1, 'exactly once');
+        assert.equal(await metric(server, 'pusher_messages_undelivered_total{reason="no_session"}'), 1);
+        assert.equal(await metric(server, 'pusher_messages_undelivered_failed_total'), 0);
+        assert.equal(await metric(server, 'pusher_messages_dropped_total{reason="no_session"}'), dropped, 'not dropped');
+    });
+});
+
 describe('pusher + RabbitMQ: broker restart under live clients', { skip: amqpMissing }, () => {
     const names = exchangeNames('restart');
     let server;
@@ -268,7 +349,7 @@ const tlsMissing = amqpMissing || skipUnless(amqpsUrl && caFile, 'the test node 
 
 describe('pusher + RabbitMQ over TLS (amqps://, a private CA)', { skip: tlsMissing }, () => {
     const names = exchangeNames('tls');
-    const tlsArgs = ['--amqp-url', amqpsUrl, '--exchange', names.exchange, '--broadcast-exchange', names.broadcastExchange];
+    const tlsArgs = ['--amqp-url', amqpsUrl, ...exchangeArgs(names)];
     const servers = [];
     after(async () => {
         await Promise.all(servers.map((s) => s.stop()));
@@ -298,8 +379,8 @@ describe('pusher + RabbitMQ over TLS (amqps://, a private CA)', { skip: tlsMissi
             }
             // pusher send over TLS, with the same options as the server.
             const sent = await pusherSend([
-                '--amqp-url', amqpsUrl, '--amqp-tls-ca-file', caFile, '--exchange', names.exchange,
-                '--broadcast-exchange', names.broadcastExchange, '--user', 'tls-alice', '--event', 'mail.new',
+                '--amqp-url', amqpsUrl, '--amqp-tls-ca-file', caFile, ...exchangeArgs(names), '--user', 'tls-alice',
+                '--event', 'mail.new',
                 '--data', '{"from":"pusher send"}',
             ]);
             assert.equal(sent.code, 0, sent.stderr);

@@ -7,7 +7,7 @@ import path from 'node:path';
 import { randomBytes, createHash } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
 import amqp from 'amqplib';
-import { amqpUrl, eventually, skipUnless } from './pusher.mjs';
+import { amqpUrl, directExchangeOptions, eventually, skipUnless } from './pusher.mjs';
 import { waitFor } from './client.mjs';
 
 export function sleep(ms) {
@@ -158,7 +158,7 @@ export async function amqpPublisher(names) {
     conn.on('error', () => {});
     const ch = await conn.createConfirmChannel();
     ch.on('error', () => {});
-    await ch.assertExchange(names.exchange, 'direct', { durable: true });
+    await ch.assertExchange(names.exchange, 'direct', directExchangeOptions(names));
     await ch.assertExchange(names.broadcastExchange, 'fanout', { durable: true });
     const returned = [];
     ch.on('return', (msg) => returned.push(msg.fields.routingKey));

@@ -27,12 +27,30 @@ export function skipUnless(present, why) {
 // Exchange names of their own per test, so tests never see each other's messages on the shared node.
 export function exchangeNames(tag) {
     const id = `${tag}-${randomBytes(4).toString('hex')}`;
-    return { exchange: `pusher.test.${id}`, broadcastExchange: `pusher.test.${id}.all` };
+    return {
+        exchange: `pusher.test.${id}`,
+        broadcastExchange: `pusher.test.${id}.all`,
+        undeliveredExchange: `pusher.test.${id}.undelivered`,
+    };
+}
+
+// The exchange flags for those names (the undelivered exchange too, when the names have one).
+export function exchangeArgs({ exchange, broadcastExchange, undeliveredExchange }) {
+    const args = ['--exchange', exchange, '--broadcast-exchange', broadcastExchange];
+    return undeliveredExchange === undefined ? args : [...args, '--undelivered-exchange', undeliveredExchange];
 }
 
 // The flags for a pusher on the test node with those exchanges.
-export function amqpArgs({ exchange, broadcastExchange }) {
-    return ['--broker', 'amqp', '--amqp-url', amqpUrl, '--exchange', exchange, '--broadcast-exchange', broadcastExchange];
+export function amqpArgs(names) {
+    return ['--broker', 'amqp', '--amqp-url', amqpUrl, ...exchangeArgs(names)];
+}
+
+// amqplib's assertExchange options for the per-user exchange as the pusher declares it (with its alternate
+// exchange: declared otherwise, RabbitMQ refuses the declaration with 406 PRECONDITION_FAILED).
+export function directExchangeOptions(names) {
+    return names.undeliveredExchange
+        ? { durable: true, alternateExchange: names.undeliveredExchange }
+        : { durable: true };
 }
 
 // `pusher send ...args`: resolves { code, stdout, stderr } (never rejects on a non-zero exit).
@@ -49,7 +67,7 @@ export async function pusherSend(args, { input } = {}) {
 
 // Publishes through RabbitMQ with `pusher send --amqp-url` and asserts that the broker confirmed it.
 export async function amqpSend(names, target, event, data) {
-    const args = ['--amqp-url', amqpUrl, '--exchange', names.exchange, '--broadcast-exchange', names.broadcastExchange];
+    const args = ['--amqp-url', amqpUrl, ...exchangeArgs(names)];
     if (target.broadcast) {
         args.push('--broadcast');
     } else {

@@ -22,9 +22,11 @@ class amqp_broker_disruptive_test : public ::testing::Test {
         PUSHER_REQUIRE_RABBITMQ();
         exchange_ = unique_name("direct");
         broadcast_ = unique_name("fanout");
+        undelivered_ = unique_name("undelivered");
         o_.url = amqp_url();
         o_.exchange = exchange_;
         o_.broadcast_exchange = broadcast_;
+        o_.undelivered_exchange = undelivered_;
         o_.unbind_grace = 0ms;
         o_.reconnect_min = 100ms;
         o_.reconnect_max = 1000ms;
@@ -46,6 +48,7 @@ class amqp_broker_disruptive_test : public ::testing::Test {
             raw_client r(amqp_url());
             r.delete_exchange(exchange_);
             r.delete_exchange(broadcast_);
+            r.delete_exchange(undelivered_);
         } catch (std::exception const&) {
         }
     }
@@ -70,7 +73,7 @@ class amqp_broker_disruptive_test : public ::testing::Test {
         EXPECT_EQ(sink_.wait_for(3).size(), 3u);
     }
 
-    std::string exchange_, broadcast_;
+    std::string exchange_, broadcast_, undelivered_;
     amqp_broker::options o_;
     recording_sink sink_;
     std::unique_ptr<amqp_broker> broker_;

@@ -3,7 +3,10 @@
 // whole node (restart, close_all_connections) are in amqp_broker_disruptive_test.cpp and run serially.
 #include "broker/amqp_broker.hpp"
 #include "amqp_test_support.hpp"
+#include "broker/amqp_connection.hpp"
 #include "broker/error.hpp"
+
+#include <spdlog/sinks/ringbuffer_sink.h>
 
 #include <chrono>
 #include <cstdio>
@@ -28,6 +31,7 @@ class amqp_broker_test : public ::testing::Test {
         PUSHER_REQUIRE_RABBITMQ();
         exchange_ = unique_name("direct");
         broadcast_ = unique_name("fanout");
+        undelivered_ = unique_name("undelivered");
         raw_ = std::make_unique<raw_client>(amqp_url());
     }
     void TearDown() override {
@@ -38,6 +42,7 @@ class amqp_broker_test : public ::testing::Test {
             try {
                 raw_->delete_exchange(exchange_);
                 raw_->delete_exchange(broadcast_);
+                raw_->delete_exchange(undelivered_);
             } catch (std::exception const&) {
             }
         }
@@ -47,6 +52,7 @@ class amqp_broker_test : public ::testing::Test {
         o.url = amqp_url();
         o.exchange = exchange_;
         o.broadcast_exchange = broadcast_;
+        o.undelivered_exchange = undelivered_;
         o.unbind_grace = grace;
         o.reconnect_min = 100ms;
         o.reconnect_max = 1000ms;
@@ -67,7 +73,7 @@ class amqp_broker_test : public ::testing::Test {
         return raw_->publish(exchange_, user, body, p);
     }
 
-    std::string exchange_, broadcast_;
+    std::string exchange_, broadcast_, undelivered_;
     std::unique_ptr<raw_client> raw_;
     recording_sink sink_;
     std::unique_ptr<amqp_broker> broker_;
@@ -459,6 +465,188 @@ TEST(amqp_broker_unreachable, retries_and_fails_subscribers_after_the_timeout) {
     EXPECT_EQ(call_and_wait([&](auto done) { b.subscribe("bob", done); }), error::stopped);
 }
 
+// ---- the undelivered exchange (docs/amqp-contract.md) ----
+
+TEST_F(amqp_broker_test, the_alternate_exchange_takes_events_for_users_bound_nowhere) {
+    start(options());
+    auto const q = raw_->bind_new_queue(undelivered_);
+    raw_client::props p;
+    p.type = "mail.new";
+    p.message_id = "m-nobody";
+    EXPECT_EQ(send("nobody", R"({"n":1})", p), outcome::routed);  // routed: by the alternate exchange, to q
+    auto got = raw_->get(q);
+    ASSERT_TRUE(got);
+    EXPECT_EQ(got->routing_key, "nobody");
+    EXPECT_EQ(got->type, "mail.new");
+    EXPECT_EQ(got->message_id, "m-nobody");
+    EXPECT_EQ(got->body, R"({"n":1})");
+    EXPECT_FALSE(got->has_reason);  // RabbitMQ's doing: untouched
+    EXPECT_TRUE(sink_.snapshot().empty());
+}
+
+TEST_F(amqp_broker_test, undeliver_republishes_with_the_reason_and_the_original_properties) {
+    auto& b = start(options());
+    auto const q = raw_->bind_new_queue(undelivered_);
+    b.undeliver(
+        {"alice", "mail.new", R"({"subject":"hi"})", true, "m-1", 1700000000123, undelivered_reason::no_session});
+    std::string const raw_bytes = std::string("not json \xff", 10);
+    b.undeliver({"bob", "notification", raw_bytes, false, "", std::nullopt, undelivered_reason::recovery_expired});
+    b.undeliver({"carol", "x", "{}", true, "m-3", 5, undelivered_reason::recovery_overflow});
+
+    auto a = raw_->get(q);
+    ASSERT_TRUE(a);
+    EXPECT_EQ(a->exchange, undelivered_);
+    EXPECT_EQ(a->routing_key, "alice");
+    EXPECT_EQ(a->type, "mail.new");
+    EXPECT_EQ(a->body, R"({"subject":"hi"})");
+    EXPECT_EQ(a->message_id, "m-1");
+    EXPECT_EQ(a->content_type, "application/json");
+    EXPECT_EQ(a->reason, "no_session");
+    EXPECT_EQ(a->timestamp_ms, 1700000000123);
+    EXPECT_EQ(a->timestamp, 1700000000u);
+    EXPECT_EQ(a->delivery_mode, 2);
+
+    auto o = raw_->get(q);
+    ASSERT_TRUE(o);
+    EXPECT_EQ(o->routing_key, "bob");
+    EXPECT_EQ(o->type, "notification");
+    EXPECT_EQ(o->body, raw_bytes);  // the original bytes
+    EXPECT_EQ(o->content_type, "application/octet-stream");
+    EXPECT_EQ(o->reason, "recovery_expired");
+    EXPECT_FALSE(o->message_id.empty());  // a new id when it had none
+    ASSERT_TRUE(o->timestamp_ms);
+    EXPECT_GT(*o->timestamp_ms, now_ms() - 60'000);  // now when it had none
+
+    auto c = raw_->get(q);
+    ASSERT_TRUE(c);
+    EXPECT_EQ(c->reason, "recovery_overflow");
+    EXPECT_FALSE(raw_->get(q, 300ms));  // each exactly once
+
+    auto st = b.stats();
+    EXPECT_EQ(st.undelivered[static_cast<std::size_t>(undelivered_reason::no_session)], 1u);
+    EXPECT_EQ(st.undelivered[static_cast<std::size_t>(undelivered_reason::recovery_expired)], 1u);
+    EXPECT_EQ(st.undelivered[static_cast<std::size_t>(undelivered_reason::recovery_overflow)], 1u);
+    EXPECT_EQ(st.undelivered_failed, 0u);
+    EXPECT_EQ(st.messages_published, 0u);   // not /api/publish's
+    EXPECT_TRUE(sink_.snapshot().empty());  // our queue is not bound there
+}
+
+TEST_F(amqp_broker_test, undeliver_while_the_publisher_is_down_is_counted_as_failed) {
+    auto o = options();
+    o.url = "amqp://guest:guest@127.0.0.1:1/";  // nothing listens there
+    amqp_broker b(o);
+    b.start(sink_);
+    b.undeliver({"alice", "e", "{}", true, "", std::nullopt, undelivered_reason::no_session});
+    EXPECT_TRUE(eventually([&] { return b.stats().undelivered_failed == 1; }, 5s));
+    EXPECT_EQ(b.stats().undelivered[0], 1u);
+    b.stop();
+    b.undeliver({"alice", "e", "{}", true, "", std::nullopt, undelivered_reason::no_session});
+    EXPECT_EQ(b.stats().undelivered_failed, 2u);  // after stop: at once, never blocks
+}
+
+TEST_F(amqp_broker_test, an_exchange_declared_without_the_alternate_exchange_is_used_with_one_warning) {
+    raw_->declare_exchange(exchange_, "direct");  // as an older version declared it
+    auto ring = std::make_shared<spdlog::sinks::ringbuffer_sink_mt>(1000);
+    spdlog::default_logger()->sinks().push_back(ring);
+    auto o = options();
+    o.routing_check = 200ms;  // the check still works here (no alternate exchange routes the probe elsewhere)
+    auto& b = start(o);
+    ASSERT_FALSE(subscribe("alice"));
+    auto const q = raw_->bind_new_queue(undelivered_);
+    EXPECT_EQ(send("alice", R"("hello")"), outcome::routed);
+    EXPECT_EQ(sink_.wait_for(1).size(), 1u);
+    EXPECT_EQ(send("nobody"), outcome::returned);  // no alternate exchange on it
+    b.undeliver({"alice", "e", R"("late")", true, "m-9", std::nullopt, undelivered_reason::no_session});
+    auto got = raw_->get(q);
+    ASSERT_TRUE(got);
+    EXPECT_EQ(got->reason, "no_session");
+    EXPECT_EQ(got->message_id, "m-9");
+
+    std::this_thread::sleep_for(600ms);  // a few routing checks: no false alarm
+    EXPECT_EQ(b.stats().routing_check_failures, 0u);
+
+    auto const command = undelivered_policy_command(o);
+    auto lines = ring->last_formatted();
+    spdlog::default_logger()->sinks().pop_back();
+    int warnings = 0;
+    for (auto const& l : lines) {
+        if (l.find("set_policy") != std::string::npos) {
+            ++warnings;
+            EXPECT_NE(l.find(command), std::string::npos) << l;
+            EXPECT_NE(l.find("warn"), std::string::npos) << l;
+        }
+    }
+    EXPECT_EQ(warnings, 1);
+    std::string escaped = exchange_;
+    for (std::size_t i = 0; (i = escaped.find('.', i)) != std::string::npos; i += 2) {
+        escaped.insert(i, "\\");
+    }
+    EXPECT_EQ(command, "rabbitmqctl set_policy " + exchange_ + "-undelivered '^" + escaped +
+                           "$' '{\"alternate-exchange\":\"" + undelivered_ + "\"}' --apply-to exchanges");
+
+    // The logged command does what it says: with it, RabbitMQ routes events for users bound nowhere there too.
+    auto const [rc, out] = ctl(command.substr(std::string("rabbitmqctl ").size()));
+    ASSERT_EQ(rc, 0) << out;
+    EXPECT_TRUE(eventually([&] { return send("nobody") == outcome::routed; }, 5s));
+    ctl("clear_policy " + exchange_ + "-undelivered");
+    auto n = raw_->get(q);
+    ASSERT_TRUE(n);
+    EXPECT_EQ(n->routing_key, "nobody");
+    EXPECT_FALSE(n->has_reason);
+}
+
+TEST_F(amqp_broker_test, undelivered_off_declares_the_exchange_without_the_argument) {
+    auto o = options();
+    o.undelivered_exchange.clear();
+    auto& b = start(o);
+    raw_->declare_exchange(exchange_, "direct");  // equivalent: no alternate-exchange argument (else 406, a throw)
+    EXPECT_EQ(send("nobody"), outcome::returned);
+    b.undeliver({"alice", "e", "{}", true, "", std::nullopt, undelivered_reason::no_session});  // nothing to do
+    auto const st = b.stats();
+    EXPECT_EQ(st.undelivered[0], 0u);
+    EXPECT_EQ(st.undelivered_failed, 0u);
+}
+
+TEST_F(amqp_broker_test, undelivered_off_uses_an_exchange_that_has_an_alternate_exchange) {
+    raw_->declare_exchange(undelivered_, "fanout");
+    raw_->declare_exchange_with_ae(exchange_, "direct", undelivered_);
+    auto o = options();
+    o.undelivered_exchange.clear();
+    start(o);
+    ASSERT_FALSE(subscribe("alice"));
+    EXPECT_EQ(send("alice"), outcome::routed);
+    EXPECT_EQ(sink_.wait_for(1).size(), 1u);
+}
+
+TEST_F(amqp_broker_test, the_routing_check_sees_lost_bindings_through_the_alternate_exchange) {
+    auto o = options();
+    o.routing_check = 200ms;
+    auto& b = start(o);
+    ASSERT_FALSE(subscribe("alice"));
+    auto const q = raw_->bind_new_queue(undelivered_);  // so the probe is routed (there) even without our bindings
+    std::this_thread::sleep_for(700ms);
+    EXPECT_EQ(b.stats().routing_check_failures, 0u);  // the probes come back to us: no false alarm
+    // Our bindings vanish: the exchange is deleted and declared again as we declare it.
+    raw_->delete_exchange(exchange_);
+    raw_->declare_exchange_with_ae(exchange_, "direct", undelivered_);
+    EXPECT_TRUE(eventually([&] { return b.stats().routing_check_failures >= 1; }, 10s));
+    // "routed" proves nothing now (the alternate exchange takes it): it must reach us again.
+    EXPECT_TRUE(eventually(
+        [&] {
+            send("alice", R"("back")");
+            std::this_thread::sleep_for(50ms);
+            for (auto const& m : sink_.snapshot()) {
+                if (m.payload == R"("back")") {
+                    return true;
+                }
+            }
+            return false;
+        },
+        10s));
+    EXPECT_TRUE(b.ready());
+    (void)q;
+}
+
 TEST(amqp_broker_options, validate) {
     amqp_broker::options o;
     EXPECT_EQ(amqp_broker::validate(o), "");
@@ -470,6 +658,26 @@ TEST(amqp_broker_options, validate) {
     EXPECT_NE(amqp_broker::validate(o), "");
     o.exchange = o.broadcast_exchange;
     EXPECT_NE(amqp_broker::validate(o), "");
+    o.exchange = "pusher";
+    o.undelivered_exchange = "pusher";
+    EXPECT_NE(amqp_broker::validate(o), "");
+    o.undelivered_exchange = o.broadcast_exchange;
+    EXPECT_NE(amqp_broker::validate(o), "");
+    o.undelivered_exchange = "";  // off
+    EXPECT_EQ(amqp_broker::validate(o), "");
+}
+
+TEST(amqp_broker_options, the_policy_command_names_the_vhost_and_escapes_the_exchange) {
+    amqp_broker::options o;
+    EXPECT_EQ(undelivered_policy_command(o),
+              R"(rabbitmqctl set_policy pusher-undelivered '^pusher$' '{"alternate-exchange":"pusher.undelivered"}' )"
+              R"(--apply-to exchanges)");
+    o.url = "amqp://u:p@rabbit:5672/notify";
+    o.exchange = "events.user";
+    o.undelivered_exchange = "events.lost";
+    EXPECT_EQ(undelivered_policy_command(o),
+              R"(rabbitmqctl set_policy -p 'notify' events.user-undelivered '^events\.user$' )"
+              R"('{"alternate-exchange":"events.lost"}' --apply-to exchanges)");
 }
 }  // namespace
 }  // namespace pusher::broker

@@ -204,6 +204,86 @@ class raw_client {
         check("exchange.delete");
     }
 
+    // exchange.declare with alternate-exchange = `ae`.
+    void declare_exchange_with_ae(std::string const& name, char const* type, std::string const& ae) {
+        amqp_table_entry_t e;
+        e.key = amqp_cstring_bytes("alternate-exchange");
+        e.value.kind = AMQP_FIELD_KIND_UTF8;
+        e.value.value.bytes = amqp_cstring_bytes(ae.c_str());
+        amqp_exchange_declare(conn_, 1, amqp_cstring_bytes(name.c_str()), amqp_cstring_bytes(type), 0, 1, 0, 0,
+                              amqp_table_t{1, &e});
+        check("exchange.declare");
+    }
+    // A fresh server-named queue (auto-delete, not exclusive: basic.get from this connection) bound to `exchange`.
+    std::string bind_new_queue(std::string const& exchange, std::string const& key = "") {
+        auto* ok = amqp_queue_declare(conn_, 1, amqp_empty_bytes, 0, 0, 1, 1, amqp_empty_table);
+        check("queue.declare");
+        std::string q(static_cast<char const*>(ok->queue.bytes), ok->queue.len);
+        amqp_queue_bind(conn_, 1, amqp_cstring_bytes(q.c_str()), amqp_cstring_bytes(exchange.c_str()),
+                        amqp_cstring_bytes(key.c_str()), amqp_empty_table);
+        check("queue.bind");
+        return q;
+    }
+
+    // One message taken with basic.get, its properties as text.
+    struct got_message {
+        std::string exchange, routing_key, type, body, message_id, content_type, reason;
+        bool has_reason = false;
+        std::optional<std::int64_t> timestamp_ms;
+        std::uint64_t timestamp = 0;
+        std::uint8_t delivery_mode = 0;
+    };
+    // basic.get until a message comes or `timeout` passes (must not run between publish and its confirm).
+    std::optional<got_message> get(std::string const& queue, std::chrono::milliseconds timeout = 10s) {
+        auto const deadline = std::chrono::steady_clock::now() + timeout;
+        for (;;) {
+            amqp_maybe_release_buffers(conn_);
+            auto r = amqp_basic_get(conn_, 1, amqp_cstring_bytes(queue.c_str()), /*no_ack*/ 1);
+            if (r.reply_type != AMQP_RESPONSE_NORMAL) {
+                throw std::runtime_error("raw_client: basic.get failed");
+            }
+            if (r.reply.id == AMQP_BASIC_GET_OK_METHOD) {
+                auto const* ok = static_cast<amqp_basic_get_ok_t const*>(r.reply.decoded);
+                got_message g;
+                g.exchange = text(ok->exchange);
+                g.routing_key = text(ok->routing_key);
+                amqp_message_t m;
+                if (amqp_read_message(conn_, 1, &m, 0).reply_type != AMQP_RESPONSE_NORMAL) {
+                    throw std::runtime_error("raw_client: reading a message failed");
+                }
+                auto const& p = m.properties;
+                g.body = text(m.body);
+                if (p._flags & AMQP_BASIC_TYPE_FLAG)
+                    g.type = text(p.type);
+                if (p._flags & AMQP_BASIC_MESSAGE_ID_FLAG)
+                    g.message_id = text(p.message_id);
+                if (p._flags & AMQP_BASIC_CONTENT_TYPE_FLAG)
+                    g.content_type = text(p.content_type);
+                if (p._flags & AMQP_BASIC_TIMESTAMP_FLAG)
+                    g.timestamp = p.timestamp;
+                if (p._flags & AMQP_BASIC_DELIVERY_MODE_FLAG)
+                    g.delivery_mode = p.delivery_mode;
+                if (p._flags & AMQP_BASIC_HEADERS_FLAG) {
+                    for (int i = 0; i < p.headers.num_entries; ++i) {
+                        auto const& e = p.headers.entries[i];
+                        if (text(e.key) == "x-pusher-reason" && e.value.kind == AMQP_FIELD_KIND_UTF8) {
+                            g.reason = text(e.value.value.bytes);
+                            g.has_reason = true;
+                        } else if (text(e.key) == "timestamp_ms" && e.value.kind == AMQP_FIELD_KIND_I64) {
+                            g.timestamp_ms = e.value.value.i64;
+                        }
+                    }
+                }
+                amqp_destroy_message(&m);
+                return g;
+            }
+            if (std::chrono::steady_clock::now() >= deadline) {
+                return std::nullopt;
+            }
+            std::this_thread::sleep_for(20ms);
+        }
+    }
+
     // Publishes with `mandatory` and waits for this message's confirm.
     outcome publish(std::string const& exchange, std::string const& key, std::string const& body, props const& p = {}) {
         if (!send(exchange, key, body, p, true)) {
@@ -284,6 +364,9 @@ class raw_client {
         return true;
     }
 
+    static std::string text(amqp_bytes_t b) {
+        return b.len == 0 ? std::string() : std::string(static_cast<char const*>(b.bytes), b.len);
+    }
     void check(char const* what) {
         if (amqp_get_rpc_reply(conn_).reply_type != AMQP_RESPONSE_NORMAL) {
             throw std::runtime_error(std::string("raw_client: ") + what + " failed");

@@ -15,6 +15,7 @@
 #include <mutex>
 #include <string>
 #include <thread>
+#include <vector>
 
 namespace pusher::app {
 namespace {
@@ -146,6 +147,68 @@ TEST_F(fixture, user_without_session_is_a_counted_drop) {
     EXPECT_EQ(st.dropped_no_session, 2u);
     EXPECT_EQ(st.delivered, 0u);
     EXPECT_TRUE(has_line("pusher_messages_dropped_total{reason=\"no_session\"} 2"));
+}
+
+TEST(fanout_undeliver, a_user_without_session_goes_to_the_undeliver_hook_not_dropped) {
+    hub::hub h;
+    metrics::registry reg;
+    std::vector<broker::undelivered> handed;
+    fanout fan{h, reg, [] { return now; }, [&](broker::undelivered u) { handed.push_back(std::move(u)); }};
+    auto s = std::make_shared<fake_session>("a1");
+    h.attach("alice", s);
+
+    broker::message m;
+    m.user = "carol";
+    m.event = "mail.new";
+    m.payload = "not json";
+    m.content_is_json = false;
+    m.message_id = "m-1";
+    m.timestamp_ms = 1234;
+    fan.on_message(m);
+    m.user = "alice";  // delivered: not handed over
+    fan.on_message(m);
+    broker::message all;
+    all.broadcast = true;  // a broadcast that finds nobody goes nowhere
+    all.event = "e";
+    all.payload = "1";
+    hub::hub empty;
+    metrics::registry reg2;
+    fanout lonely{empty, reg2, [] { return now; }, [&](broker::undelivered u) { handed.push_back(std::move(u)); }};
+    lonely.on_message(all);
+
+    ASSERT_EQ(handed.size(), 1u);
+    EXPECT_EQ(handed[0].user, "carol");
+    EXPECT_EQ(handed[0].event, "mail.new");
+    EXPECT_EQ(handed[0].payload, "not json");  // the original bytes, not the JSON string sent to sessions
+    EXPECT_FALSE(handed[0].content_is_json);
+    EXPECT_EQ(handed[0].message_id, "m-1");
+    EXPECT_EQ(handed[0].timestamp_ms, 1234);
+    EXPECT_EQ(handed[0].reason, broker::undelivered_reason::no_session);
+    auto const st = fan.stats();
+    EXPECT_EQ(st.dropped_no_session, 0u);
+    EXPECT_EQ(st.undelivered_no_session, 1u);
+    EXPECT_EQ(st.delivered, 1u);
+    EXPECT_EQ(s->count(), 1u);
+    EXPECT_TRUE(reg.expose().find("pusher_messages_dropped_total{reason=\"no_session\"} 0\n") != std::string::npos);
+}
+
+TEST(fanout_undeliver, the_memory_broker_counts_what_is_handed_to_it) {
+    hub::hub h;
+    metrics::registry reg;
+    broker::memory_broker b;
+    fanout fan{h, reg, [] { return now; }, [&](broker::undelivered u) { b.undeliver(std::move(u)); }};
+    broker::message m;
+    m.user = "carol";
+    m.event = "e";
+    m.payload = "1";
+    fan.on_message(m);
+    fan.on_message(m);
+    b.undeliver({"x", "e", "1", true, "", std::nullopt, broker::undelivered_reason::recovery_overflow});
+    auto const st = b.stats();
+    EXPECT_EQ(st.undelivered[static_cast<std::size_t>(broker::undelivered_reason::no_session)], 2u);
+    EXPECT_EQ(st.undelivered[static_cast<std::size_t>(broker::undelivered_reason::recovery_expired)], 0u);
+    EXPECT_EQ(st.undelivered[static_cast<std::size_t>(broker::undelivered_reason::recovery_overflow)], 1u);
+    EXPECT_EQ(fan.stats().dropped_no_session, 0u);
 }
 
 TEST_F(fixture, drops_in_a_burst_are_all_counted) {

@@ -97,6 +97,7 @@ TEST_F(config_test, defaults_are_the_documented_ones) {
     EXPECT_EQ(c.broker.url, "amqp://guest:guest@127.0.0.1:5672/");
     EXPECT_EQ(c.broker.exchange, "pusher");
     EXPECT_EQ(c.broker.broadcast_exchange, "pusher.broadcast");
+    EXPECT_EQ(c.broker.undelivered_exchange, "pusher.undelivered");
     EXPECT_EQ(c.broker.queue, "");
     EXPECT_EQ(c.broker.unbind_grace, 2'000ms);
     EXPECT_EQ(c.broker.heartbeat, 30s);
@@ -358,6 +359,21 @@ TEST_F(config_test, exchange_and_queue_names_follow_amqp_rules) {
     EXPECT_EQ(ok({"--dev-auth", "--amqp-queue", ""}).broker.queue, "");
 }
 
+TEST_F(config_test, undelivered_exchange_from_flag_env_and_file_empty_is_off) {
+    EXPECT_EQ(ok({"--dev-auth", "--undelivered-exchange", "lost.events"}).broker.undelivered_exchange, "lost.events");
+    EXPECT_EQ(ok({"--dev-auth", "--undelivered-exchange", ""}).broker.undelivered_exchange, "");
+    EXPECT_EQ(ok({"--dev-auth"}, {{"PUSHER_UNDELIVERED_EXCHANGE", "from.env"}}).broker.undelivered_exchange,
+              "from.env");
+    auto f = file("dev-auth = true\nundelivered-exchange = \"from.file\"\n");
+    EXPECT_EQ(ok({"--config", f}).broker.undelivered_exchange, "from.file");
+    EXPECT_EQ(error_of({"--undelivered-exchange", "amq.x"}),
+              "--undelivered-exchange: names starting with \"amq.\" are reserved by the broker, got \"amq.x\"");
+    EXPECT_EQ(error_of({"--undelivered-exchange", "pusher"}),
+              "--undelivered-exchange must differ from --exchange and --broadcast-exchange (got \"pusher\")");
+    EXPECT_EQ(error_of({"--undelivered-exchange", "pusher.broadcast"}),
+              "--undelivered-exchange must differ from --exchange and --broadcast-exchange (got \"pusher.broadcast\")");
+}
+
 TEST_F(config_test, integers_must_be_in_range) {
     EXPECT_EQ(error_of({"--threads", "abc"}), "--threads: expected an integer in 0..1024, got \"abc\"");
     EXPECT_EQ(error_of({"--threads", "-1"}), "--threads: expected an integer in 0..1024, got \"-1\"");
@@ -601,6 +617,7 @@ TEST_F(config_test, contract_flags_have_their_env_and_toml_names) {
         {"--amqp-url", {"PUSHER_AMQP_URL", "amqp_url"}},
         {"--exchange", {"PUSHER_EXCHANGE", "exchange"}},
         {"--broadcast-exchange", {"PUSHER_BROADCAST_EXCHANGE", "broadcast_exchange"}},
+        {"--undelivered-exchange", {"PUSHER_UNDELIVERED_EXCHANGE", "undelivered_exchange"}},
         {"--unbind-grace-ms", {"PUSHER_UNBIND_GRACE_MS", "unbind_grace_ms"}},
         {"--jwt-secret", {"PUSHER_JWT_SECRET", "jwt_secret"}},
         {"--jwt-public-key", {"PUSHER_JWT_PUBLIC_KEY", "jwt_public_key"}},
