@@ -9,7 +9,18 @@ import assert from 'node:assert/strict';
 import { io } from 'socket.io-client';
 import { startBinary } from './lib/spawn.mjs';
 import { startProxy } from './lib/tcp_proxy.mjs';
-import { apiPublish, eventually, metric } from './lib/pusher.mjs';
+import amqp from 'amqplib';
+import { amqpArgs, amqpMissing, amqpSend, amqpUrl, apiPublish, boundKeys, eventually, exchangeNames, metric } from './lib/pusher.mjs';
+
+// Every recorder made, closed after each suite (a failed test must not leave a client reconnecting forever, which
+// would keep this file's process alive).
+const opened = new Set();
+function closeAll() {
+    for (const s of opened) {
+        s.close();
+    }
+    opened.clear();
+}
 
 // A socket.io-client socket that records every event with all its arguments, and every connect.
 function recorder(url, auth, transports, extra = {}) {
@@ -23,6 +34,7 @@ function recorder(url, auth, transports, extra = {}) {
         timeout: 5000,
         ...extra,
     });
+    opened.add(socket);
     socket.events = [];
     socket.connects = [];
     const wake = () => socket.waiters.forEach((w) => w());
@@ -79,6 +91,7 @@ describe('connection state recovery, one node (embedded broker)', () => {
         proxy = await startProxy(Number(new URL(server.url).port));
     });
     after(async () => {
+        closeAll();
         await proxy?.close();
         await server?.stop();
     });
@@ -208,6 +221,7 @@ describe('connection state recovery: the window', () => {
         proxy = await startProxy(Number(new URL(server.url).port));
     });
     after(async () => {
+        closeAll();
         await proxy?.close();
         await server?.stop();
     });
@@ -235,7 +249,10 @@ describe('connection state recovery off (--recovery-ms 0)', () => {
     before(async () => {
         server = await startBinary('pusher', ['--listen', '127.0.0.1:0', '--dev-auth', '--recovery-ms', '0']);
     });
-    after(() => server?.stop());
+    after(() => {
+        closeAll();
+        return server?.stop();
+    });
 
     test('no pid, no offset argument', async () => {
         const s = recorder(server.url, { user: 'plain' }, ['websocket']);
@@ -244,6 +261,98 @@ describe('connection state recovery off (--recovery-ms 0)', () => {
         await until(s, (x) => numbers(x).length === 1, 'event');
         assert.equal(s._pid, undefined);
         assert.equal(s.events[0].args.length, 1);
+        s.close();
+    });
+});
+
+// A queue of our own on the undelivered exchange: what lands there, in order.
+async function undeliveredQueue(names) {
+    const conn = await amqp.connect(amqpUrl);
+    const ch = await conn.createChannel();
+    const { queue } = await ch.assertQueue('', { exclusive: true });
+    await ch.bindQueue(queue, names.undeliveredExchange, '');
+    const got = [];
+    await ch.consume(queue, (msg) => got.push({
+        routingKey: msg.fields.routingKey,
+        type: msg.properties.type,
+        reason: msg.properties.headers?.['x-pusher-reason'],
+        body: msg.content.toString(),
+    }), { noAck: true });
+    return { got, close: () => conn.close() };
+}
+
+describe('connection state recovery through RabbitMQ', { skip: amqpMissing }, () => {
+    const names = exchangeNames('recovery');
+    let server;
+    let proxy;
+    let lost;
+    before(async () => {
+        // No unbind grace: the binding that stays through a disconnect is the recovery window's doing.
+        server = await startBinary('pusher', ['--listen', '127.0.0.1:0', '--dev-auth', ...amqpArgs(names),
+            '--unbind-grace-ms', '0', '--recovery-ms', '3000']);
+        proxy = await startProxy(Number(new URL(server.url).port));
+        await eventually(async () => (await fetch(`${server.url}/readyz`)).status === 200, { what: 'ready (exchanges declared)' });
+        lost = await undeliveredQueue(names);
+    });
+    after(async () => {
+        closeAll();
+        await lost?.close();
+        await proxy?.close();
+        await server?.stop();
+    });
+
+    for (const transports of [['polling'], ['websocket']]) {
+        test(`events published to RabbitMQ during a cut are recovered once, in order, and the binding stays (${transports})`, async () => {
+            const user = `amqp-cut-${transports}`;
+            const s = recorder(proxy.url, { user }, transports);
+            await until(s, (x) => x.connects.length === 1, 'the first connect');
+            for (let i = 1; i <= 3; i++) {
+                await amqpSend(names, { user }, 'n', { i });
+            }
+            await until(s, (x) => numbers(x).length === 3, 'events 1..3');
+            proxy.down();
+            await until(s, (x) => x.lastDisconnect !== undefined, 'the disconnect');
+            if (transports[0] === 'websocket') {
+                // The server sees the websocket close at once and holds the session. A polling session has no
+                // connection to lose: the server would notice only at the ping timeout, so the recovering CONNECT
+                // takes it over.
+                await eventually(async () => (await metric(server, 'pusher_recovery_sessions_held')) >= 1, { what: 'held' });
+            }
+            assert.ok((await boundKeys(names.exchange)).has(user), 'still bound');
+            for (let i = 4; i <= 6; i++) {
+                await amqpSend(names, { user }, 'n', { i });
+            }
+            proxy.up();
+            await until(s, (x) => x.connects.length === 2, 'the reconnect');
+            assert.equal(s.connects[1].recovered, true);
+            await amqpSend(names, { user }, 'n', { i: 7 });
+            await until(s, (x) => numbers(x).length >= 7, 'events 4..7');
+            assert.deepEqual(numbers(s), range(1, 7));
+            assert.deepEqual(lost.got.filter((g) => g.routingKey === user), []);
+            s.close();
+        });
+    }
+
+    test('what a session missed goes to the undelivered exchange as recovery_expired when the window ends, and the binding goes', async () => {
+        const user = 'amqp-late';
+        const s = recorder(proxy.url, { user }, ['websocket']);
+        await until(s, (x) => x.connects.length === 1, 'the first connect');
+        proxy.down();
+        await until(s, (x) => x.lastDisconnect !== undefined, 'the disconnect');
+        await eventually(async () => (await metric(server, 'pusher_recovery_sessions_held')) >= 1, { what: 'held' });
+        for (let i = 1; i <= 3; i++) {
+            await amqpSend(names, { user }, 'late.n', { i });
+        }
+        const mine = () => lost.got.filter((g) => g.routingKey === user);
+        await eventually(() => mine().length === 3, { what: 'three messages on the undelivered exchange', timeout: 10000 });
+        assert.deepEqual(mine().map((g) => [g.type, g.reason, JSON.parse(g.body).i]),
+            [['late.n', 'recovery_expired', 1], ['late.n', 'recovery_expired', 2], ['late.n', 'recovery_expired', 3]]);
+        await eventually(async () => !(await boundKeys(names.exchange)).has(user), { what: 'the binding removed' });
+        proxy.up();
+        await until(s, (x) => x.connects.length === 2, 'the reconnect');
+        assert.equal(s.connects[1].recovered, false);
+        assert.deepEqual(numbers(s), []);
+        assert.equal(mine().length, 3, 'each once');
         s.close();
     });
 });
