@@ -229,6 +229,31 @@ const target = (n, what, measured, baseline, r, met, note = "") => targets.push(
       yes(p5?.idle === undefined ? undefined : p5.idle < 2),
     );
   }
+  // Connection state recovery on (the default) against off (--recovery-ms 0), same runs.
+  const n2 = s2("pusher-norecovery")?.m;
+  const p2r = s2("pusher")?.m;
+  if (n2 && p2r) {
+    target(
+      "R",
+      "recovery on: server CPU per message (s2) ≤ +10 % of recovery off",
+      `${fmt(p2r.cpu) || "–"} µs`,
+      `off ${fmt(n2.cpu) || "–"} µs (runs: ${n2.cpu_range || "–"})`,
+      x(ratio(p2r.cpu, n2.cpu)),
+      yes(p2r.cpu <= 1.1 * n2.cpu),
+    );
+  }
+  const n5 = s5("pusher-norecovery")?.m;
+  const p5r = s5("pusher")?.m;
+  if (n5 && p5r) {
+    target(
+      "R",
+      "recovery on: RSS per idle session (s5) ≤ +1 KiB of recovery off",
+      `${fmt(p5r.rss / 1024) || "–"} KiB`,
+      `off ${fmt(n5.rss / 1024) || "–"} KiB`,
+      `${fmt((p5r.rss - n5.rss) / 1024, 2)} KiB more`,
+      yes(p5r.rss - n5.rss <= 1024),
+    );
+  }
   const dirty = runs.filter((r) => !r.ok);
   const lost = sum(runs.map((r) => r.delivery?.lost ?? 0));
   const misrouted = sum(runs.map((r) => r.delivery?.misrouted ?? 0));

@@ -9,6 +9,7 @@
 #             is not clean (failed connections, loss, misrouting). `make test` runs it through ctest (bench_smoke).
 # Environment: PUSHER_PEER_DIR (peer sources; default ../shared/bench/peer-contract beside the repo),
 #   PUSHER_TEST_AMQP_URL (use this broker instead of starting one), BENCH_ONLY="s1 s2 ..." (run a subset),
+#   BENCH_TARGETS="pusher pusher-norecovery ..." (run only these targets; also: peer, drain, pusher-1write),
 #   BENCH_REPEAT=N (runs per scenario point and target, interleaved pusher / peer / baseline; the report quotes
 #   medians; default 3, smoke 1), BENCH_NICE=-10 (run everything, RabbitMQ included, at this nice level, so that
 #   other work on a shared machine disturbs the figures less; needs root; default: unchanged).
@@ -118,6 +119,10 @@ start_server() {
             srv_cmd="pusher ${flags[*]}$own_text --max-frames-per-write 1"
             "$pusher" "${flags[@]}" "${own[@]}" --max-frames-per-write 1 >"$log" 2>&1 &
             ;;
+        pusher-norecovery)
+            srv_cmd="pusher ${flags[*]}$own_text --recovery-ms 0"
+            "$pusher" "${flags[@]}" "${own[@]}" --recovery-ms 0 >"$log" 2>&1 &
+            ;;
         *)
             srv_cmd="node server.js ${flags[*]}"
             node "$peer/server.js" "${flags[@]}" >"$log" 2>&1 &
@@ -193,10 +198,11 @@ on() {
     [ "${1:-}" = -- ] && shift
     lflags=("$@")
     case $target in
-        pusher | pusher-1write) [ $have_pusher = 1 ] || return 0 ;;
+        pusher | pusher-1write | pusher-norecovery) [ $have_pusher = 1 ] || return 0 ;;
         peer) [ $have_peer = 1 ] || return 0 ;;
     esac
     if [ "$broker" = amqp ] && [ -z "$amqp_url" ]; then return 0; fi
+    want_target "$target" || return 0
     if [ "$target" = drain ]; then
         srv_cmd=""
         run_load "$scenario" drain --receiver amqp-drain --amqp-url "$amqp_url" "${lflags[@]}"
@@ -212,6 +218,7 @@ on() {
 }
 
 want() { [ -z "${BENCH_ONLY:-}" ] || [[ " $BENCH_ONLY " == *" $1 "* ]]; }
+want_target() { [ -z "${BENCH_TARGETS:-}" ] || [[ " $BENCH_TARGETS " == *" $1 "* ]]; }
 
 # ---------------------------------------------------------------- scenarios (full size, smoke size)
 if [ $smoke = 1 ]; then
@@ -253,7 +260,7 @@ fi
 # (2) the RabbitMQ path at a fixed rate: U users, R msgs/s, CPU per delivered message and p99.
 if want s2; then
     for run in $(seq 1 "$repeat"); do
-        for t in pusher peer drain; do
+        for t in pusher pusher-norecovery peer drain; do
             on "$t" s2-amqp-rate amqp --dev-auth -- --users "$rate_users" --publish amqp --messages "$rate_msgs" \
                 --rate "$rate_rate" --size 100 "${common[@]}"
         done
@@ -283,7 +290,7 @@ fi
 # (5) idle websockets: RSS per connection and idle CPU.
 if want s5; then
     for run in $(seq 1 "$repeat"); do
-        for t in pusher peer; do
+        for t in pusher pusher-norecovery peer; do
             on "$t" s5-idle memory --dev-auth -- --users "$idle_conns" --messages 0 --idle-seconds "$idle_s" \
                 --threads 2 "${common[@]}"
         done

@@ -28,6 +28,7 @@ import { startBinary } from '../e2e/lib/spawn.mjs';
 import { connect } from '../e2e/lib/client.mjs';
 import { amqpArgs, amqpMissing, eventually, exchangeNames, rabbitmqctl } from '../e2e/lib/pusher.mjs';
 import { RawWs, allMetrics, amqpPublisher, procStats, readyzStatus, sanitizerOf, sleep } from '../e2e/lib/faults.mjs';
+import { startProxy } from '../e2e/lib/tcp_proxy.mjs';
 
 const run = promisify(execFile);
 
@@ -39,6 +40,7 @@ const SECONDS = Number(args.seconds ?? process.env.SOAK_SECONDS ?? 600);
 const OUT = path.resolve(args.out ?? path.join(process.env.PUSHER_BUILD_DIR ?? 'build', 'artifacts'));
 const STEADY_USERS = Number(args.steady ?? 40); // connected all along; every message to them is checked
 const CHURNERS = Number(args.churners ?? 24); // concurrent connect / stay / leave loops
+const DROPPERS = Number(args.droppers ?? 8); // checked like steady clients, but cut at the TCP level every few seconds
 const CHURN_USERS = 200; // churners pick among these user ids
 const PUBLISH_INTERVAL_MS = 20; // per publisher (AMQP and API): ~50 messages/s each
 const BROADCAST_INTERVAL_MS = 1000;
@@ -106,7 +108,7 @@ const sampler = (async () => {
 
 // ---- steady clients: every message to them is accounted for ----
 let windingDown = false; // set once the steady clients are closed on purpose
-const counts = { misrouted: [], steadyDisconnects: [], churnConnects: 0, churnErrors: {}, vanished: 0 };
+const counts = { misrouted: [], steadyDisconnects: [], churnConnects: 0, churnErrors: {}, vanished: 0, cuts: 0, recovered: 0, unrecovered: [] };
 const steady = [];
 for (let i = 0; i < STEADY_USERS; ++i) {
     const user = `steady-${i}`;
@@ -125,13 +127,46 @@ for (let i = 0; i < STEADY_USERS; ++i) {
         order[d.source].push(d.seq);
     });
     socket.on('disconnect', (why) => {
-        if (!windingDown) {
+        if (!windingDown && !user.startsWith('dropper-')) {
             counts.steadyDisconnects.push(`${user}: ${why} at ${(now() / 1000).toFixed(1)} s`);
         }
     });
     steady.push({ user, socket, got, order });
 }
 log(`${STEADY_USERS} steady clients connected (${Math.ceil(STEADY_USERS / 3)} upgraded from polling)`);
+
+// ---- droppers: clients behind a TCP proxy each, cut every few seconds; they come back by connection state recovery,
+// so every message to them is checked exactly like a steady client's (each once, in order, none missing) ----
+const proxies = [];
+for (let i = 0; i < DROPPERS; ++i) {
+    const user = `dropper-${i}`;
+    const proxy = await startProxy(Number(new URL(server.url).port));
+    proxies.push(proxy);
+    const transports = i % 2 === 0 ? ['websocket'] : ['polling'];
+    const socket = await connect(proxy.url, { user }, {
+        transports, reconnection: true, reconnectionDelay: 100, reconnectionDelayMax: 500, randomizationFactor: 0,
+    });
+    const got = new Map();
+    const order = { amqp: [], api: [], broadcast: [] };
+    socket.on('soak', (d) => {
+        if (d.user !== user && d.user !== '*') {
+            counts.misrouted.push(`${d.user} -> ${user}`);
+            return;
+        }
+        const key = `${d.source}:${d.seq}`;
+        got.set(key, (got.get(key) ?? 0) + 1);
+        order[d.source].push(d.seq);
+    });
+    socket.on('connect', () => { // a reconnection (the first connect resolved connect() above)
+        if (socket.recovered) {
+            ++counts.recovered;
+        } else {
+            counts.unrecovered.push(`${user} at ${(now() / 1000).toFixed(1)} s`);
+        }
+    });
+    steady.push({ user, socket, got, order });
+}
+log(`${DROPPERS} droppers connected through TCP proxies`);
 
 // ---- churn: connect, stay a little, leave (cleanly, or vanishing), reconnect ----
 const churnTasks = [];
@@ -294,6 +329,20 @@ const restartTask = (async () => {
     log(`ready again ${((restart.readyAt - restart.stopAt) / 1000).toFixed(1)} s after the stop`);
 })();
 
+// Cuts, away from the broker restart (a reconnection then waits for its binding, which waits for the broker).
+const quietFrom = (SECONDS * 1000) / 2 - 5000;
+const dropTask = (async () => {
+    while (!stopping) {
+        await sleep(1500 + Math.random() * 2500);
+        const nearRestart = now() > quietFrom && (restart.readyAt === null || now() < restart.readyAt + 3000);
+        if (stopping || nearRestart || now() > SECONDS * 1000 - 5000) {
+            continue;
+        }
+        proxies[Math.floor(Math.random() * proxies.length)].cut();
+        ++counts.cuts;
+    }
+})();
+
 // ---- run, then wind down ----
 while (now() < SECONDS * 1000) {
     await sleep(Math.min(5000, SECONDS * 1000 - now()));
@@ -307,7 +356,7 @@ stopping = true;
 await restartTask.catch((err) => {
     restart.error = err.message;
 });
-await Promise.all([...publishers, ...churnTasks]);
+await Promise.all([...publishers, ...churnTasks, dropTask]);
 log('load stopped; letting the last messages arrive');
 
 const inWindow = (at) =>
@@ -369,6 +418,7 @@ for (const c of steady) {
 // ---- rest: every client gone, sessions reaped, fds back ----
 windingDown = true;
 steady.forEach((c) => c.socket.close());
+await Promise.all(proxies.map((p) => p.close()));
 const finalWait = now();
 const sessionsLeft = async () => {
     const m = await allMetrics(server);
@@ -439,6 +489,8 @@ const rules = [
     ['every confirmed message outside the restart window delivered to every session of its user', delivery.missing.length === 0,
         `${delivery.expected - delivery.missing.length}/${delivery.expected}; missing ${delivery.missing.slice(0, 5).join(', ')}`],
     ['in order', delivery.outOfOrder.length === 0, delivery.outOfOrder.slice(0, 3).join('; ')],
+    ['every cut dropper came back recovered', counts.unrecovered.length === 0 && counts.recovered > 0,
+        `${counts.cuts} cuts, ${counts.recovered} recovered${counts.unrecovered.length ? `; not recovered: ${counts.unrecovered.slice(0, 5).join(', ')}` : ''}`],
     ['no steady client disconnected', counts.steadyDisconnects.length === 0, counts.steadyDisconnects.slice(0, 5).join(', ')],
     ['the broker restart happened and /readyz said 503 meanwhile', restart.notReadySeen && restart.readyAt !== null && !restart.error,
         restart.error ?? `down for ${restart.readyAt === null ? '?' : ((restart.readyAt - restart.stopAt) / 1000).toFixed(1)} s`],
@@ -463,6 +515,7 @@ const report = {
     restart: { stopAtS: restart.stopAt / 1000, readyAtS: restart.readyAt / 1000, windowBeforeMs: WINDOW_BEFORE_MS },
     delivery: { ...delivery, missing: delivery.missing.slice(0, 50), duplicates: delivery.duplicates.slice(0, 50) },
     churn: { connects: counts.churnConnects, vanished: counts.vanished, errors: counts.churnErrors },
+    droppers: { count: DROPPERS, cuts: counts.cuts, recovered: counts.recovered, unrecovered: counts.unrecovered },
     published: Object.fromEntries(['amqp', 'api', 'broadcast'].map((src) => [src, [...sent].filter(([k]) => k.startsWith(`${src}:`)).reduce((a, [, l]) => a + l.length, 0)])),
     idle,
     rest,
