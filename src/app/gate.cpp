@@ -26,11 +26,15 @@ membership* membership_of(socketio::socket& s) {
     return std::any_cast<membership>(&s.data());
 }
 
-// The reasons a client recovers from: it did not mean to leave, and the server did not send it away.
+// The reasons a client recovers from: it did not mean to leave, and the server did not send it away. An Engine.IO
+// close packet (client_close) counts: socket.io-client's polling transport sends one when its requests fail (a
+// network error), while a client that means to leave (`socket.disconnect()`, "io client disconnect") sends the
+// Socket.IO DISCONNECT first (client_namespace_disconnect). The reference server reports both transport failures
+// and that close packet as "transport close".
 bool recoverable(socketio::disconnect_reason why) {
     using r = socketio::disconnect_reason;
     return why == r::transport_close || why == r::transport_error || why == r::ping_timeout ||
-           why == r::server_shutdown;
+           why == r::server_shutdown || why == r::client_close;
 }
 
 std::string_view string_member(boost::json::object const& o, std::string_view key) {
@@ -128,14 +132,21 @@ bool gate::try_recover(socketio::socket_ptr const& s, socketio::admission const&
         auto again = std::make_shared<recovery_request const>(recovery_request{rr->pid, rr->offset, true});
         s->session()->dispatch([this, s, a, again] { admit(s, a, again); });
     };
-    switch (recovery_.held->claim(rr->pid, m->user, h, rr->waited ? nullptr : std::function<void()>(retry), victim)) {
+    std::function<void()> superseded;
+    auto const claimed = recovery_.held->claim(rr->pid, m->user, h, rr->waited ? nullptr : std::function<void()>(retry),
+                                               victim, superseded);
+    if (superseded) {
+        superseded();  // an earlier attempt of this client waited for the same take-over: it connects anew
+    }
+    switch (claimed) {
         case held_sessions::claim_result::none:
             stats_.recovery_unknown.fetch_add(1, std::memory_order_relaxed);
+            log::debug(
+                "recovery: user {}: pid unknown here, not the user's, or still open after a take-over: "
+                "connects anew",
+                m->user);
             return false;
         case held_sessions::claim_result::wait:
-            if (rr->waited) {
-                return false;
-            }
             stats_.recovery_takeovers.fetch_add(1, std::memory_order_relaxed);
             log::debug("recovery: user {} takes over its open session {}", m->user, victim->session()->id());
             victim->session()->close(engineio::disconnect_reason::transport_close);
@@ -175,6 +186,7 @@ void gate::on_disconnect(socketio::socket_ptr const& s, socketio::disconnect_rea
         return;
     }
     m->gone = true;
+    log::debug("gate: user {} left ({})", m->user, socketio::to_string(why));
     if (!m->pid.empty() && m->admitted && m->subscribed && recoverable(why) && hub_.hold(m->user, *s->session())) {
         // Held: the subscription (so the binding) stays until the window ends or the client is back.
         m->subscribed = false;

@@ -4,6 +4,7 @@
 
 #include <array>
 #include <stdexcept>
+#include <utility>
 
 namespace pusher::app {
 std::string held_sessions::make_pid() {
@@ -61,8 +62,8 @@ std::function<void()> held_sessions::hold(std::string const& pid, held h) {
 }
 
 held_sessions::claim_result held_sessions::claim(std::string const& pid, std::string_view user, held& out,
-                                                 std::function<void()> retry,
-                                                 std::shared_ptr<socketio::socket>& victim) {
+                                                 std::function<void()> retry, std::shared_ptr<socketio::socket>& victim,
+                                                 std::function<void()>& superseded) {
     std::lock_guard lock(mutex_);
     if (auto it = held_.find(pid); it != held_.end()) {
         if (it->second.user != user) {
@@ -73,14 +74,14 @@ held_sessions::claim_result held_sessions::claim(std::string const& pid, std::st
         return claim_result::claimed;
     }
     auto it = live_.find(pid);
-    if (it == live_.end() || it->second.user != user || it->second.waiter) {
-        return claim_result::none;  // unknown, another user's, or already being taken over by another claim
+    if (it == live_.end() || it->second.user != user || !retry) {
+        return claim_result::none;  // unknown, another user's, or a retry that found the socket still open
     }
     victim = it->second.sock.lock();
     if (!victim) {
         return claim_result::none;
     }
-    it->second.waiter = std::move(retry);
+    superseded = std::exchange(it->second.waiter, std::move(retry));
     return claim_result::wait;
 }
 

@@ -52,8 +52,10 @@ class held_sessions {
 
     // A recovering CONNECT of `user` with `pid`: `claimed` (the held record in `out`, removed from here); `wait`
     // (the pid's socket is live: close `victim`; `retry` runs once it has left); `none` (unknown, or another user's).
+    // A claim that arrives while an earlier one waits for the same pid (the client reconnected again meanwhile)
+    // takes its place: the earlier claim's retry is handed back in `superseded`, to be run (it then connects anew).
     claim_result claim(std::string const& pid, std::string_view user, held& out, std::function<void()> retry,
-                       std::shared_ptr<socketio::socket>& victim);
+                       std::shared_ptr<socketio::socket>& victim, std::function<void()>& superseded);
     // The window of hold `gen` ended: the record, if that hold is still unclaimed.
     std::optional<held> expire(std::string const& pid, std::uint64_t gen);
     // Every held record (shutdown).

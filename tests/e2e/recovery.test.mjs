@@ -47,8 +47,10 @@ function recorder(url, auth, transports, extra = {}) {
         socket.connects.push({ id: socket.id, recovered: socket.recovered });
         wake();
     });
+    socket.disconnects = 0;
     socket.on('disconnect', (reason) => {
         socket.lastDisconnect = reason;
+        socket.disconnects += 1;
         wake();
     });
     return socket;
@@ -121,6 +123,36 @@ describe('connection state recovery, one node (embedded broker)', () => {
             assert.deepEqual(numbers(s), range(1, 12));
             const offsets = s.events.map((e) => BigInt(e.args[1]));
             assert.deepEqual(offsets, [...offsets].sort((a, b) => (a < b ? -1 : 1)), 'offsets grow');
+            s.close();
+        });
+    }
+
+    for (const transports of [['polling'], ['websocket']]) {
+        test(`repeated cuts with the network up at once (the client's reconnection races its own close) lose nothing (${transports})`, async () => {
+            // Over polling, socket.io-client answers a failed request with an Engine.IO close packet on a new
+            // connection, then reconnects: that close must not end the recoverable state.
+            const user = `recut-${transports}`;
+            const s = recorder(proxy.url, { user }, transports);
+            await until(s, (x) => x.connects.length === 1, 'the first connect');
+            let n = 0;
+            for (let cut = 1; cut <= 6; cut++) {
+                await publish(server, user, n + 1, n + 3);
+                n += 3;
+                // A polling client between two requests has no connection to lose: cut again until it notices.
+                const drops = s.disconnects;
+                for (let tries = 0; s.disconnects === drops; tries++) {
+                    assert.ok(tries < 50, 'the cut is noticed');
+                    proxy.cut();
+                    await until(s, (x) => x.disconnects > drops, 'the disconnect', 200).catch(() => {});
+                }
+                await publish(server, user, n + 1, n + 2);
+                n += 2;
+                await until(s, (x) => x.connects.length === cut + 1, `reconnect ${cut}`);
+            }
+            await until(s, (x) => numbers(x).length >= n, `all ${n} events`);
+            assert.deepEqual(numbers(s), range(1, n));
+            assert.deepEqual(s.connects.slice(1).map((c) => c.recovered), Array(6).fill(true));
+            assert.ok(s.connects.every((c) => c.id === s.connects[0].id), 'the same socket id throughout');
             s.close();
         });
     }
