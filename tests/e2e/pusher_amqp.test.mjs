@@ -9,6 +9,7 @@ import amqp from 'amqplib';
 import { startBinary } from './lib/spawn.mjs';
 import { connect, hs256, nowS, waitForEvents } from './lib/client.mjs';
 import {
+    undeliveredQueue,
     amqpArgs,
     amqpMissing,
     amqpUrl,
@@ -166,29 +167,6 @@ describe('pusher + RabbitMQ: routing', { skip: amqpMissing }, () => {
         }
     });
 });
-
-// A queue of our own on the undelivered exchange: every message that lands there, with its properties.
-async function undeliveredQueue(names) {
-    const conn = await amqp.connect(amqpUrl);
-    const ch = await conn.createChannel();
-    const { queue } = await ch.assertQueue('', { exclusive: true });
-    await ch.bindQueue(queue, names.undeliveredExchange, '');
-    const got = [];
-    await ch.consume(
-        queue,
-        (msg) =>
-            got.push({
-                routingKey: msg.fields.routingKey,
-                type: msg.properties.type,
-                messageId: msg.properties.messageId,
-                contentType: msg.properties.contentType,
-                headers: msg.properties.headers ?? {},
-                body: msg.content.toString('latin1'),
-            }),
-        { noAck: true },
-    );
-    return { got, close: () => conn.close() };
-}
 
 describe('pusher + RabbitMQ: the undelivered exchange', { skip: amqpMissing }, () => {
     const names = exchangeNames('undelivered');

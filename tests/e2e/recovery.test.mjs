@@ -9,8 +9,7 @@ import assert from 'node:assert/strict';
 import { io } from 'socket.io-client';
 import { startBinary } from './lib/spawn.mjs';
 import { startProxy } from './lib/tcp_proxy.mjs';
-import amqp from 'amqplib';
-import { amqpArgs, amqpMissing, amqpSend, amqpUrl, apiPublish, boundKeys, eventually, exchangeNames, metric } from './lib/pusher.mjs';
+import { amqpArgs, amqpMissing, amqpSend, apiPublish, boundKeys, eventually, exchangeNames, metric, undeliveredQueue } from './lib/pusher.mjs';
 
 // Every recorder made, closed after each suite (a failed test must not leave a client reconnecting forever, which
 // would keep this file's process alive).
@@ -296,22 +295,6 @@ describe('connection state recovery off (--recovery-ms 0)', () => {
         s.close();
     });
 });
-
-// A queue of our own on the undelivered exchange: what lands there, in order.
-async function undeliveredQueue(names) {
-    const conn = await amqp.connect(amqpUrl);
-    const ch = await conn.createChannel();
-    const { queue } = await ch.assertQueue('', { exclusive: true });
-    await ch.bindQueue(queue, names.undeliveredExchange, '');
-    const got = [];
-    await ch.consume(queue, (msg) => got.push({
-        routingKey: msg.fields.routingKey,
-        type: msg.properties.type,
-        reason: msg.properties.headers?.['x-pusher-reason'],
-        body: msg.content.toString(),
-    }), { noAck: true });
-    return { got, close: () => conn.close() };
-}
 
 describe('connection state recovery through RabbitMQ', { skip: amqpMissing }, () => {
     const names = exchangeNames('recovery');

@@ -110,12 +110,9 @@ const sampler = (async () => {
 let windingDown = false; // set once the steady clients are closed on purpose
 const counts = { misrouted: [], steadyDisconnects: [], churnConnects: 0, churnErrors: {}, vanished: 0, cuts: 0, recovered: 0, unrecovered: [] };
 const steady = [];
-for (let i = 0; i < STEADY_USERS; ++i) {
-    const user = `steady-${i}`;
-    // a third start on polling and upgrade to websocket, the rest are websocket from the start
-    const opts = i % 3 === 0 ? { transports: ['polling', 'websocket'] } : {};
-    const socket = await connect(server.url, { user }, opts);
-    const got = new Map(); // `${source}:${seq}` -> count, in arrival order per source
+// Records what a checked client receives: `${source}:${seq}` -> count, and the arrival order per source.
+function track(user, socket) {
+    const got = new Map();
     const order = { amqp: [], api: [], broadcast: [] };
     socket.on('soak', (d) => {
         if (d.user !== user && d.user !== '*') {
@@ -126,6 +123,14 @@ for (let i = 0; i < STEADY_USERS; ++i) {
         got.set(key, (got.get(key) ?? 0) + 1);
         order[d.source].push(d.seq);
     });
+    return { got, order };
+}
+for (let i = 0; i < STEADY_USERS; ++i) {
+    const user = `steady-${i}`;
+    // a third start on polling and upgrade to websocket, the rest are websocket from the start
+    const opts = i % 3 === 0 ? { transports: ['polling', 'websocket'] } : {};
+    const socket = await connect(server.url, { user }, opts);
+    const { got, order } = track(user, socket);
     socket.on('disconnect', (why) => {
         if (!windingDown && !user.startsWith('dropper-')) {
             counts.steadyDisconnects.push(`${user}: ${why} at ${(now() / 1000).toFixed(1)} s`);
@@ -146,17 +151,7 @@ for (let i = 0; i < DROPPERS; ++i) {
     const socket = await connect(proxy.url, { user }, {
         transports, reconnection: true, reconnectionDelay: 100, reconnectionDelayMax: 500, randomizationFactor: 0,
     });
-    const got = new Map();
-    const order = { amqp: [], api: [], broadcast: [] };
-    socket.on('soak', (d) => {
-        if (d.user !== user && d.user !== '*') {
-            counts.misrouted.push(`${d.user} -> ${user}`);
-            return;
-        }
-        const key = `${d.source}:${d.seq}`;
-        got.set(key, (got.get(key) ?? 0) + 1);
-        order[d.source].push(d.seq);
-    });
+    const { got, order } = track(user, socket);
     socket.on('connect', () => { // a reconnection (the first connect resolved connect() above)
         if (socket.recovered) {
             ++counts.recovered;

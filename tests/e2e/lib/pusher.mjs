@@ -4,6 +4,7 @@ import { execFile } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { promisify } from 'node:util';
 import { binaryPath } from './spawn.mjs';
+import amqplib from 'amqplib';
 
 const run = promisify(execFile);
 
@@ -144,3 +145,28 @@ export async function metric(server, series) {
     const line = text.split('\n').find((l) => l.startsWith(`${series} `));
     return line === undefined ? undefined : Number(line.slice(series.length + 1));
 }
+
+// A queue of our own on the undelivered exchange: every message that lands there, with its properties.
+export async function undeliveredQueue(names) {
+    const conn = await amqplib.connect(amqpUrl);
+    const ch = await conn.createChannel();
+    const { queue } = await ch.assertQueue('', { exclusive: true });
+    await ch.bindQueue(queue, names.undeliveredExchange, '');
+    const got = [];
+    await ch.consume(
+        queue,
+        (msg) =>
+            got.push({
+                routingKey: msg.fields.routingKey,
+                type: msg.properties.type,
+                messageId: msg.properties.messageId,
+                contentType: msg.properties.contentType,
+                headers: msg.properties.headers ?? {},
+                reason: msg.properties.headers?.['x-pusher-reason'],
+                body: msg.content.toString('latin1'),
+            }),
+        { noAck: true },
+    );
+    return { got, close: () => conn.close() };
+}
+
