@@ -38,6 +38,11 @@ std::string for_log(std::string_view s) {
     return s.size() <= max ? quote_as_utf8(s) : quote_as_utf8(s.substr(0, max)) + "...";
 }
 
+// The tail of a throttled log line: how many like it were held back since the last one.
+std::string more_like_it(std::uint64_t suppressed) {
+    return suppressed > 0 ? " (+" + std::to_string(suppressed) + " more like it since the last line)" : std::string();
+}
+
 std::vector<double> latency_bounds() {
     return {0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10};
 }
@@ -127,7 +132,7 @@ void fanout::on_message(broker::message const& m) {
     bool const recorded = hub_.recovery_enabled();
     std::uint64_t const seq = recorded ? hub_.next_seq() : 0;
     frame const f =
-        encode(m.event, m.payload, m.content_is_json, &as_string, recorded ? hub::format_offset(seq) : std::string());
+        encode(m.event, m.payload, m.content_is_json, &as_string, recorded ? hub::offset_text(seq).view() : "");
     if (as_string) {
         as_string_.inc();
     }
@@ -165,19 +170,16 @@ void fanout::drop(metrics::counter& reason_counter, log_throttle& throttle, char
     }
     // A miss is routine (debug); a refused event name means a publisher to fix (warn).
     auto const level = &reason_counter == &dropped_no_session_ ? spdlog::level::debug : spdlog::level::warn;
-    spdlog::log(
-        level, "fanout: dropped a message ({}): user {} event {} id {}{}", what,
-        m.broadcast ? std::string("(broadcast)") : for_log(m.user), for_log(m.event), for_log(m.message_id),
-        suppressed > 0 ? " (+" + std::to_string(suppressed) + " more like it since the last line)" : std::string());
+    spdlog::log(level, "fanout: dropped a message ({}): user {} event {} id {}{}", what,
+                m.broadcast ? std::string("(broadcast)") : for_log(m.user), for_log(m.event), for_log(m.message_id),
+                more_like_it(suppressed));
 }
 
 void fanout::log_no_session(broker::message const& m) {
     std::uint64_t suppressed = 0;
     if (no_session_log_.allow(now_ms_(), suppressed)) {
-        log::debug(
-            "fanout: no session for user {}: event {} id {} handed to the broker as undelivered (no_session){}",
-            for_log(m.user), for_log(m.event), for_log(m.message_id),
-            suppressed > 0 ? " (+" + std::to_string(suppressed) + " more like it since the last line)" : std::string());
+        log::debug("fanout: no session for user {}: event {} id {} handed to the broker as undelivered (no_session){}",
+                   for_log(m.user), for_log(m.event), for_log(m.message_id), more_like_it(suppressed));
     }
 }
 

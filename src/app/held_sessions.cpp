@@ -107,8 +107,4 @@ std::vector<held_sessions::held> held_sessions::take_all() {
     return out;
 }
 
-std::size_t held_sessions::held_count() const {
-    std::lock_guard lock(mutex_);
-    return held_.size();
-}
 }  // namespace pusher::app

@@ -61,15 +61,13 @@ class held_sessions {
     // Every held record (shutdown).
     std::vector<held> take_all();
 
-    std::size_t held_count() const;
-
   private:
     struct live_entry {
         std::string user;
         std::weak_ptr<socketio::socket> sock;
         std::function<void()> waiter;
     };
-    mutable std::mutex mutex_;
+    std::mutex mutex_;
     std::unordered_map<std::string, live_entry> live_;
     std::unordered_map<std::string, held> held_;
     std::atomic<std::uint64_t> gen_{0};

@@ -3,10 +3,9 @@
 #include <charconv>
 
 namespace pusher::hub {
-std::string format_offset(seq_t s) {
-    char buf[24];
-    auto const r = std::to_chars(buf, buf + sizeof buf, s);
-    return {buf, r.ptr};
+offset_text::offset_text(seq_t s) {
+    auto const r = std::to_chars(buf_, buf_ + sizeof buf_, s);  // 2^64 - 1 has 20 digits: always fits
+    len_ = static_cast<std::size_t>(r.ptr - buf_);
 }
 
 std::optional<seq_t> parse_offset(std::string_view text) {
@@ -21,35 +20,30 @@ std::optional<seq_t> parse_offset(std::string_view text) {
     return v;
 }
 
-std::ptrdiff_t history::append(entry e, history_limits const& lim, lost_messages& lost) {
-    std::size_t const added = e.bytes();
-    std::size_t freed = 0;
+void history::append(entry e, history_limits const& lim, lost_messages& lost) {
+    bytes_ += e.bytes();
     entries_.push_back(std::move(e));
-    bytes_ += added;
     while (!entries_.empty() && (entries_.size() > lim.max_events || bytes_ > lim.max_bytes)) {
-        freed += pop_front(lost);
+        pop_front(lost);
     }
-    return static_cast<std::ptrdiff_t>(added) - static_cast<std::ptrdiff_t>(freed);
 }
 
-bool history::drop_oldest(lost_messages& lost, std::size_t& freed) {
+bool history::drop_oldest(lost_messages& lost) {
     if (entries_.empty()) {
         return false;
     }
-    freed += pop_front(lost);
+    pop_front(lost);
     return true;
 }
 
-std::size_t history::pop_front(lost_messages& lost) {
+void history::pop_front(lost_messages& lost) {
     entry& e = entries_.front();
-    std::size_t const b = e.bytes();
+    bytes_ -= e.bytes();  // before the origin moves out: it counts in bytes()
     if (!e.delivered && e.origin) {
         lost.push_back(std::move(e.origin));
     }
     trimmed_through_ = seq_max(trimmed_through_, e.seq);
-    bytes_ -= b;
     entries_.pop_front();
-    return b;
 }
 
 void history::forget_origin(entry& e) {

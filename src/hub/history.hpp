@@ -39,8 +39,19 @@ constexpr seq_t seq_max(seq_t a, seq_t b) {
     return seq_after(a, b) ? a : b;
 }
 
-// The offset as the client sees it: decimal text.
-std::string format_offset(seq_t s);
+// The offset as the client sees it: decimal text, formatted without allocating (the fan-out does it per message).
+class offset_text {
+  public:
+    explicit offset_text(seq_t s);
+    std::string_view view() const { return {buf_, len_}; }
+
+  private:
+    char buf_[20];
+    std::size_t len_;
+};
+inline std::string format_offset(seq_t s) {
+    return std::string(offset_text(s).view());
+}
 // Parses what a client sent back: 1 to 20 decimal digits that fit 64 bits, nothing else.
 std::optional<seq_t> parse_offset(std::string_view text);
 
@@ -72,10 +83,10 @@ class history {
     explicit history(seq_t start = 0) : trimmed_through_(start) {}
 
     // Appends (offsets must grow), then drops the oldest entries past `lim`; entries dropped undelivered are
-    // appended to `lost`. Returns the change in bytes held (may be negative).
-    std::ptrdiff_t append(entry e, history_limits const& lim, lost_messages& lost);
+    // appended to `lost`.
+    void append(entry e, history_limits const& lim, lost_messages& lost);
     // Drops the oldest entry; false when empty. For a node-wide budget.
-    bool drop_oldest(lost_messages& lost, std::size_t& freed);
+    bool drop_oldest(lost_messages& lost);
 
     // Every entry after `offset` is still here.
     bool covers(seq_t offset) const { return !seq_after(trimmed_through_, offset); }
@@ -92,7 +103,7 @@ class history {
 
   private:
     void forget_origin(entry& e);
-    std::size_t pop_front(lost_messages& lost);
+    void pop_front(lost_messages& lost);
 
     std::deque<entry> entries_;
     std::size_t bytes_ = 0;

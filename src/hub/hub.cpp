@@ -62,10 +62,7 @@ bool hub::attach(std::string_view user, session_ptr s, seq_t* start) {
         if (std::any_of(rec.sessions->begin(), rec.sessions->end(), [&](session_ptr const& p) { return p == s; })) {
             return false;
         }
-        if (rec.sessions->empty()) {
-            users_.fetch_add(1, std::memory_order_relaxed);
-        }
-        rec.sessions = with(*rec.sessions, std::move(s));
+        add_session(rec, std::move(s));
         if (start != nullptr) {
             *start = sh.through;
         }
@@ -84,6 +81,10 @@ void hub::erase_if_unused(shard& sh, user_map::iterator it) {
 
 void hub::account(shard& sh, std::size_t before, std::size_t after) {
     sh.bytes = sh.bytes - before + after;
+    account_node(before, after);
+}
+
+void hub::account_node(std::size_t before, std::size_t after) {
     if (after >= before) {
         history_bytes_.fetch_add(after - before, std::memory_order_relaxed);
     } else {
@@ -91,7 +92,26 @@ void hub::account(shard& sh, std::size_t before, std::size_t after) {
     }
 }
 
+void hub::add_session(user_record& rec, session_ptr s) {
+    if (rec.sessions->empty()) {
+        users_.fetch_add(1, std::memory_order_relaxed);
+    }
+    rec.sessions = with(*rec.sessions, std::move(s));
+}
+
 bool hub::detach(std::string_view user, engineio::session const& s) {
+    return remove(user, s, false);
+}
+
+bool hub::hold(std::string_view user, engineio::session const& s) {
+    if (!remove(user, s, true)) {
+        return false;
+    }
+    held_.fetch_add(1, std::memory_order_relaxed);
+    return true;
+}
+
+bool hub::remove(std::string_view user, engineio::session const& s, bool keep_held) {
     auto& sh = shard_for(user);
     std::shared_ptr<session_list const> retired;  // released after the lock: may hold the last session reference
     {
@@ -105,6 +125,9 @@ bool hub::detach(std::string_view user, engineio::session const& s) {
         auto const pos = std::find_if(old.begin(), old.end(), [&](session_ptr const& p) { return p.get() == &s; });
         if (pos == old.end()) {
             return false;
+        }
+        if (keep_held) {
+            ++rec.held;  // keeps the record (and its history) for a recovery
         }
         if (old.size() == 1) {
             users_.fetch_sub(1, std::memory_order_relaxed);
@@ -121,27 +144,6 @@ bool hub::detach(std::string_view user, engineio::session const& s) {
     sessions_.fetch_sub(1, std::memory_order_relaxed);
     detaches_.fetch_add(1, std::memory_order_relaxed);
     return true;
-}
-
-bool hub::hold(std::string_view user, engineio::session const& s) {
-    auto& sh = shard_for(user);
-    {
-        std::lock_guard lock(sh.mutex);
-        auto it = sh.users.find(user);
-        if (it == sh.users.end()) {
-            return false;
-        }
-        ++it->second.held;  // keeps the record while detach() takes the session out
-    }
-    if (detach(user, s)) {
-        held_.fetch_add(1, std::memory_order_relaxed);
-        return true;
-    }
-    std::lock_guard lock(sh.mutex);
-    auto it = sh.users.find(user);
-    --it->second.held;
-    erase_if_unused(sh, it);
-    return false;
 }
 
 void hub::release_held(std::string_view user, lost_messages& lost) {
@@ -194,10 +196,7 @@ std::optional<std::vector<frame>> hub::recover(std::string_view user, session_pt
         account(sh, before, rec.recorded.bytes());
         std::inplace_merge(replay.begin(), replay.begin() + static_cast<std::ptrdiff_t>(broadcasts), replay.end(),
                            [](auto const& a, auto const& b) { return seq_after(b.first, a.first); });
-        if (rec.sessions->empty()) {
-            users_.fetch_add(1, std::memory_order_relaxed);
-        }
-        rec.sessions = with(*rec.sessions, std::move(s));
+        add_session(rec, std::move(s));
         --rec.held;
     }
     held_.fetch_sub(1, std::memory_order_relaxed);
@@ -283,15 +282,10 @@ delivery hub::deliver_recorded(std::string_view user, frame const& f, seq_t seq,
         }
         std::size_t const before = rec.recorded.bytes();
         rec.recorded.append(std::move(e), rec_.per_user, d.lost);
-        account(sh, before, rec.recorded.bytes());
         // The node-wide budget, split over the shards: this user's oldest go first.
-        std::size_t freed = 0;
-        while (sh.bytes - freed > shard_budget_ && rec.recorded.drop_oldest(d.lost, freed)) {
+        while (sh.bytes - before + rec.recorded.bytes() > shard_budget_ && rec.recorded.drop_oldest(d.lost)) {
         }
-        if (freed > 0) {
-            sh.bytes -= freed;
-            history_bytes_.fetch_sub(freed, std::memory_order_relaxed);
-        }
+        account(sh, before, rec.recorded.bytes());
     }
     for (auto const& s : *list) {
         s->send(f);
@@ -306,12 +300,7 @@ std::size_t hub::deliver_all_recorded(frame const& f, seq_t seq) {
         lost_messages none;  // broadcasts are never republished: they are for whoever is online
         std::size_t const before = broadcasts_.bytes();
         broadcasts_.append(history::entry{seq, f, true, nullptr}, rec_.per_user, none);
-        std::size_t const after = broadcasts_.bytes();
-        if (after >= before) {
-            history_bytes_.fetch_add(after - before, std::memory_order_relaxed);
-        } else {
-            history_bytes_.fetch_sub(before - after, std::memory_order_relaxed);
-        }
+        account_node(before, broadcasts_.bytes());
     }
     return send_to_all(f, seq);
 }

@@ -144,7 +144,13 @@ class hub {
     shard& shard_for(std::string_view user) const;
     // Under sh.mutex: erases `it` when it has neither live nor held sessions.
     void erase_if_unused(shard& sh, user_map::iterator it);
+    // A history changed size from `before` to `after` bytes: the shard's share and the node's gauge follow.
     void account(shard& sh, std::size_t before, std::size_t after);
+    void account_node(std::size_t before, std::size_t after);
+    // Under the shard lock: appends `s` to the record's session list (copy on write).
+    void add_session(user_record& rec, session_ptr s);
+    // detach() and hold(): takes `s` out of the user's sessions; with keep_held, counts it as held (one lock).
+    bool remove(std::string_view user, engineio::session const& s, bool keep_held);
     // Sends `f` to every attached session, a shard at a time; with `seq`, marks each shard as passed by it.
     std::size_t send_to_all(frame const& f, std::optional<seq_t> seq) const;
     std::unique_ptr<shard[]> shards_;

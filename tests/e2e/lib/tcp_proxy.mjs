@@ -10,7 +10,6 @@ export async function startProxy(targetPort) {
     let accepting = true;
     const proxy = {
         target: targetPort,
-        connections: () => pairs.size,
         url: '',
         // Closes both sides of every connection (FIN both ways).
         cut() {
