@@ -329,10 +329,26 @@ sio_session = {
 }
 
 
+# --- hand-over messages between nodes: [kind: 0 request, 1 reply][JSON body] (cluster/handover_message.hpp) ------
+handover = {
+    "request": b"\x00" + b'{"v":1,"op":"request","id":"7","from":"node-b","user":"alice","pid":"node-a.'
+               + b"0123456789abcdef0123456789abcdef" + b'","offset":18446744073709551615,"hops":0}',
+    "request-no-offset": b"\x00" + b'{"v":1,"op":"request","id":"8","from":"b","user":"bob","pid":"a.x","hops":4}',
+    "request-bad-hops": b"\x00" + b'{"v":1,"op":"request","id":"8","from":"b","user":"bob","pid":"a.x","hops":5}',
+    "request-bad-node": b"\x00" + b'{"v":1,"op":"request","id":"8","from":"a.b","user":"bob","pid":"a.x","hops":0}',
+    "reply": b"\x01" + b'{"v":1,"op":"reply","id":"7","from":"node-a","ok":true,"sid":"s1","events":['
+             + b'{"k":1,"e":"mail.new","d":"{\\"n\\":1}"},{"k":18446744073709551615,"e":"\\u00e9","d":"\\"x\\""}]}',
+    "reply-refused": b"\x01" + b'{"v":1,"op":"reply","id":"7","from":"node-a","ok":false,"error":"unknown"}',
+    "reply-bad-payload": b"\x01" + b'{"v":1,"op":"reply","id":"7","from":"a","ok":true,"sid":"s","events":'
+                         + b'[{"k":1,"e":"m","d":"{"}]}',
+    "reply-empty": b"\x01" + b'{"v":1,"op":"reply","id":"7","from":"a","ok":true,"sid":"s","events":[]}',
+}
+
+
 def main():
     for name, seeds in (("eio_packet", eio), ("ws_frame", ws_seeds), ("sio_packet", sio), ("jwt", jwt),
                         ("amqp_fanout", amqp), ("api_publish", api), ("config_load", config), ("http_handshake", http_seeds),
-                        ("sio_session", sio_session)):
+                        ("sio_session", sio_session), ("handover", handover)):
         clear_seeds(name)
         for k, v in seeds.items():
             write(name, k, v)

@@ -2,6 +2,7 @@
 
 #include "app/fanout.hpp"
 #include "app/gate.hpp"
+#include "app/handover.hpp"
 #include "app/held_sessions.hpp"
 #include "app/http_routes.hpp"
 #include "app/server_metrics.hpp"
@@ -26,6 +27,9 @@
 namespace pusher::app {
 namespace {
 using namespace std::chrono_literals;
+// How long a node waits for another node to answer a hand-over (a node that is gone is known at once: the broker
+// cannot route to it).
+constexpr std::chrono::milliseconds handover_timeout{3000};
 
 std::unique_ptr<auth::verifier> make_verifier(decltype(config::config::auth) const& a) {
     if (a.jwt_secret.empty() && a.jwt_public_key_file.empty()) {
@@ -106,8 +110,11 @@ struct application::parts {
           fanout_(hub_, metrics_, fanout::system_clock_ms, undeliver_hook(cfg_.broker, *broker_)),
           gate_(hub_, *broker_, verifier_.get(), cfg_.auth.dev_auth, auth::clock::now,
                 gate_recovery{hub_.recovery_enabled() ? &held_ : nullptr, &timers_, cfg_.recovery.window,
-                              undeliver_hook(cfg_.broker, *broker_)}),
+                              undeliver_hook(cfg_.broker, *broker_),
+                              hub_.recovery_enabled() && broker_->clustered() ? &handover_ : nullptr,
+                              cfg_.broker.node_id}),
           timers_(pool_.context(0)),
+          handover_(*broker_, timers_, metrics_, cfg_.broker.node_id, handover_timeout),
           socketio_(timers_, socketio::options{cfg_.engineio.connect_timeout, 10, {}}),
           engineio_(std::make_shared<engineio::server>(engine_options(cfg_), socketio_)),
           httpd_(pool_, httpd::options{.host = cfg_.server.listen_host,
@@ -123,6 +130,15 @@ struct application::parts {
                 "refused");
         }
         socketio_.add_namespace("/", gate_);
+        if (hub_.recovery_enabled() && broker_->clustered()) {
+            fanout_.on_control_messages(
+                [this](std::string_view type, std::string_view body) { handover_.on_control(type, body); });
+            handover_.serve_with([this](cluster::handover_request r, handover::answer_fn answer) {
+                gate_.serve_handover(std::move(r), std::move(answer));
+            });
+        }
+        log::info("node id {}{}", cfg_.broker.node_id,
+                  broker_->clustered() ? " (sessions can be handed over between nodes)" : "");
         register_server_metrics(metrics_, {httpd_.stats(), engineio_->stats(), socketio_.stats(), hub_, *broker_,
                                            gate_.stats(), [this] { return ready(); }});
         httpd_.add_route("/socket.io/", engineio_);
@@ -158,6 +174,7 @@ struct application::parts {
     held_sessions held_;
     gate gate_;
     socketio::asio_scheduler timers_;
+    handover handover_;
     socketio::server socketio_;
     std::shared_ptr<engineio::server> engineio_;
     httpd::server httpd_;
@@ -212,6 +229,13 @@ void application::shutdown() {
     }
     if (auto left = p.engineio_->session_count(); left > 0) {
         log::warn("shutdown: {} session(s) still open after the drain time; closing them", left);
+    }
+    // Their clients reconnect to other nodes, which ask this one for their state: keep answering until every held
+    // session is handed over, or the drain time is up.
+    if (p.broker_->clustered() && p.hub_.recovery_enabled()) {
+        while (p.hub_.held_sessions() > 0 && std::chrono::steady_clock::now() < deadline) {
+            std::this_thread::sleep_for(10ms);
+        }
     }
     // The sessions held for recovery cannot come back here: what reached nobody goes to the undelivered exchange.
     p.gate_.release_held();

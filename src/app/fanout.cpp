@@ -96,13 +96,17 @@ std::optional<std::size_t> fanout::hand_to_hub(broker::message const& m, frame c
         std::size_t const n = m.broadcast ? hub_.deliver_all(f) : hub_.deliver(m.user, f);
         return n > 0 || m.broadcast ? std::optional<std::size_t>(n) : std::nullopt;
     }
+    std::uint64_t const key = hub::dedup_key(m.message_id, m.event, m.payload, m.timestamp_ms);
     if (m.broadcast) {
-        return hub_.deliver_all_recorded(f, seq);
+        return hub_.deliver_all_recorded(f, seq, key);
     }
-    hub::delivery d = hub_.deliver_recorded(m.user, f, seq, [&] {
-        return std::make_shared<broker::undelivered const>(
-            broker::undelivered::of(m, broker::undelivered_reason::recovery_expired));
-    });
+    hub::delivery d = hub_.deliver_recorded(
+        m.user, f, seq,
+        [&] {
+            return std::make_shared<broker::undelivered const>(
+                broker::undelivered::of(m, broker::undelivered_reason::recovery_expired));
+        },
+        key);
     for (auto& lost : d.lost) {
         broker::undelivered u = *lost;
         u.reason = broker::undelivered_reason::recovery_overflow;
@@ -158,6 +162,12 @@ void fanout::on_message(broker::message const& m) {
     if (m.timestamp_ms && *m.timestamp_ms > 0) {
         std::int64_t const ms = now_ms_() - *m.timestamp_ms;
         latency_.observe(ms > 0 ? static_cast<double>(ms) / 1000.0 : 0.0);  // clocks of two hosts may disagree
+    }
+}
+
+void fanout::on_control(std::string_view type, std::string_view body) {
+    if (control_) {
+        control_(type, body);
     }
 }
 

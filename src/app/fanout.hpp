@@ -59,6 +59,10 @@ class fanout final : public broker::sink {
     fanout(hub::hub& h, metrics::registry& reg, clock_fn now_ms = system_clock_ms, undeliver_fn undeliver = {});
 
     void on_message(broker::message const& m) override;
+    // Control messages from other nodes go to `fn` (the session hand-over); set before the broker starts.
+    using control_fn = std::function<void(std::string_view type, std::string_view body)>;
+    void on_control_messages(control_fn fn) { control_ = std::move(fn); }
+    void on_control(std::string_view type, std::string_view body) override;
 
     // The frame a message becomes (exposed for tests and benchmarks; on_message uses it).
     // With `offset` (connection state recovery on), the frame carries it as its last argument.
@@ -89,6 +93,7 @@ class fanout final : public broker::sink {
     hub::hub& hub_;
     clock_fn now_ms_;
     undeliver_fn undeliver_;
+    control_fn control_;
     std::atomic<std::uint64_t> undelivered_no_session_{0};
     metrics::counter& received_user_;
     metrics::counter& received_broadcast_;

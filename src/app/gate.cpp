@@ -1,14 +1,17 @@
 #include "app/gate.hpp"
 
+#include "app/fanout.hpp"
 #include "app/held_sessions.hpp"
 #include "auth/authenticate.hpp"
 #include "broker/broker.hpp"
 #include "common/log.hpp"
 #include "hub/hub.hpp"
+#include "socketio/event_frame.hpp"
 
 #include <memory>
 #include <optional>
 #include <string>
+#include <unordered_set>
 
 namespace pusher::app {
 namespace {
@@ -20,6 +23,8 @@ struct membership {
     bool admitted = false;
     std::string pid;       // connection state recovery: its private id (empty when recovery is off)
     hub::seq_t start = 0;  // it has had everything recorded after this offset
+    // A hand-over from another node is pending: the hub records for this socket from this offset (hub::reserve).
+    std::optional<hub::seq_t> reserved;
 };
 
 membership* membership_of(socketio::socket& s) {
@@ -48,6 +53,7 @@ struct gate::recovery_request {
     std::string pid;
     std::optional<hub::seq_t> offset;
     bool waited = false;  // a take-over already happened for it
+    std::string holder;   // the node to ask for it (empty: this one)
 };
 
 gate::gate(hub::hub& h, broker::broker& b, auth::verifier const* v, bool dev_auth, clock_fn now, gate_recovery recovery)
@@ -72,12 +78,26 @@ void gate::on_connect(socketio::socket_ptr const& s, socketio::connect_request c
             ok = offset.has_value();
         }
         if (ok) {
-            rr = std::make_shared<recovery_request const>(recovery_request{std::string(pid), offset, false});
+            std::string const p(pid);
+            std::string holder;
+            if (recovery_.cluster != nullptr && !recovery_.held->known(p)) {
+                // Not here: ask the node it went to from here, or else the node that issued it.
+                auto moved = recovery_.held->moved_to(p, who->user);
+                holder = moved ? *moved : std::string(held_sessions::node_of(pid));
+                if (holder == recovery_.node_id) {
+                    holder.clear();  // ours, and no longer here: unknown
+                }
+            }
+            rr = std::make_shared<recovery_request const>(recovery_request{p, offset, false, std::move(holder)});
         } else {
             stats_.recovery_unknown.fetch_add(1, std::memory_order_relaxed);  // junk: a normal connection
         }
     }
-    s->data() = membership{who->user, true, false, false, {}, 0};
+    s->data() = membership{who->user, true, false, false, {}, 0, std::nullopt};
+    if (rr && !rr->holder.empty()) {
+        // Before the binding: whatever reaches this node for the user from now on waits for this socket.
+        membership_of(*s)->reserved = hub_.reserve(who->user);
+    }
     // The binding is confirmed on the broker's thread; the decision is taken back on the session's thread, where
     // the socket's state lives (on_disconnect runs there too, so the two never race).
     broker_.subscribe(who->user, [this, s, a, rr](boost::system::error_code ec) {
@@ -89,6 +109,7 @@ void gate::on_connect(socketio::socket_ptr const& s, socketio::connect_request c
             if (ec) {
                 stats_.subscribe_failures.fetch_add(1, std::memory_order_relaxed);
                 log::warn("connect refused for user {}: binding not confirmed: {}", m->user, ec.message());
+                release_reservation(m->user, m->reserved);
                 m->subscribed = false;
                 broker_.unsubscribe(m->user);
                 a.reject("service unavailable, retry later");
@@ -105,20 +126,182 @@ void gate::admit(socketio::socket_ptr const& s, socketio::admission const& a,
     if (m == nullptr || m->gone || m->admitted) {
         return;
     }
+    if (rr && !rr->holder.empty()) {
+        ask_holder(s, a, rr);
+        return;
+    }
     if (rr && try_recover(s, a, rr)) {
         return;
     }
-    m->admitted = true;
     if (recovery_.held == nullptr) {
+        m->admitted = true;
         a.accept();  // the CONNECT reply goes out before any frame the hub may send from now on
         hub_.attach(m->user, s->session());
-    } else {
-        m->pid = held_sessions::make_pid();
-        a.accept(socketio::recovery_ids{m->pid, {}, std::nullopt});
-        hub_.attach(m->user, s->session(), &m->start);
-        recovery_.held->live(m->pid, m->user, s);
+        stats_.admitted.fetch_add(1, std::memory_order_relaxed);
+        return;
     }
+    hub_.attach(m->user, s->session(), &m->start);
+    admit_fresh(s, a, {});
+}
+
+void gate::admit_fresh(socketio::socket_ptr const& s, socketio::admission const& a, std::vector<frame> const& replay) {
+    auto* m = membership_of(*s);
+    m->admitted = true;
+    m->pid = held_sessions::make_pid(recovery_.node_id);
+    a.accept(socketio::recovery_ids{m->pid, {}, std::nullopt});
+    for (frame const& f : replay) {
+        s->session()->send(f);
+    }
+    recovery_.held->live(m->pid, m->user, s);
     stats_.admitted.fetch_add(1, std::memory_order_relaxed);
+}
+
+// The session is held by another node: ask it (the binding here is confirmed, so both nodes are bound now).
+void gate::ask_holder(socketio::socket_ptr const& s, socketio::admission const& a,
+                      std::shared_ptr<recovery_request const> const& rr) {
+    auto* m = membership_of(*s);
+    cluster::handover_request req;
+    req.user = m->user;
+    req.pid = rr->pid;
+    req.offset = rr->offset;
+    recovery_.cluster->ask(rr->holder, std::move(req), [this, s, a, rr](std::optional<cluster::handover_reply> r) {
+        auto reply = std::make_shared<std::optional<cluster::handover_reply> const>(std::move(r));
+        s->session()->dispatch([this, s, a, rr, reply] { finish_handover(s, a, rr, reply); });
+    });
+}
+
+// Session thread. What the old node handed over first (minus what also reached this node), then what waited here
+// since the reservation, then live frames: the order the client would have seen on one node.
+void gate::finish_handover(socketio::socket_ptr const& s, socketio::admission const& a,
+                           std::shared_ptr<recovery_request const> const& rr,
+                           std::shared_ptr<std::optional<cluster::handover_reply> const> const& reply) {
+    auto* m = membership_of(*s);
+    if (m == nullptr || m->gone || m->admitted || !m->reserved) {
+        return;  // left meanwhile (on_disconnect gave the reservation up)
+    }
+    hub::seq_t const start = *m->reserved;
+    auto here = hub_.recover(m->user, s->session(), std::nullopt, start);
+    if (!here) {
+        // What waited here was pushed out by a cap: a plain connection from now on.
+        release_reservation(m->user, m->reserved);
+        hub_.attach(m->user, s->session(), &m->start);
+        admit_fresh(s, a, {});
+        return;
+    }
+    m->reserved.reset();
+    m->start = start;
+    std::vector<frame> frames;
+    frames.reserve(here->size());
+    auto const& r = *reply;
+    if (!r || !r->ok) {
+        stats_.recovery_unknown.fetch_add(1, std::memory_order_relaxed);
+        log::debug("recovery: user {}: node {} did not hand the session over ({}): connects anew", m->user,
+                   rr->holder, r ? r->error : std::string("no reply"));
+        for (auto const& h : *here) {
+            frames.push_back(h.f);  // published while it connected: it gets them as any new connection would
+        }
+        admit_fresh(s, a, frames);
+        return;
+    }
+    std::unordered_set<std::uint64_t> seen;
+    for (auto const& h : *here) {
+        seen.insert(h.key);
+    }
+    frames.reserve(r->events.size() + here->size());
+    hub::offset_text const offset(start);  // the old node's offsets mean nothing here: "everything up to start"
+    for (auto const& e : r->events) {
+        if (!seen.contains(e.key)) {
+            frames.push_back(fanout::encode(e.event, e.payload, true, nullptr, offset.view()));
+        }
+    }
+    for (auto const& h : *here) {
+        frames.push_back(h.f);
+    }
+    m->admitted = true;
+    m->pid = rr->pid;
+    a.accept(socketio::recovery_ids{m->pid, r->sid, frames.size()});
+    for (frame const& f : frames) {
+        s->session()->send(f);
+    }
+    recovery_.held->live(m->pid, m->user, s);
+    stats_.recovered_other_node.fetch_add(1, std::memory_order_relaxed);
+    stats_.events_replayed.fetch_add(frames.size(), std::memory_order_relaxed);
+    stats_.admitted.fetch_add(1, std::memory_order_relaxed);
+}
+
+void gate::serve_handover(cluster::handover_request r, handover::answer_fn answer, bool waited) {
+    auto const refuse = [&answer](std::string why) {
+        cluster::handover_reply no;
+        no.error = std::move(why);
+        answer(std::move(no));
+    };
+    if (recovery_.held == nullptr || !held_sessions::plausible_pid(r.pid)) {
+        refuse("unknown");
+        return;
+    }
+    if (auto to = recovery_.held->moved_to(r.pid, r.user)) {
+        // Handed over from here before: the node it went to answers (unless that is the asker, who lost it since).
+        if (*to != r.from && r.hops < cluster::max_handover_hops) {
+            recovery_.cluster->forward(*to, std::move(r));
+        } else {
+            refuse("unknown");
+        }
+        return;
+    }
+    held_sessions::held h;
+    std::shared_ptr<socketio::socket> victim;
+    std::function<void()> superseded;
+    auto retry = [this, r, answer] { serve_handover(r, answer, true); };
+    auto const claimed =
+        recovery_.held->claim(r.pid, r.user, h, waited ? nullptr : std::function<void()>(retry), victim, superseded);
+    if (superseded) {
+        superseded();
+    }
+    switch (claimed) {
+        case held_sessions::claim_result::none:
+            log::debug("handover: node {} asked for a pid of user {} that is not held here", r.from, r.user);
+            refuse("unknown");
+            return;
+        case held_sessions::claim_result::wait:
+            // Its client is on another node now, while this one still thinks the socket open: close it, answer then.
+            stats_.recovery_takeovers.fetch_add(1, std::memory_order_relaxed);
+            victim->session()->close(engineio::disconnect_reason::transport_close);
+            return;
+        case held_sessions::claim_result::claimed:
+            break;
+    }
+    auto frames = hub_.hand_over(h.user, r.offset, h.start);
+    if (!frames) {
+        stats_.recovery_overflow.fetch_add(1, std::memory_order_relaxed);
+        give_up(h.user, broker::undelivered_reason::recovery_overflow);
+        refuse("overflow");
+        return;
+    }
+    cluster::handover_reply reply;
+    reply.ok = true;
+    reply.sid = h.sid;
+    reply.events.reserve(frames->size());
+    for (auto const& f : *frames) {
+        if (auto parts = socketio::decode_event_frame(*f.f)) {
+            reply.events.push_back({f.key, std::move(parts->event), std::string(parts->payload_json)});
+        }
+    }
+    broker_.unsubscribe(h.user);  // the held socket's subscription: the binding goes after the grace
+    recovery_.held->moved(r.pid, h.user, r.from);
+    recovery_.timers->call_after(recovery_.window, [this, pid = r.pid] { recovery_.held->forget_moved(pid); });
+    stats_.handed_over.fetch_add(1, std::memory_order_relaxed);
+    log::debug("handover: user {}'s session went to node {} with {} events", h.user, r.from, reply.events.size());
+    answer(std::move(reply));
+}
+
+void gate::release_reservation(std::string const& user, std::optional<hub::seq_t>& reserved) {
+    if (!reserved) {
+        return;
+    }
+    reserved.reset();
+    hub::lost_messages lost;
+    hub_.release_held(user, lost);
+    undeliver_all(lost, broker::undelivered_reason::no_session);
 }
 
 // True when the socket was recovered, or waits for a take-over (admit runs again then).
@@ -165,8 +348,8 @@ bool gate::try_recover(socketio::socket_ptr const& s, socketio::admission const&
     m->pid = rr->pid;
     m->start = h.start;
     a.accept(socketio::recovery_ids{m->pid, h.sid, frames->size()});
-    for (frame const& f : *frames) {
-        s->session()->send(f);  // on our thread: ahead of anything the hub queued since the attach
+    for (auto const& r : *frames) {
+        s->session()->send(r.f);  // on our thread: ahead of anything the hub queued since the attach
     }
     recovery_.held->live(m->pid, m->user, s);
     broker_.unsubscribe(m->user);  // the held socket's subscription: this socket holds its own
@@ -187,6 +370,7 @@ void gate::on_disconnect(socketio::socket_ptr const& s, socketio::disconnect_rea
     }
     m->gone = true;
     log::debug("gate: user {} left ({})", m->user, socketio::to_string(why));
+    release_reservation(m->user, m->reserved);
     if (!m->pid.empty() && m->admitted && m->subscribed && recoverable(why) && hub_.hold(m->user, *s->session())) {
         // Held: the subscription (so the binding) stays until the window ends or the client is back.
         m->subscribed = false;
@@ -220,14 +404,19 @@ void gate::expire(std::string const& pid, std::uint64_t gen) {
 void gate::give_up(std::string const& user, broker::undelivered_reason why) {
     hub::lost_messages lost;
     hub_.release_held(user, lost);
-    for (auto const& l : lost) {
-        if (recovery_.undeliver) {
-            broker::undelivered u = *l;
-            u.reason = why;
-            recovery_.undeliver(std::move(u));
-        }
-    }
+    undeliver_all(lost, why);
     broker_.unsubscribe(user);
+}
+
+void gate::undeliver_all(hub::lost_messages const& lost, broker::undelivered_reason why) {
+    if (!recovery_.undeliver) {
+        return;
+    }
+    for (auto const& l : lost) {
+        broker::undelivered u = *l;
+        u.reason = why;
+        recovery_.undeliver(std::move(u));
+    }
 }
 
 void gate::release_held() {

@@ -10,6 +10,15 @@
 // token of the same user, gets the same sid and pid back and then, before anything newer, every frame it missed. A
 // take-over closes the old socket first when the server still thinks it open. When the window ends the subscription
 // goes back and what reached nobody goes to the undelivered exchange (reason recovery_expired).
+//
+// Across nodes (with `recovery.cluster`): a pid this node does not hold names the node that issued it. The gate
+// reserves a place in the hub for the user first (what arrives for the user here from then on waits for the socket),
+// subscribes (so both nodes are bound), then asks that node (app/handover.hpp). The holder gives its held session up
+// (`serve_handover`: a take-over first if it still thinks it open) and replies with what the session missed; the gate
+// sends that, minus what also reached this node (by dedup key), then what waited here, then live frames.
+#include "app/handover.hpp"
+#include "common/frame.hpp"
+#include "hub/history.hpp"
 #include "auth/verifier.hpp"
 #include "broker/broker.hpp"
 #include "socketio/scheduler.hpp"
@@ -21,6 +30,7 @@
 #include <functional>
 #include <memory>
 #include <string>
+#include <vector>
 
 namespace pusher::hub {
 class hub;
@@ -36,6 +46,8 @@ struct gate_stats {
     std::atomic<std::uint64_t> client_events{0};  // events clients sent (the pusher expects none; ignored)
     // Connection state recovery.
     std::atomic<std::uint64_t> recovered{0};           // recovering CONNECTs that got their state back (this node)
+    std::atomic<std::uint64_t> recovered_other_node{0};  // ... handed over from another node
+    std::atomic<std::uint64_t> handed_over{0};           // held sessions this node handed to another node
     std::atomic<std::uint64_t> recovery_expired{0};    // held sessions whose window ended
     std::atomic<std::uint64_t> recovery_overflow{0};   // recoveries refused: frames after the offset were capped out
     std::atomic<std::uint64_t> recovery_unknown{0};    // a pid unknown here, another user's, or an invalid offset
@@ -49,6 +61,8 @@ struct gate_recovery {
     socketio::scheduler* timers = nullptr;
     std::chrono::milliseconds window{120000};
     std::function<void(broker::undelivered)> undeliver;  // may be empty
+    handover* cluster = nullptr;  // null = a session is recovered only on the node that holds it
+    std::string node_id;          // this node's id: the prefix of the pids it issues
 };
 
 class gate final : public socketio::namespace_handler {
@@ -64,6 +78,10 @@ class gate final : public socketio::namespace_handler {
 
     gate_stats const& stats() const { return stats_; }
 
+    // Another node asks for a session this node holds (handover::serve_fn). Any thread; `answer` runs once, maybe
+    // later (after a take-over), maybe never when the request is passed on to the node the session went to.
+    void serve_handover(cluster::handover_request r, handover::answer_fn answer, bool waited = false);
+
     // Shutdown, after the sessions have left: every held session is given up (what reached nobody goes to the
     // undelivered exchange, reason recovery_expired; the subscriptions go back).
     void release_held();
@@ -75,6 +93,17 @@ class gate final : public socketio::namespace_handler {
                std::shared_ptr<recovery_request const> const& rr);
     bool try_recover(socketio::socket_ptr const& s, socketio::admission const& a,
                      std::shared_ptr<recovery_request const> const& rr);
+    void ask_holder(socketio::socket_ptr const& s, socketio::admission const& a,
+                    std::shared_ptr<recovery_request const> const& rr);
+    void finish_handover(socketio::socket_ptr const& s, socketio::admission const& a,
+                         std::shared_ptr<recovery_request const> const& rr,
+                         std::shared_ptr<std::optional<cluster::handover_reply> const> const& reply);
+    // A plain admission with a fresh pid (recovery on); `replay` goes out right after the CONNECT reply.
+    void admit_fresh(socketio::socket_ptr const& s, socketio::admission const& a, std::vector<frame> const& replay);
+    // A pending hand-over's place in the hub is not needed any more: what waited in it goes to the undelivered
+    // exchange (no_session).
+    void release_reservation(std::string const& user, std::optional<hub::seq_t>& reserved);
+    void undeliver_all(hub::lost_messages const& lost, broker::undelivered_reason why);
     void expire(std::string const& pid, std::uint64_t gen);
     void give_up(std::string const& user, broker::undelivered_reason why);
 

@@ -1,20 +1,24 @@
 #include "app/held_sessions.hpp"
 
+#include "cluster/handover_message.hpp"
+
 #include <openssl/rand.h>
 
+#include <algorithm>
 #include <array>
 #include <stdexcept>
 #include <utility>
 
 namespace pusher::app {
-std::string held_sessions::make_pid() {
+std::string held_sessions::make_pid(std::string_view node_id) {
     std::array<unsigned char, 16> bytes{};
     if (RAND_bytes(bytes.data(), static_cast<int>(bytes.size())) != 1) {
         throw std::runtime_error("no random bytes for a recovery id");
     }
     static constexpr char hex[] = "0123456789abcdef";
-    std::string out;
-    out.reserve(bytes.size() * 2);
+    std::string out(node_id);
+    out.reserve(node_id.size() + 1 + bytes.size() * 2);
+    out.push_back('.');
     for (unsigned char b : bytes) {
         out.push_back(hex[b >> 4]);
         out.push_back(hex[b & 15]);
@@ -23,15 +27,41 @@ std::string held_sessions::make_pid() {
 }
 
 bool held_sessions::plausible_pid(std::string_view pid) {
-    if (pid.size() != 32) {
+    auto const dot = pid.rfind('.');
+    if (dot == std::string_view::npos || !cluster::valid_node_id(pid.substr(0, dot))) {
         return false;
     }
-    for (char c : pid) {
-        if (!((c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'))) {
-            return false;
-        }
+    auto const random = pid.substr(dot + 1);
+    return random.size() == 32 &&
+           std::ranges::all_of(random, [](char c) { return (c >= '0' && c <= '9') || (c >= 'a' && c <= 'f'); });
+}
+
+std::string_view held_sessions::node_of(std::string_view pid) {
+    return pid.substr(0, pid.rfind('.'));
+}
+
+bool held_sessions::known(std::string const& pid) {
+    std::lock_guard lock(mutex_);
+    return live_.contains(pid) || held_.contains(pid);
+}
+
+void held_sessions::moved(std::string const& pid, std::string const& user, std::string node) {
+    std::lock_guard lock(mutex_);
+    moved_[pid] = moved_entry{user, std::move(node)};
+}
+
+std::optional<std::string> held_sessions::moved_to(std::string const& pid, std::string_view user) {
+    std::lock_guard lock(mutex_);
+    auto it = moved_.find(pid);
+    if (it == moved_.end() || it->second.user != user) {
+        return std::nullopt;
     }
-    return true;
+    return it->second.node;
+}
+
+void held_sessions::forget_moved(std::string const& pid) {
+    std::lock_guard lock(mutex_);
+    moved_.erase(pid);
 }
 
 void held_sessions::live(std::string const& pid, std::string const& user, std::weak_ptr<socketio::socket> s) {
@@ -106,5 +136,4 @@ std::vector<held_sessions::held> held_sessions::take_all() {
     held_.clear();
     return out;
 }
-
 }  // namespace pusher::app

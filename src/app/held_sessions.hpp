@@ -6,6 +6,10 @@
 // has not noticed yet) is a take-over: the claimant is told which socket to close, and its `retry` runs once that
 // socket is held (or gone). Only the user who owned a pid can claim it.
 //
+// Across nodes: a pid is `<node id>.<32 hex digits>`, so a node that does not know a pid knows which node issued it
+// and asks that node for the session (app/handover.hpp). A node that handed a pid over to another node remembers
+// where it went (`moved`) for the window, and passes later requests for it on.
+//
 // Thread-safe (one mutex; CONNECT and disconnect paths only, never the delivery path).
 #include "hub/history.hpp"
 
@@ -37,10 +41,20 @@ class held_sessions {
     };
     enum class claim_result : std::uint8_t { none, claimed, wait };
 
-    // A new private id: 128 random bits as 32 hex digits.
-    static std::string make_pid();
+    // A new private id: the node's id, a dot, and 128 random bits as 32 hex digits.
+    static std::string make_pid(std::string_view node_id);
     // The id has the shape make_pid gives (so junk never reaches the table).
     static bool plausible_pid(std::string_view pid);
+    // The node that issued a plausible pid.
+    static std::string_view node_of(std::string_view pid);
+
+    // The pid is live or held here.
+    bool known(std::string const& pid);
+    // The pid (the user's) was handed over to `node`: later claims elsewhere are sent there, until forget_moved.
+    void moved(std::string const& pid, std::string const& user, std::string node);
+    // Where the user's pid went, if it was handed over from here.
+    std::optional<std::string> moved_to(std::string const& pid, std::string_view user);
+    void forget_moved(std::string const& pid);
 
     void live(std::string const& pid, std::string const& user, std::weak_ptr<socketio::socket> s);
     // The live socket left for good. Returns the retry of a claim that waited for it (empty when none).
@@ -70,6 +84,11 @@ class held_sessions {
     std::mutex mutex_;
     std::unordered_map<std::string, live_entry> live_;
     std::unordered_map<std::string, held> held_;
+    struct moved_entry {
+        std::string user;
+        std::string node;
+    };
+    std::unordered_map<std::string, moved_entry> moved_;
     std::atomic<std::uint64_t> gen_{0};
 };
 }  // namespace pusher::app

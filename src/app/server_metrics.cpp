@@ -102,12 +102,14 @@ void register_server_metrics(metrics::registry& reg, server_parts p) {
 
     // Connection state recovery (the gate and the hub).
     for (auto [outcome, member] :
-         {std::pair{"same_node", &gate_stats::recovered}, std::pair{"expired", &gate_stats::recovery_expired},
+         {std::pair{"same_node", &gate_stats::recovered}, std::pair{"other_node", &gate_stats::recovered_other_node},
+          std::pair{"handed_over", &gate_stats::handed_over}, std::pair{"expired", &gate_stats::recovery_expired},
           std::pair{"overflow", &gate_stats::recovery_overflow}, std::pair{"unknown", &gate_stats::recovery_unknown}}) {
         reg.add_callback("pusher_recoveries_total",
-                         "Connection state recovery: recovering CONNECTs recovered (same_node), held sessions whose "
-                         "window ended (expired), recoveries refused because a cap pushed out what they missed "
-                         "(overflow), pids unknown here or not the user's (unknown)",
+                         "Connection state recovery: recovering CONNECTs recovered from this node's state (same_node) "
+                         "or another node's (other_node), held sessions handed to another node (handed_over), held "
+                         "sessions whose window ended (expired), recoveries refused because a cap pushed out what they "
+                         "missed (overflow), pids unknown, not the user's, or not handed over (unknown)",
                          kind::counter, {{"outcome", outcome}}, [&gate, member] { return load(gate.*member); });
     }
     reg.add_callback("pusher_recovery_takeovers_total",

@@ -14,7 +14,9 @@
 namespace pusher::broker {
 struct amqp_broker::parts {
     explicit parts(options const& o)
-        : consumer(consumer_settings(o, *this), counters), publisher(publisher_settings(o), counters) {}
+        : clustered(!o.control_exchange.empty() && !o.node_id.empty()),
+          consumer(consumer_settings(o, *this), counters),
+          publisher(publisher_settings(o), counters) {}
 
     static amqp_link::settings link(options const& o, std::string const& role) {
         amqp_link::settings s;
@@ -49,13 +51,15 @@ struct amqp_broker::parts {
         s.exchange = o.exchange;
         s.broadcast_exchange = o.broadcast_exchange;
         s.undelivered_exchange = o.undelivered_exchange;
+        s.control_exchange = o.control_exchange;
         s.window = o.publish_window == 0 ? 1 : o.publish_window;
         s.backlog = o.publish_backlog;
         s.timeout = o.publish_timeout;
         return s;
     }
 
-    broker_counters counters;  // first: outlives the consumer and publisher threads that write to it
+    bool const clustered;
+    broker_counters counters;  // before the consumer and publisher: outlives the threads that write to it
     amqp_consumer consumer;
     amqp_publisher publisher;
 };
@@ -88,6 +92,13 @@ std::string amqp_broker::validate(options const& o) {
     if (!o.undelivered_exchange.empty() &&
         (o.undelivered_exchange == o.exchange || o.undelivered_exchange == o.broadcast_exchange)) {
         return "the undelivered exchange must differ from the exchange and the broadcast exchange";
+    }
+    if (o.control_exchange.size() > 255) {
+        return "the control exchange name is longer than 255 bytes";
+    }
+    if (!o.control_exchange.empty() && (o.control_exchange == o.exchange || o.control_exchange == o.broadcast_exchange ||
+                                        o.control_exchange == o.undelivered_exchange)) {
+        return "the control exchange must differ from the other exchanges";
     }
     if (o.queue.size() > 255) {
         return "the queue name is longer than 255 bytes";
@@ -125,6 +136,14 @@ void amqp_broker::publish(publication p, done_fn done) {
 
 void amqp_broker::undeliver(undelivered u) {
     parts_->publisher.undeliver(std::move(u));
+}
+
+void amqp_broker::send_control(std::string node, std::string type, std::string body, done_fn done) {
+    parts_->publisher.send_control(std::move(node), std::move(type), std::move(body), std::move(done));
+}
+
+bool amqp_broker::clustered() const {
+    return parts_->clustered;
 }
 
 bool amqp_broker::ready() const {

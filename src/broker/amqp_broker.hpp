@@ -32,6 +32,8 @@ class amqp_broker final : public broker {
     void publish(publication p, done_fn done) override;
     // Republishes on o.undelivered_exchange (nothing when it is empty): see amqp_publisher::undeliver.
     void undeliver(undelivered u) override;
+    void send_control(std::string node, std::string type, std::string body, done_fn done) override;
+    bool clustered() const override;
     // Consumer connected and consuming with every subscribed user's binding restored, and publisher connected.
     bool ready() const override;
     broker_stats stats() const override;

@@ -265,6 +265,9 @@ alternate_exchange declare_exchanges(amqp_connection& c, amqp_options const& o) 
         }
     }
     c.declare_exchange(o.broadcast_exchange, "fanout");
+    if (!o.control_exchange.empty()) {
+        c.declare_exchange(o.control_exchange, "direct");
+    }
     return result;
 }
 

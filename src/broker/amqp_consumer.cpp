@@ -59,6 +59,9 @@ void amqp_consumer::setup(amqp_connection& conn) {
     }
     queue_ = conn.declare_queue(settings_.queue);
     conn.bind_queue(queue_, settings_.broadcast_exchange, "");
+    if (!o.control_exchange.empty() && !o.node_id.empty()) {
+        conn.bind_queue(queue_, o.control_exchange, o.node_id);  // other nodes reach this one by its id
+    }
     probe_key_.clear();
     if (settings_.probe && settings_.routing_check > std::chrono::milliseconds::zero()) {
         // A key no other queue has: our queue's name (unique on the broker while we hold it, exclusive).
@@ -231,6 +234,17 @@ void amqp_consumer::on_delivery(amqp_envelope_t const& env) {
     if (!probe_key_.empty() && view(env.routing_key) == probe_key_ && view(env.exchange) == settings_.exchange) {
         probe_seen_ = true;
         return;  // our routing check came back: nothing for the sink
+    }
+    if (auto const& control = settings_.link.options.control_exchange;
+        !control.empty() && view(env.exchange) == control) {
+        auto const& p = env.message.properties;
+        std::string_view const type = (p._flags & AMQP_BASIC_TYPE_FLAG) != 0 ? view(p.type) : std::string_view();
+        try {
+            sink_->on_control(type, view(env.message.body));
+        } catch (std::exception const& e) {
+            log::error("{}: the sink threw on a control message: {}", link_.who(), e.what());
+        }
+        return;
     }
     auto m = to_message(env, settings_.exchange, settings_.broadcast_exchange);
     if (!m) {

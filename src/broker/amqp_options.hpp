@@ -33,5 +33,9 @@ struct amqp_options {
     // fanout, durable: the direct exchange's alternate exchange (what RabbitMQ routes nowhere goes there), and where
     // undeliver() republishes what reached this node but no session. Empty = off.
     std::string undelivered_exchange = "pusher.undelivered";
+    // direct, durable: messages between nodes (session hand-overs). Each node binds its node_id on its own queue.
+    // Empty = off (a client that reconnects to another node is not recovered there).
+    std::string control_exchange = "pusher.control";
+    std::string node_id;  // this node's routing key on the control exchange; empty = not reachable (config: random)
 };
 }  // namespace pusher::broker

@@ -119,6 +119,32 @@ void amqp_publisher::undeliver(undelivered u) {
     });
 }
 
+void amqp_publisher::send_control(std::string node, std::string type, std::string body, broker::done_fn done) {
+    if (link_.loop().stopped()) {
+        complete(done, error::stopped, link_.who());
+        return;
+    }
+    link_.loop().post([this, node = std::move(node), type = std::move(type), body = std::move(body),
+                       done = std::move(done)]() mutable {
+        if (link_.stopping() || !link_.connection() || settings_.control_exchange.empty()) {
+            complete(done, link_.stopping() ? error::stopped : error::not_connected, link_.who());
+            return;
+        }
+        if (!binding_table::valid_key(node)) {
+            complete(done, error::unroutable, link_.who());
+            return;
+        }
+        auto b = std::make_shared<batch>();
+        b->pub.users.push_back(std::move(node));
+        b->pub.event = std::move(type);
+        b->pub.payload = std::move(body);
+        b->done = std::move(done);
+        b->count = b->remaining = 1;
+        b->control = true;
+        enqueue(std::move(b));
+    });
+}
+
 void amqp_publisher::enqueue(std::shared_ptr<batch> b) {
     b->message_id = b->pub.message_id.empty() ? ids_.next() : b->pub.message_id;
     b->timestamp_ms = b->pub.timestamp_ms != 0 ? b->pub.timestamp_ms : now_ms();
@@ -172,7 +198,7 @@ void amqp_publisher::finish(batch& b, boost::system::error_code ec) {
     b.finished = true;
     if (ec && b.undelivered) {
         counters_.add(counters_.undelivered_failed, b.remaining);
-    } else if (ec && !b.probe) {
+    } else if (ec && !b.mandatory()) {
         // Messages of this batch not confirmed by now count as failed (their late confirms are ignored).
         counters_.add(counters_.failed, b.remaining);
     }
@@ -202,14 +228,16 @@ void amqp_publisher::pump() {
 bool amqp_publisher::send_one(std::shared_ptr<batch> const& b) {
     publication const& p = b->pub;
     std::string_view const exchange = b->undelivered ? settings_.undelivered_exchange
+                                      : b->control   ? settings_.control_exchange
                                       : p.broadcast  ? settings_.broadcast_exchange
                                                      : settings_.exchange;
     std::string_view const key = p.broadcast ? std::string_view() : std::string_view(p.users[b->next]);
     outgoing_properties props(p.event, b->message_id, b->timestamp_ms,
                               b->undelivered ? to_string(b->reason) : std::string_view(), b->content_is_json);
-    // Only the routing check is mandatory: an unroutable probe comes back (basic.return) before its confirm.
+    // Only routing checks and control messages are mandatory: an unroutable one comes back (basic.return) before its
+    // confirm.
     int const rc =
-        amqp_basic_publish(link_.connection()->get(), 1, bytes(exchange), bytes(key), /*mandatory*/ b->probe ? 1 : 0,
+        amqp_basic_publish(link_.connection()->get(), 1, bytes(exchange), bytes(key), /*mandatory*/ b->mandatory() ? 1 : 0,
                            /*immediate*/ 0, props.get(), bytes(p.payload));
     if (rc != AMQP_STATUS_OK) {
         link_.lost(std::string("basic.publish: ") + amqp_error_string2(rc));
@@ -218,7 +246,7 @@ bool amqp_publisher::send_one(std::shared_ptr<batch> const& b) {
     ++b->next;
     --queued_messages_;
     unconfirmed_.emplace(++next_tag_, b);
-    if (!b->probe && !b->undelivered) {
+    if (!b->mandatory() && !b->undelivered) {
         counters_.add(counters_.published);
     }
     return true;
@@ -234,7 +262,7 @@ void amqp_publisher::confirm(std::uint64_t tag, bool multiple, bool ok) {
             finish(*b, error::nacked);
             return;
         }
-        if (b->probe) {
+        if (b->mandatory()) {
             finish(*b, b->returned ? make_error_code(error::unroutable) : boost::system::error_code());
             return;
         }
@@ -317,11 +345,13 @@ void amqp_publisher::on_method(amqp_frame_t const& frame) {
     }
 }
 
-// Only routing checks are mandatory. The return comes before the message's confirm and names no delivery tag: it
-// belongs to the probe in flight with that routing key (one at a time).
+// Only routing checks and control messages are mandatory. The return comes before the message's confirm and names no
+// delivery tag: it belongs to the oldest mandatory message in flight with that routing key and exchange (returns come
+// in publish order).
 void amqp_publisher::on_return(amqp_frame_t const& frame) {
     auto const* m = static_cast<amqp_basic_return_t const*>(frame.payload.method.decoded);
     std::string const key(view(m->routing_key));
+    bool const is_control = !settings_.control_exchange.empty() && view(m->exchange) == settings_.control_exchange;
     amqp_message_t msg;
     auto r = amqp_read_message(link_.connection()->get(), frame.channel, &msg, 0);
     if (r.reply_type != AMQP_RESPONSE_NORMAL) {
@@ -330,7 +360,7 @@ void amqp_publisher::on_return(amqp_frame_t const& frame) {
     }
     amqp_destroy_message(&msg);
     for (auto& [tag, b] : unconfirmed_) {
-        if (b->probe && !b->returned && b->pub.users.front() == key) {
+        if (b->mandatory() && !b->returned && b->pub.users.front() == key && b->control == is_control) {
             b->returned = true;
             break;
         }

@@ -26,6 +26,7 @@ class amqp_publisher final : private amqp_link::role {
         std::string exchange;
         std::string broadcast_exchange;
         std::string undelivered_exchange;  // empty = off (undeliver() does nothing)
+        std::string control_exchange;      // empty = off (send_control() fails)
         std::size_t window = 1024;         // messages sent and not yet confirmed
         std::size_t backlog = 100'000;     // messages waiting for the window; beyond it publish fails (overloaded)
         std::chrono::milliseconds timeout{10'000};  // publish -> all confirms
@@ -46,6 +47,8 @@ class amqp_publisher final : private amqp_link::role {
     // Republishes `u` on the undelivered exchange (any thread), through the same window and backlog as publish():
     // fire and forget, counted by reason (broker_counters::undelivered) and, when it fails, in undelivered_failed.
     void undeliver(undelivered u);
+    // A message to another node (broker::send_control): mandatory, on the control exchange, routing key `node`.
+    void send_control(std::string node, std::string type, std::string body, broker::done_fn done);
     bool connected() const { return link_.connected(); }
 
     // The `type` of routing-check messages: the consumer recognises (and drops) them by it and their routing key.
@@ -66,9 +69,11 @@ class amqp_publisher final : private amqp_link::role {
         bool probe = false;         // a routing check: mandatory, not counted
         bool returned = false;      // a probe the broker sent back (basic.return): unroutable
         bool undelivered = false;   // for the undelivered exchange: counted in undelivered_failed only
+        bool control = false;       // to another node on the control exchange: mandatory, not counted
         bool content_is_json = true;
         undelivered_reason reason = undelivered_reason::no_session;
         clock::time_point deadline;
+        bool mandatory() const { return probe || control; }
     };
 
     // amqp_link::role

@@ -10,6 +10,8 @@
 // Threading: every method may be called from any thread and returns at once. Callbacks (`done`, sink::on_message)
 // run on the broker's own thread: post to your own executor from there, never block, and never call stop() from
 // one. After stop(), a `done` runs at once on the caller's thread with error::stopped (broker/error.hpp).
+#include "broker/error.hpp"
+
 #include <boost/system/error_code.hpp>
 
 #include <array>
@@ -38,6 +40,12 @@ class sink {
   public:
     virtual ~sink() = default;
     virtual void on_message(message const& m) = 0;
+    // A message another node addressed to this one (broker::send_control): its AMQP `type` and body. Views are
+    // valid during the call only.
+    virtual void on_control(std::string_view type, std::string_view body) {
+        (void)type;
+        (void)body;
+    }
 };
 
 // Why a message that reached this node went to the undelivered exchange (header `x-pusher-reason`).
@@ -152,6 +160,22 @@ class broker {
     // undelivered exchange (fire and forget: a failure is counted, never retried); memory_broker only counts it.
     // Any thread; returns at once.
     virtual void undeliver(undelivered u) { (void)u; }
+
+    // Sends a message to node `node` of the cluster (its sink's on_control gets it): amqp_broker publishes it on the
+    // control exchange with routing key `node`. `done` gets success once the broker routed it to that node's queue,
+    // error::unroutable when no such node is connected, or another error (not connected, stopped...). The memory
+    // broker is a cluster of one: error::unroutable for every node.
+    virtual void send_control(std::string node, std::string type, std::string body, done_fn done) {
+        (void)node;
+        (void)type;
+        (void)body;
+        if (done) {
+            done(make_error_code(error::unroutable));
+        }
+    }
+    // This node has a name on the control exchange that other nodes can reach (amqp_broker with a control exchange
+    // and a node id).
+    virtual bool clustered() const { return false; }
 
     // Connected, consuming, and every subscribed user's binding restored.
     virtual bool ready() const = 0;

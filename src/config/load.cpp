@@ -12,10 +12,22 @@
 #include <cstdio>
 #include <cstring>
 #include <map>
+#include <random>
 #include <thread>
 
 namespace pusher::config {
 namespace {
+// A node id nobody chose: 8 random hex digits.
+std::string random_node_id() {
+    std::random_device rd;
+    static constexpr char hex[] = "0123456789abcdef";
+    std::string id;
+    for (std::uint32_t r = rd(), i = 0; i < 8; ++i, r >>= 4) {
+        id.push_back(hex[r & 15]);
+    }
+    return id;
+}
+
 
 constexpr std::size_t max_config_file_bytes = 1 << 20;
 
@@ -295,6 +307,9 @@ boost::system::result<config, load_error> load(std::vector<std::string> const& a
             e = one_line(e);  // one problem per line, as documented, whatever the input held
         }
         return load_error{std::move(errors), {}};
+    }
+    if (cfg.broker.node_id.empty()) {
+        cfg.broker.node_id = random_node_id();
     }
     if (cfg.server.threads == 0) {
         cfg.server.threads = std::max(1u, std::thread::hardware_concurrency());

@@ -1,4 +1,5 @@
 // The option table: names, defaults, help and one parser per option; the checks across options; warnings; usage.
+#include "cluster/handover_message.hpp"
 #include "common/json_text.hpp"
 #include "config/option_table.hpp"
 
@@ -259,6 +260,15 @@ std::vector<option> build_table() {
                      set_listen));
     t.push_back(make("Server", "--threads", "N", vt::integer, "number of cores", "worker threads (0 = number of cores)",
                      [](config& c, std::string_view s) { return set_uint(s, 0, 1024, c.server.threads); }));
+    t.push_back(make("Server", "--node-id", "ID", vt::text, "random at start",
+                     "this node's name in the cluster (1-64 of A-Z a-z 0-9 _ -): its key on the control exchange, the "
+                     "prefix of the recovery ids it issues, and in its logs",
+                     [](config& c, std::string_view s) {
+                         if (!cluster::valid_node_id(s)) {
+                             return "expected 1 to 64 of A-Z a-z 0-9 _ -" + got(s);
+                         }
+                         return set_text(s, c.broker.node_id);
+                     }));
     t.push_back(make("Server", "--tls-cert", "FILE", vt::text, "none",
                      "PEM certificate chain: serve HTTPS / WSS directly (needs --tls-key)",
                      [](config& c, std::string_view s) { return set_text(s, c.server.tls_cert); }));
@@ -348,6 +358,13 @@ std::vector<option> build_table() {
                      [](config& c, std::string_view s) {
                          auto e = check_amqp_name(s, true);
                          return e.empty() ? set_text(s, c.broker.undelivered_exchange) : e;
+                     }));
+    t.push_back(make("Broker", "--control-exchange", "NAME", vt::text, "pusher.control",
+                     "direct exchange for messages between nodes (session hand-overs; routing key = node id); empty "
+                     "= off",
+                     [](config& c, std::string_view s) {
+                         auto e = check_amqp_name(s, true);
+                         return e.empty() ? set_text(s, c.broker.control_exchange) : e;
                      }));
     t.push_back(make("Broker", "--amqp-queue", "NAME", vt::text, "server-named",
                      "this node's exclusive, auto-delete queue (empty = let the broker name it)",
@@ -538,6 +555,12 @@ void cross_check(config const& cfg, std::vector<std::string>& errors) {
         !u.empty() && (u == cfg.broker.exchange || u == cfg.broker.broadcast_exchange)) {
         errors.push_back("--undelivered-exchange must differ from --exchange and --broadcast-exchange (got " +
                          json_text::quote(u) + ")");
+    }
+    if (auto const& ctl = cfg.broker.control_exchange;
+        !ctl.empty() && (ctl == cfg.broker.exchange || ctl == cfg.broker.broadcast_exchange ||
+                         ctl == cfg.broker.undelivered_exchange)) {
+        errors.push_back("--control-exchange must differ from the other exchanges (got " + json_text::quote(ctl) +
+                         ")");
     }
     // (With --dev-auth off loopback, the line above already refuses the listener.)
     if (!is_loopback(cfg.server.listen_host) && cfg.api.api_keys.empty() && !cfg.api.insecure && !a.dev_auth) {

@@ -1,11 +1,32 @@
 #include "hub/history.hpp"
 
 #include <charconv>
+#include <string>
 
 namespace pusher::hub {
 offset_text::offset_text(seq_t s) {
     auto const r = std::to_chars(buf_, buf_ + sizeof buf_, s);  // 2^64 - 1 has 20 digits: always fits
     len_ = static_cast<std::size_t>(r.ptr - buf_);
+}
+
+std::uint64_t dedup_key(std::string_view message_id, std::string_view event, std::string_view payload,
+                        std::optional<std::int64_t> timestamp_ms) {
+    std::uint64_t h = 0xcbf29ce484222325ull;
+    auto const mix = [&h](std::string_view bytes) {
+        for (unsigned char c : bytes) {
+            h = (h ^ c) * 0x100000001b3ull;
+        }
+        h = (h ^ 0xff) * 0x100000001b3ull;  // a separator no UTF-8 text contains: ("ab","c") differs from ("a","bc")
+    };
+    if (!message_id.empty()) {
+        mix("id");
+        mix(message_id);
+        return h;
+    }
+    mix(event);
+    mix(payload);
+    mix(timestamp_ms ? std::to_string(*timestamp_ms) : std::string());
+    return h;
 }
 
 std::optional<seq_t> parse_offset(std::string_view text) {
@@ -54,10 +75,10 @@ void history::forget_origin(entry& e) {
     }
 }
 
-void history::replay_after(seq_t offset, std::vector<std::pair<seq_t, frame>>& out) {
+void history::replay_after(seq_t offset, std::vector<replayed>& out) {
     for (auto& e : entries_) {
         if (seq_after(e.seq, offset)) {
-            out.emplace_back(e.seq, e.f);
+            out.push_back({e.seq, e.key, e.f});
             forget_origin(e);
         }
     }

@@ -55,6 +55,20 @@ inline std::string format_offset(seq_t s) {
 // Parses what a client sent back: 1 to 20 decimal digits that fit 64 bits, nothing else.
 std::optional<seq_t> parse_offset(std::string_view text);
 
+// What identifies a message across nodes, to drop the copies a session would get twice when it is handed from one
+// node to another (both nodes were bound while the hand-over ran): the AMQP message_id when the publisher set one
+// (/api/publish and `pusher send` always do), else the event, the body and the timestamp. 64 bits of FNV-1a: the
+// same on every node and every build.
+std::uint64_t dedup_key(std::string_view message_id, std::string_view event, std::string_view payload,
+                        std::optional<std::int64_t> timestamp_ms);
+
+// One frame of a replay: its offset, its dedup key, the frame.
+struct replayed {
+    seq_t seq = 0;
+    std::uint64_t key = 0;
+    frame f;
+};
+
 // Messages that reached nobody here and will not be replayed: for the undelivered exchange.
 using lost_messages = std::vector<std::shared_ptr<broker::undelivered const>>;
 
@@ -74,6 +88,7 @@ class history {
         bool delivered = false;  // reached a live session (or was replayed to one)
         // The message as it came, kept only while `delivered` is false: what the undelivered exchange gets.
         std::shared_ptr<broker::undelivered const> origin;
+        std::uint64_t key = 0;  // dedup_key of the message
         std::size_t bytes() const {
             return (f ? f->size() : 0) + entry_overhead + (origin ? origin->payload.size() : 0);
         }
@@ -90,9 +105,9 @@ class history {
 
     // Every entry after `offset` is still here.
     bool covers(seq_t offset) const { return !seq_after(trimmed_through_, offset); }
-    // Appends (offset, frame) of each entry after `offset` to `out`, oldest first; each counts as delivered from then
-    // on (it was replayed to a session).
-    void replay_after(seq_t offset, std::vector<std::pair<seq_t, frame>>& out);
+    // Appends each entry after `offset` to `out`, oldest first; each counts as delivered from then on (it was replayed
+    // to a session, or handed to another node).
+    void replay_after(seq_t offset, std::vector<replayed>& out);
     // Takes the undelivered entries' messages out (they are handed to the undelivered exchange): each entry counts
     // as delivered from then on.
     void take_undelivered(lost_messages& out);

@@ -163,13 +163,35 @@ void hub::release_held(std::string_view user, lost_messages& lost) {
     erase_if_unused(sh, it);
 }
 
-std::optional<std::vector<frame>> hub::recover(std::string_view user, session_ptr s, std::optional<seq_t> offset,
-                                               seq_t start) {
+seq_t hub::reserve(std::string_view user) {
+    auto& sh = shard_for(user);
+    std::lock_guard lock(sh.mutex);
+    auto it = sh.users.find(user);
+    if (it == sh.users.end()) {
+        it = sh.users.emplace(std::string(user), user_record{empty_list, 0, history(sh.through)}).first;
+    }
+    ++it->second.held;
+    held_.fetch_add(1, std::memory_order_relaxed);
+    return sh.through;
+}
+
+std::optional<std::vector<replayed>> hub::recover(std::string_view user, session_ptr s, std::optional<seq_t> offset,
+                                                  seq_t start) {
     if (!s) {
         return std::nullopt;
     }
+    return take_held(user, std::move(s), offset, start);
+}
+
+std::optional<std::vector<replayed>> hub::hand_over(std::string_view user, std::optional<seq_t> offset, seq_t start) {
+    return take_held(user, nullptr, offset, start);
+}
+
+std::optional<std::vector<replayed>> hub::take_held(std::string_view user, session_ptr s, std::optional<seq_t> offset,
+                                                    seq_t start) {
     auto& sh = shard_for(user);
-    std::vector<std::pair<seq_t, frame>> replay;
+    std::vector<replayed> replay;
+    bool const attach = s != nullptr;
     {
         std::lock_guard lock(sh.mutex);
         auto it = sh.users.find(user);
@@ -188,26 +210,27 @@ std::optional<std::vector<frame>> hub::recover(std::string_view user, session_pt
             }
             // The broadcasts that already passed this shard; later ones reach `s` live once it is attached below.
             broadcasts_.replay_after(from, replay);
-            std::erase_if(replay, [&](auto const& p) { return seq_after(p.first, sh.broadcast_through); });
+            std::erase_if(replay, [&](replayed const& r) { return seq_after(r.seq, sh.broadcast_through); });
         }
         std::size_t const before = rec.recorded.bytes();
         std::size_t const broadcasts = replay.size();
         rec.recorded.replay_after(from, replay);
         account(sh, before, rec.recorded.bytes());
         std::inplace_merge(replay.begin(), replay.begin() + static_cast<std::ptrdiff_t>(broadcasts), replay.end(),
-                           [](auto const& a, auto const& b) { return seq_after(b.first, a.first); });
-        add_session(rec, std::move(s));
+                           [](replayed const& a, replayed const& b) { return seq_after(b.seq, a.seq); });
         --rec.held;
+        if (attach) {
+            add_session(rec, std::move(s));
+        } else {
+            erase_if_unused(sh, it);
+        }
     }
     held_.fetch_sub(1, std::memory_order_relaxed);
-    sessions_.fetch_add(1, std::memory_order_relaxed);
-    attaches_.fetch_add(1, std::memory_order_relaxed);
-    std::vector<frame> frames;
-    frames.reserve(replay.size());
-    for (auto& p : replay) {
-        frames.push_back(std::move(p.second));
+    if (attach) {
+        sessions_.fetch_add(1, std::memory_order_relaxed);
+        attaches_.fetch_add(1, std::memory_order_relaxed);
     }
-    return frames;
+    return replay;
 }
 
 std::size_t hub::deliver(std::string_view user, frame const& f) const {
@@ -262,7 +285,8 @@ std::size_t hub::send_to_all(frame const& f, std::optional<seq_t> seq) const {
 }
 
 delivery hub::deliver_recorded(std::string_view user, frame const& f, seq_t seq,
-                               std::function<std::shared_ptr<broker::undelivered const>()> const& origin) {
+                               std::function<std::shared_ptr<broker::undelivered const>()> const& origin,
+                               std::uint64_t key) {
     delivery d;
     std::shared_ptr<session_list const> list;
     {
@@ -276,7 +300,7 @@ delivery hub::deliver_recorded(std::string_view user, frame const& f, seq_t seq,
         auto& rec = it->second;
         list = rec.sessions;
         d.held = rec.held;
-        history::entry e{seq, f, !list->empty(), nullptr};
+        history::entry e{seq, f, !list->empty(), nullptr, key};
         if (!e.delivered) {
             e.origin = origin();
         }
@@ -294,12 +318,12 @@ delivery hub::deliver_recorded(std::string_view user, frame const& f, seq_t seq,
     return d;
 }
 
-std::size_t hub::deliver_all_recorded(frame const& f, seq_t seq) {
+std::size_t hub::deliver_all_recorded(frame const& f, seq_t seq, std::uint64_t key) {
     {
         std::lock_guard lock(broadcast_mutex_);
         lost_messages none;  // broadcasts are never republished: they are for whoever is online
         std::size_t const before = broadcasts_.bytes();
-        broadcasts_.append(history::entry{seq, f, true, nullptr}, rec_.per_user, none);
+        broadcasts_.append(history::entry{seq, f, true, nullptr, key}, rec_.per_user, none);
         account_node(before, broadcasts_.bytes());
     }
     return send_to_all(f, seq);

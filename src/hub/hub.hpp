@@ -89,15 +89,21 @@ class hub {
     // ---- connection state recovery (only with recovery_options::enabled) ----
     // The next offset. One caller at a time (the broker's thread), in the order of the deliveries that follow.
     seq_t next_seq() { return next_seq_.fetch_add(1, std::memory_order_relaxed); }
-    // deliver() that also records `f` at offset `seq` in the user's history; `origin` is called (under the shard
-    // lock: keep it cheap) only when no live session got it, for the copy the undelivered exchange would get.
+    // deliver() that also records `f` at offset `seq` (with its dedup_key `key`) in the user's history; `origin` is
+    // called (under the shard lock: keep it cheap) only when no live session got it, for the copy the undelivered
+    // exchange would get.
     delivery deliver_recorded(std::string_view user, frame const& f, seq_t seq,
-                              std::function<std::shared_ptr<broker::undelivered const>()> const& origin);
+                              std::function<std::shared_ptr<broker::undelivered const>()> const& origin,
+                              std::uint64_t key = 0);
     // deliver_all() that records `f` at `seq` in the node's broadcast history.
-    std::size_t deliver_all_recorded(frame const& f, seq_t seq);
+    std::size_t deliver_all_recorded(frame const& f, seq_t seq, std::uint64_t key = 0);
     // Detaches `s` and keeps the user's record (its history goes on growing) for a recovery. False when `s` was not
     // attached to this user.
     bool hold(std::string_view user, engineio::session const& s);
+    // A held session without a session: keeps (or makes) the user's record and records for it from the offset it
+    // returns on, as for a held session. For a session about to be handed over from another node: what arrives here
+    // meanwhile waits for it. Ends like any held session: recover() or release_held().
+    seq_t reserve(std::string_view user);
     // One held session of the user will not come back. When it was the last one, the messages recorded for nobody
     // are appended to `lost`; when the user has no live session either, the record goes.
     void release_held(std::string_view user, lost_messages& lost);
@@ -105,8 +111,11 @@ class hub {
     // after `start`. On success `s` is attached (the held count drops by one) and the result holds, oldest first,
     // every frame recorded for it after that point; nullopt (nothing changed) when that cannot be had exactly: no
     // held session, an offset from the future, or frames after it pushed out by a cap.
-    std::optional<std::vector<frame>> recover(std::string_view user, session_ptr s, std::optional<seq_t> offset,
-                                              seq_t start);
+    std::optional<std::vector<replayed>> recover(std::string_view user, session_ptr s, std::optional<seq_t> offset,
+                                                 seq_t start);
+    // The same for a held session that went to another node: nothing is attached, the held count drops by one (the
+    // record goes when nothing else uses it), and the frames are for the other node to send.
+    std::optional<std::vector<replayed>> hand_over(std::string_view user, std::optional<seq_t> offset, seq_t start);
     // Bytes held in histories (gauge).
     std::size_t history_bytes() const { return history_bytes_.load(std::memory_order_relaxed); }
     std::size_t held_sessions() const { return held_.load(std::memory_order_relaxed); }
@@ -151,6 +160,10 @@ class hub {
     void add_session(user_record& rec, session_ptr s);
     // detach() and hold(): takes `s` out of the user's sessions; with keep_held, counts it as held (one lock).
     bool remove(std::string_view user, engineio::session const& s, bool keep_held);
+    // recover() and hand_over(): under the user's shard lock, what a held session gets back; false when it cannot be
+    // had exactly. Counts the held session as ended, and `s` (when given) as attached.
+    std::optional<std::vector<replayed>> take_held(std::string_view user, session_ptr s, std::optional<seq_t> offset,
+                                                   seq_t start);
     // Sends `f` to every attached session, a shard at a time; with `seq`, marks each shard as passed by it.
     std::size_t send_to_all(frame const& f, std::optional<seq_t> seq) const;
     std::unique_ptr<shard[]> shards_;

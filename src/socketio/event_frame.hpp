@@ -7,6 +7,7 @@
 #include "common/frame.hpp"
 #include "common/json_text.hpp"
 
+#include <optional>
 #include <string>
 #include <string_view>
 
@@ -35,4 +36,12 @@ inline frame encode_event_frame(std::string_view event, std::string_view payload
     out.push_back(']');
     return make_frame(std::move(out));
 }
+
+// The inverse, for a frame encode_event_frame made for the main namespace with an offset: the event name (unescaped)
+// and the payload's bytes (a view into `frame`). nullopt for any other shape.
+struct event_frame_parts {
+    std::string event;
+    std::string_view payload_json;
+};
+std::optional<event_frame_parts> decode_event_frame(std::string_view frame);
 }  // namespace pusher::socketio

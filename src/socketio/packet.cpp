@@ -1,9 +1,11 @@
 #include "socketio/packet.hpp"
+#include "socketio/event_frame.hpp"
 #include "socketio/reserved_events.hpp"
 
 #include "common/json_text.hpp"
 
 #include <boost/json/basic_parser_impl.hpp>
+#include <boost/json/parse.hpp>
 
 #include <algorithm>
 #include <array>
@@ -519,5 +521,28 @@ frame encode_ack(std::string_view nsp, std::uint64_t id, arguments const& args) 
     out += rest;
     out.push_back(']');
     return make_frame(std::move(out));
+}
+std::optional<event_frame_parts> decode_event_frame(std::string_view f) {
+    if (!f.starts_with("42[\"") || !f.ends_with("\"]")) {
+        return std::nullopt;
+    }
+    std::size_t i = 4;  // inside the event name's string literal
+    while (i < f.size() && f[i] != '"') {
+        i += f[i] == '\\' ? 2 : 1;
+    }
+    if (i + 1 >= f.size() || f[i + 1] != ',') {
+        return std::nullopt;
+    }
+    boost::system::error_code ec;
+    auto const name = boost::json::parse(f.substr(3, i - 2), ec);
+    if (ec || !name.is_string()) {
+        return std::nullopt;
+    }
+    std::string_view rest = f.substr(i + 2);
+    auto const last = rest.rfind(",\"");  // the offset, the last argument: digits, no escapes
+    if (last == std::string_view::npos || last == 0) {
+        return std::nullopt;
+    }
+    return event_frame_parts{std::string(name.get_string()), rest.substr(0, last)};
 }
 }  // namespace pusher::socketio

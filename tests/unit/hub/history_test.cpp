@@ -29,11 +29,11 @@ history::entry entry_at(seq_t s, bool delivered = true, std::size_t payload = 10
 }
 
 std::vector<seq_t> replayed(history& h, seq_t after) {
-    std::vector<std::pair<seq_t, frame>> out;
+    std::vector<pusher::hub::replayed> out;
     h.replay_after(after, out);
     std::vector<seq_t> seqs;
     for (auto const& p : out) {
-        seqs.push_back(p.first);
+        seqs.push_back(p.seq);
     }
     return seqs;
 }

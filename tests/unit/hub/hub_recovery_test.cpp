@@ -46,6 +46,14 @@ delivery deliver(hub& h, std::string_view user, seq_t* last = nullptr) {
     return h.deliver_recorded(user, frame_of(s), s, [s] { return origin_of(s); });
 }
 
+std::vector<seq_t> seqs(std::vector<replayed> const& replay) {
+    std::vector<seq_t> out;
+    for (auto const& r : replay) {
+        out.push_back(std::stoull(*r.f));
+    }
+    return out;
+}
+
 std::vector<seq_t> seqs(std::vector<frame> const& frames) {
     std::vector<seq_t> out;
     for (auto const& f : frames) {
@@ -154,6 +162,47 @@ TEST(hub_recovery, releasing_the_last_held_session_hands_over_what_reached_nobod
     EXPECT_EQ(deliver(h, "alice").held, 0u);  // the record is gone: a miss from now on
 }
 
+TEST(hub_recovery, a_handed_over_session_takes_its_frames_with_their_keys_and_frees_the_record) {
+    hub h(4, on());
+    auto s1 = std::make_shared<fake_session>("s1");
+    seq_t start = 0;
+    h.attach("alice", s1, &start);
+    h.hold("alice", *s1);
+    seq_t const s = h.next_seq();
+    h.deliver_recorded("alice", frame_of(s), s, [s] { return origin_of(s); }, 77);
+    auto const out = h.hand_over("alice", std::nullopt, start);
+    ASSERT_TRUE(out);
+    ASSERT_EQ(out->size(), 1u);
+    EXPECT_EQ((*out)[0].key, 77u);
+    EXPECT_EQ(seqs(*out), (std::vector<seq_t>{1000}));
+    EXPECT_EQ(h.held_sessions(), 0u);
+    EXPECT_EQ(h.history_bytes(), 0u);  // the record went: nothing is left for the undelivered exchange either
+    EXPECT_FALSE(h.hand_over("alice", std::nullopt, start));
+}
+
+TEST(hub_recovery, a_reservation_records_for_a_session_that_is_not_here_yet) {
+    hub h(4, on());
+    deliver(h, "alice");  // 1000: before the reservation, a miss
+    seq_t const start = h.reserve("alice");
+    EXPECT_EQ(h.held_sessions(), 1u);
+    EXPECT_EQ(deliver(h, "alice").held, 1u);  // 1001: kept for it
+    auto s1 = std::make_shared<fake_session>("s1");
+    auto const replay = h.recover("alice", s1, std::nullopt, start);
+    ASSERT_TRUE(replay);
+    EXPECT_EQ(seqs(*replay), (std::vector<seq_t>{1001}));
+    deliver(h, "alice");
+    EXPECT_EQ(seqs(s1->frames()), (std::vector<seq_t>{1002}));
+
+    // Given up instead: what it kept is lost, for the undelivered exchange.
+    seq_t const again = h.reserve("bob");
+    (void)again;
+    deliver(h, "bob");
+    lost_messages lost;
+    h.release_held("bob", lost);
+    EXPECT_EQ(lost.size(), 1u);
+    EXPECT_FALSE(h.has("bob"));
+}
+
 TEST(hub_recovery, the_node_budget_bounds_every_history_together) {
     std::size_t const entry = 4 + history::entry_overhead + 4;  // frame "1000", overhead, kept payload "1000"
     hub h(1, on(1000, history_limits{1000, 1 << 20}, 3 * entry));
@@ -198,7 +247,7 @@ TEST(hub_recovery, recovers_exactly_once_and_in_order_while_deliveries_run_on_an
         ASSERT_TRUE(h.hold("alice", *current));
         auto const live = seqs(current->frames());
         seen.insert(seen.end(), live.begin(), live.end());
-        auto next = std::make_shared<fake_session>("s" + std::to_string(recoveries + 1));
+        auto next = std::make_shared<fake_session>(std::to_string(recoveries + 1).insert(0, 1, 's'));
         std::optional<seq_t> read;
         if (!seen.empty()) {
             read = seen.back();
