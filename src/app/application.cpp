@@ -112,7 +112,7 @@ struct application::parts {
                 gate_recovery{hub_.recovery_enabled() ? &held_ : nullptr, &timers_, cfg_.recovery.window,
                               undeliver_hook(cfg_.broker, *broker_),
                               hub_.recovery_enabled() && broker_->clustered() ? &handover_ : nullptr,
-                              cfg_.broker.node_id}),
+                              cfg_.broker.node_id, cfg_.broker.unbind_grace + 5s}),
           timers_(pool_.context(0)),
           handover_(*broker_, timers_, metrics_, cfg_.broker.node_id, handover_timeout),
           socketio_(timers_, socketio::options{cfg_.engineio.connect_timeout, 10, {}}),
@@ -133,6 +133,7 @@ struct application::parts {
         if (hub_.recovery_enabled() && broker_->clustered()) {
             fanout_.on_control_messages(
                 [this](std::string_view type, std::string_view body) { handover_.on_control(type, body); });
+            fanout_.on_handed_over([this](std::string_view user) { return held_.recently_handed_over(user); });
             handover_.serve_with([this](cluster::handover_request r, handover::answer_fn answer) {
                 gate_.serve_handover(std::move(r), std::move(answer));
             });

@@ -71,6 +71,8 @@ fanout::fanout(hub::hub& h, metrics::registry& reg, clock_fn now_ms, undeliver_f
                                               {{"reason", "reserved_event"}})),
       dropped_invalid_event_(reg.add_counter("pusher_messages_dropped_total", "Messages dropped, by reason.",
                                              {{"reason", "invalid_event"}})),
+      dropped_handed_over_(reg.add_counter("pusher_messages_dropped_total", "Messages dropped, by reason.",
+                                           {{"reason", "handed_over"}})),
       latency_(reg.add_histogram("pusher_delivery_latency_seconds",
                                  "From the publisher's timestamp to the frame handed to the sessions (messages "
                                  "with a timestamp that reached at least one session).",
@@ -145,7 +147,9 @@ void fanout::on_message(broker::message const& m) {
         // A user message that finds nobody here is a miss (e.g. the user left inside the unbind grace): handed to
         // the undelivered exchange, or dropped when that is off. (A broadcast that finds nobody is normal: it goes
         // to every node.)
-        if (undeliver_) {
+        if (handed_over_ && handed_over_(m.user)) {
+            drop(dropped_handed_over_, handed_over_log_, "its session was just handed to another node, bound too", m);
+        } else if (undeliver_) {
             undelivered_no_session_.fetch_add(1, std::memory_order_relaxed);
             undeliver_(broker::undelivered::of(m, broker::undelivered_reason::no_session));
             log_no_session(m);
@@ -179,7 +183,8 @@ void fanout::drop(metrics::counter& reason_counter, log_throttle& throttle, char
         return;
     }
     // A miss is routine (debug); a refused event name means a publisher to fix (warn).
-    auto const level = &reason_counter == &dropped_no_session_ ? spdlog::level::debug : spdlog::level::warn;
+    bool const routine = &reason_counter == &dropped_no_session_ || &reason_counter == &dropped_handed_over_;
+    auto const level = routine ? spdlog::level::debug : spdlog::level::warn;
     spdlog::log(level, "fanout: dropped a message ({}): user {} event {} id {}{}", what,
                 m.broadcast ? std::string("(broadcast)") : for_log(m.user), for_log(m.event), for_log(m.message_id),
                 more_like_it(suppressed));

@@ -58,6 +58,11 @@ class fanout final : public broker::sink {
     // registry. `h` and `reg` must outlive it.
     fanout(hub::hub& h, metrics::registry& reg, clock_fn now_ms = system_clock_ms, undeliver_fn undeliver = {});
 
+    // Asked for a user message that found nobody here: true when the user's session was just handed to another node
+    // (which is bound and got the message too). Counted (dropped, reason handed_over) instead of undelivered.
+    using handed_over_fn = std::function<bool(std::string_view user)>;
+    void on_handed_over(handed_over_fn fn) { handed_over_ = std::move(fn); }
+
     void on_message(broker::message const& m) override;
     // Control messages from other nodes go to `fn` (the session hand-over); set before the broker starts.
     using control_fn = std::function<void(std::string_view type, std::string_view body)>;
@@ -94,6 +99,7 @@ class fanout final : public broker::sink {
     clock_fn now_ms_;
     undeliver_fn undeliver_;
     control_fn control_;
+    handed_over_fn handed_over_;
     std::atomic<std::uint64_t> undelivered_no_session_{0};
     metrics::counter& received_user_;
     metrics::counter& received_broadcast_;
@@ -102,9 +108,11 @@ class fanout final : public broker::sink {
     metrics::counter& dropped_no_session_;
     metrics::counter& dropped_reserved_event_;
     metrics::counter& dropped_invalid_event_;
+    metrics::counter& dropped_handed_over_;
     metrics::histogram& latency_;
     log_throttle no_session_log_;
     log_throttle reserved_log_;
     log_throttle invalid_log_;
+    log_throttle handed_over_log_;
 };
 }  // namespace pusher::app

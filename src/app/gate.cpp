@@ -148,6 +148,7 @@ void gate::admit_fresh(socketio::socket_ptr const& s, socketio::admission const&
     auto* m = membership_of(*s);
     m->admitted = true;
     m->pid = held_sessions::make_pid(recovery_.node_id);
+    recovery_.held->clear_handed_over(m->user);
     a.accept(socketio::recovery_ids{m->pid, {}, std::nullopt});
     for (frame const& f : replay) {
         s->session()->send(f);
@@ -195,8 +196,8 @@ void gate::finish_handover(socketio::socket_ptr const& s, socketio::admission co
     auto const& r = *reply;
     if (!r || !r->ok) {
         stats_.recovery_unknown.fetch_add(1, std::memory_order_relaxed);
-        log::debug("recovery: user {}: node {} did not hand the session over ({}): connects anew", m->user,
-                   rr->holder, r ? r->error : std::string("no reply"));
+        log::debug("recovery: user {}: node {} did not hand the session over ({}): connects anew", m->user, rr->holder,
+                   r ? r->error : std::string("no reply"));
         for (auto const& h : *here) {
             frames.push_back(h.f);  // published while it connected: it gets them as any new connection would
         }
@@ -288,6 +289,7 @@ void gate::serve_handover(cluster::handover_request r, handover::answer_fn answe
     }
     broker_.unsubscribe(h.user);  // the held socket's subscription: the binding goes after the grace
     recovery_.held->moved(r.pid, h.user, r.from);
+    recovery_.held->handed_over(h.user, std::chrono::steady_clock::now() + recovery_.handed_over_quiet);
     recovery_.timers->call_after(recovery_.window, [this, pid = r.pid] { recovery_.held->forget_moved(pid); });
     stats_.handed_over.fetch_add(1, std::memory_order_relaxed);
     log::debug("handover: user {}'s session went to node {} with {} events", h.user, r.from, reply.events.size());

@@ -17,10 +17,10 @@
 // (`serve_handover`: a take-over first if it still thinks it open) and replies with what the session missed; the gate
 // sends that, minus what also reached this node (by dedup key), then what waited here, then live frames.
 #include "app/handover.hpp"
-#include "common/frame.hpp"
-#include "hub/history.hpp"
 #include "auth/verifier.hpp"
 #include "broker/broker.hpp"
+#include "common/frame.hpp"
+#include "hub/history.hpp"
 #include "socketio/scheduler.hpp"
 #include "socketio/server.hpp"
 
@@ -45,14 +45,14 @@ struct gate_stats {
     std::atomic<std::uint64_t> admitted{0};
     std::atomic<std::uint64_t> client_events{0};  // events clients sent (the pusher expects none; ignored)
     // Connection state recovery.
-    std::atomic<std::uint64_t> recovered{0};           // recovering CONNECTs that got their state back (this node)
+    std::atomic<std::uint64_t> recovered{0};             // recovering CONNECTs that got their state back (this node)
     std::atomic<std::uint64_t> recovered_other_node{0};  // ... handed over from another node
     std::atomic<std::uint64_t> handed_over{0};           // held sessions this node handed to another node
-    std::atomic<std::uint64_t> recovery_expired{0};    // held sessions whose window ended
-    std::atomic<std::uint64_t> recovery_overflow{0};   // recoveries refused: frames after the offset were capped out
-    std::atomic<std::uint64_t> recovery_unknown{0};    // a pid unknown here, another user's, or an invalid offset
-    std::atomic<std::uint64_t> recovery_takeovers{0};  // recoveries that closed the old, still open, socket first
-    std::atomic<std::uint64_t> events_replayed{0};     // frames sent to recovered sockets
+    std::atomic<std::uint64_t> recovery_expired{0};      // held sessions whose window ended
+    std::atomic<std::uint64_t> recovery_overflow{0};     // recoveries refused: frames after the offset were capped out
+    std::atomic<std::uint64_t> recovery_unknown{0};      // a pid unknown here, another user's, or an invalid offset
+    std::atomic<std::uint64_t> recovery_takeovers{0};    // recoveries that closed the old, still open, socket first
+    std::atomic<std::uint64_t> events_replayed{0};       // frames sent to recovered sockets
 };
 
 // What the gate needs for connection state recovery.
@@ -61,8 +61,11 @@ struct gate_recovery {
     socketio::scheduler* timers = nullptr;
     std::chrono::milliseconds window{120000};
     std::function<void(broker::undelivered)> undeliver;  // may be empty
-    handover* cluster = nullptr;  // null = a session is recovered only on the node that holds it
-    std::string node_id;          // this node's id: the prefix of the pids it issues
+    handover* cluster = nullptr;                         // null = a session is recovered only on the node that holds it
+    std::string node_id;                                 // this node's id: the prefix of the pids it issues
+    // After a hand-over, how long a message for the user that finds nobody here is taken to have reached the new
+    // node too (this node's binding goes after the unbind grace): the grace plus a margin.
+    std::chrono::milliseconds handed_over_quiet{7000};
 };
 
 class gate final : public socketio::namespace_handler {

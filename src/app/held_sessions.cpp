@@ -59,6 +59,26 @@ std::optional<std::string> held_sessions::moved_to(std::string const& pid, std::
     return it->second.node;
 }
 
+void held_sessions::handed_over(std::string const& user, std::chrono::steady_clock::time_point until) {
+    std::lock_guard lock(mutex_);
+    handed_users_[user] = until;
+}
+
+bool held_sessions::recently_handed_over(std::string_view user) {
+    std::lock_guard lock(mutex_);
+    if (handed_users_.empty()) {
+        return false;
+    }
+    auto const now = std::chrono::steady_clock::now();
+    std::erase_if(handed_users_, [now](auto const& e) { return e.second <= now; });
+    return handed_users_.contains(std::string(user));
+}
+
+void held_sessions::clear_handed_over(std::string const& user) {
+    std::lock_guard lock(mutex_);
+    handed_users_.erase(user);
+}
+
 void held_sessions::forget_moved(std::string const& pid) {
     std::lock_guard lock(mutex_);
     moved_.erase(pid);

@@ -14,6 +14,7 @@
 #include "hub/history.hpp"
 
 #include <atomic>
+#include <chrono>
 #include <cstddef>
 #include <cstdint>
 #include <functional>
@@ -55,6 +56,12 @@ class held_sessions {
     // Where the user's pid went, if it was handed over from here.
     std::optional<std::string> moved_to(std::string const& pid, std::string_view user);
     void forget_moved(std::string const& pid);
+    // The user's session was handed to another node, which is bound for the user too: until `until`, a message for
+    // the user that finds nobody here also reached that node (counted as handed_over, not republished as undelivered).
+    // A new session of the user here ends it (clear_handed_over).
+    void handed_over(std::string const& user, std::chrono::steady_clock::time_point until);
+    bool recently_handed_over(std::string_view user);
+    void clear_handed_over(std::string const& user);
 
     void live(std::string const& pid, std::string const& user, std::weak_ptr<socketio::socket> s);
     // The live socket left for good. Returns the retry of a claim that waited for it (empty when none).
@@ -89,6 +96,7 @@ class held_sessions {
         std::string node;
     };
     std::unordered_map<std::string, moved_entry> moved_;
+    std::unordered_map<std::string, std::chrono::steady_clock::time_point> handed_users_;
     std::atomic<std::uint64_t> gen_{0};
 };
 }  // namespace pusher::app

@@ -96,8 +96,9 @@ std::string amqp_broker::validate(options const& o) {
     if (o.control_exchange.size() > 255) {
         return "the control exchange name is longer than 255 bytes";
     }
-    if (!o.control_exchange.empty() && (o.control_exchange == o.exchange || o.control_exchange == o.broadcast_exchange ||
-                                        o.control_exchange == o.undelivered_exchange)) {
+    if (!o.control_exchange.empty() &&
+        (o.control_exchange == o.exchange || o.control_exchange == o.broadcast_exchange ||
+         o.control_exchange == o.undelivered_exchange)) {
         return "the control exchange must differ from the other exchanges";
     }
     if (o.queue.size() > 255) {

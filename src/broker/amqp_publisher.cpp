@@ -236,9 +236,9 @@ bool amqp_publisher::send_one(std::shared_ptr<batch> const& b) {
                               b->undelivered ? to_string(b->reason) : std::string_view(), b->content_is_json);
     // Only routing checks and control messages are mandatory: an unroutable one comes back (basic.return) before its
     // confirm.
-    int const rc =
-        amqp_basic_publish(link_.connection()->get(), 1, bytes(exchange), bytes(key), /*mandatory*/ b->mandatory() ? 1 : 0,
-                           /*immediate*/ 0, props.get(), bytes(p.payload));
+    int const rc = amqp_basic_publish(link_.connection()->get(), 1, bytes(exchange), bytes(key),
+                                      /*mandatory*/ b->mandatory() ? 1 : 0,
+                                      /*immediate*/ 0, props.get(), bytes(p.payload));
     if (rc != AMQP_STATUS_OK) {
         link_.lost(std::string("basic.publish: ") + amqp_error_string2(rc));
         return false;

@@ -28,7 +28,6 @@ std::string random_node_id() {
     return id;
 }
 
-
 constexpr std::size_t max_config_file_bytes = 1 << 20;
 
 // An error as one line: control characters escaped as in JSON. Values go through `got` already; this catches the

@@ -559,8 +559,7 @@ void cross_check(config const& cfg, std::vector<std::string>& errors) {
     if (auto const& ctl = cfg.broker.control_exchange;
         !ctl.empty() && (ctl == cfg.broker.exchange || ctl == cfg.broker.broadcast_exchange ||
                          ctl == cfg.broker.undelivered_exchange)) {
-        errors.push_back("--control-exchange must differ from the other exchanges (got " + json_text::quote(ctl) +
-                         ")");
+        errors.push_back("--control-exchange must differ from the other exchanges (got " + json_text::quote(ctl) + ")");
     }
     // (With --dev-auth off loopback, the line above already refuses the listener.)
     if (!is_loopback(cfg.server.listen_host) && cfg.api.api_keys.empty() && !cfg.api.insecure && !a.dev_auth) {

@@ -9,7 +9,8 @@ import assert from 'node:assert/strict';
 import { io } from 'socket.io-client';
 import { startBinary } from './lib/spawn.mjs';
 import { startProxy } from './lib/tcp_proxy.mjs';
-import { amqpArgs, amqpMissing, amqpSend, apiPublish, boundKeys, eventually, exchangeNames, metric, undeliveredQueue } from './lib/pusher.mjs';
+import amqplib from 'amqplib';
+import { amqpArgs, amqpMissing, amqpSend, amqpUrl, apiPublish, boundKeys, eventually, exchangeNames, metric, undeliveredQueue } from './lib/pusher.mjs';
 
 // Every recorder made, closed after each suite (a failed test must not leave a client reconnecting forever, which
 // would keep this file's process alive).
@@ -212,7 +213,7 @@ describe('connection state recovery, one node (embedded broker)', () => {
         await publish(server, 'alice-r', 1, 2);
         await until(alice, (x) => numbers(x).length === 2, 'alice events');
         const pid = alice._pid;
-        assert.match(pid, /^[0-9a-f]{32}$/);
+        assert.match(pid, /^[A-Za-z0-9_-]+\.[0-9a-f]{32}$/);
         proxy.down();
         await until(alice, (x) => x.lastDisconnect !== undefined, 'alice disconnects');
         await eventually(async () => (await metric(server, 'pusher_recovery_sessions_held')) >= 1, { what: 'alice held' });
@@ -221,6 +222,8 @@ describe('connection state recovery, one node (embedded broker)', () => {
             { user: 'mallory', pid, offset: '0' }, // alice's real pid, another user
             { user: 'mallory', pid },
             { user: 'mallory', pid: 'f'.repeat(32), offset: '1' },
+            { user: 'mallory', pid: `${pid.split('.')[0]}.${'f'.repeat(32)}`, offset: '1' },
+            { user: 'mallory', pid: `othernode.${'f'.repeat(32)}` },
             { user: 'mallory', pid: 'x'.repeat(100000) },
             { user: 'mallory', pid: 42, offset: 7 },
             { user: 'mallory', pid: { nested: true } },
@@ -369,5 +372,164 @@ describe('connection state recovery through RabbitMQ', { skip: amqpMissing }, ()
         assert.deepEqual(numbers(s), []);
         assert.equal(mine().length, 3, 'each once');
         s.close();
+    });
+});
+
+// Two nodes on one RabbitMQ: a client whose reconnection lands on the other node (the proxy switched to it) gets its
+// state from the node that held it (a hand-over through the control exchange), exactly once and in order.
+describe('connection state recovery across two nodes (RabbitMQ)', { skip: amqpMissing }, () => {
+    const names = exchangeNames('handover');
+    const control = `${names.exchange}.control`;
+    const nodes = {};
+    let proxy;
+    let lost;
+    const portOf = (server) => Number(new URL(server.url).port);
+    async function startNode(id) {
+        const server = await startBinary('pusher', ['--listen', '127.0.0.1:0', '--dev-auth', ...amqpArgs(names),
+            '--control-exchange', control, '--node-id', id, '--unbind-grace-ms', '0', '--recovery-ms', '10000',
+            '--ping-interval-ms', '1000', '--ping-timeout-ms', '1000', '--drain-ms', '10000']);
+        await eventually(async () => (await fetch(`${server.url}/readyz`)).status === 200, { what: `${id} ready` });
+        nodes[id] = server;
+        return server;
+    }
+    before(async () => {
+        await startNode('node-a');
+        await startNode('node-b');
+        proxy = await startProxy(portOf(nodes['node-a']));
+        lost = await undeliveredQueue(names);
+    });
+    after(async () => {
+        closeAll();
+        await lost?.close();
+        await proxy?.close();
+        await Promise.all(Object.values(nodes).map((n) => n.stop()));
+    });
+
+    // Publishes events `from`..`to` for `user` to RabbitMQ (they reach whichever nodes are bound).
+    async function send(user, from, to) {
+        for (let i = from; i <= to; i++) {
+            await amqpSend(names, { user }, 'n', { i });
+        }
+    }
+
+    for (const transports of [['polling'], ['websocket']]) {
+        test(`a client cut from node A that reconnects to node B gets what it missed from A, once, in order (${transports})`, async () => {
+            const [a, b] = [nodes['node-a'], nodes['node-b']];
+            const user = `moving-${transports}`;
+            proxy.target = portOf(a);
+            const s = recorder(proxy.url, { user }, transports);
+            await until(s, (x) => x.connects.length === 1, 'the first connect (node A)');
+            assert.match(s._pid, /^node-a\.[0-9a-f]{32}$/);
+            const pid = s._pid;
+            await send(user, 1, 3);
+            await until(s, (x) => numbers(x).length === 3, 'events 1..3');
+            const before = { other: await metric(b, 'pusher_recoveries_total{outcome="other_node"}'),
+                handed: await metric(a, 'pusher_recoveries_total{outcome="handed_over"}') };
+            proxy.down();
+            await until(s, (x) => x.lastDisconnect !== undefined, 'the disconnect');
+            if (transports[0] === 'websocket') {
+                await eventually(async () => (await metric(a, 'pusher_recovery_sessions_held')) >= 1, { what: 'held on A' });
+            } // (a polling session is taken over: A notices the cut only at its ping timeout)
+            await send(user, 4, 6);
+            proxy.target = portOf(b);
+            proxy.up();
+            await until(s, (x) => x.connects.length === 2, 'the reconnect (node B)');
+            assert.deepEqual(s.connects[1], { id: s.connects[0].id, recovered: true });
+            await send(user, 7, 8);
+            await until(s, (x) => numbers(x).length >= 8, 'events 4..8');
+            assert.deepEqual(numbers(s), range(1, 8));
+            assert.equal(await metric(b, 'pusher_recoveries_total{outcome="other_node"}'), before.other + 1);
+            assert.equal(await metric(a, 'pusher_recoveries_total{outcome="handed_over"}'), before.handed + 1);
+            assert.deepEqual(lost.got.filter((g) => g.routingKey === user), [], 'nothing undelivered');
+            // Cut again, back to node A: A passes the request on to B, which holds the session now.
+            proxy.down();
+            await until(s, (x) => x.disconnects === 2, 'the second disconnect');
+            await send(user, 9, 9);
+            proxy.target = portOf(a);
+            proxy.up();
+            await until(s, (x) => x.connects.length === 3, 'the reconnect (node A again)');
+            assert.equal(s.connects[2].recovered, true);
+            await send(user, 10, 10);
+            await until(s, (x) => numbers(x).length >= 10, 'events 9..10');
+            assert.deepEqual(numbers(s), range(1, 10));
+            assert.equal(s._pid, pid, 'the same pid throughout');
+            s.close();
+        });
+    }
+
+    test('a hand-over asked for another user is refused; a pid naming a node that does not exist connects anew', async () => {
+        const [a, b] = [nodes['node-a'], nodes['node-b']];
+        proxy.target = portOf(a);
+        const alice = recorder(proxy.url, { user: 'alice-h' }, ['websocket']);
+        await until(alice, (x) => x.connects.length === 1, 'alice connects');
+        await send('alice-h', 1, 1);
+        await until(alice, (x) => numbers(x).length === 1, 'alice event 1');
+        const pid = alice._pid;
+        proxy.down();
+        await until(alice, (x) => x.lastDisconnect !== undefined, 'alice disconnects');
+        await eventually(async () => (await metric(a, 'pusher_recovery_sessions_held')) >= 1, { what: 'alice held' });
+        await send('alice-h', 2, 2);
+        const refused = await metric(a, 'pusher_recovery_handovers_served_total{outcome="refused"}');
+        for (const auth of [{ user: 'mallory', pid, offset: '0' }, { user: 'mallory', pid: `ghost.${'e'.repeat(32)}` }]) {
+            const m = recorder(b.url, auth, ['websocket'], { reconnection: false });
+            await until(m, (x) => x.connects.length === 1, `connect with ${JSON.stringify(auth)}`);
+            assert.equal(m.connects[0].recovered, false);
+            assert.deepEqual(m.events, []);
+            m.close();
+        }
+        assert.equal(await metric(a, 'pusher_recovery_handovers_served_total{outcome="refused"}'), refused + 1);
+        // alice's state is still on A, for alice.
+        proxy.up();
+        await until(alice, (x) => x.connects.length === 2, 'alice reconnects');
+        assert.equal(alice.connects[1].recovered, true);
+        await until(alice, (x) => numbers(x).length === 2, 'alice event 2');
+        assert.deepEqual(numbers(alice), [1, 2]);
+        alice.close();
+    });
+
+    test('malformed control messages are refused and counted; the node goes on', async () => {
+        const a = nodes['node-a'];
+        const conn = await amqplib.connect(amqpUrl);
+        const ch = await conn.createConfirmChannel();
+        const before = await metric(a, 'pusher_recovery_handover_malformed_total');
+        for (const [type, body] of [['pusher.handover.request', 'not json'], ['pusher.handover.request', '{"v":1,"op":"request"}'],
+            ['pusher.handover.reply', '{"v":1,"op":"reply","id":"1","from":"x","ok":true,"sid":"s","events":[{"k":1,"e":"m","d":"{"}]}'],
+            ['something.else', '{}']]) {
+            ch.publish(control, 'node-a', Buffer.from(body), { type });
+        }
+        await ch.waitForConfirms();
+        await conn.close();
+        await eventually(async () => (await metric(a, 'pusher_recovery_handover_malformed_total')) === before + 4, { what: 'four refusals' });
+        assert.equal((await fetch(`${a.url}/readyz`)).status, 200);
+    });
+
+    test('SIGTERM of the node that holds the sessions: their clients recover on the other node, nothing lost', async () => {
+        const c = await startNode('node-c');
+        const b = nodes['node-b'];
+        proxy.target = portOf(c);
+        const clients = [['websocket'], ['polling']].map((t) => recorder(proxy.url, { user: `drained-${t}` }, t));
+        for (const s of clients) {
+            await until(s, (x) => x.connects.length === 1, 'connect to node C');
+            await send(s.auth.user, 1, 2);
+            await until(s, (x) => numbers(x).length === 2, 'events 1..2');
+        }
+        proxy.target = portOf(b);
+        const exited = c.stop('SIGTERM');
+        for (const s of clients) {
+            await send(s.auth.user, 3, 4);
+        }
+        for (const s of clients) {
+            await until(s, (x) => x.connects.length === 2, 'the reconnect (node B)');
+            assert.equal(s.connects[1].recovered, true);
+            await send(s.auth.user, 5, 5);
+            await until(s, (x) => numbers(x).length >= 5, 'events 3..5');
+            assert.deepEqual(numbers(s), range(1, 5));
+        }
+        assert.equal((await exited).code, 0);
+        delete nodes['node-c'];
+        for (const s of clients) {
+            assert.deepEqual(lost.got.filter((g) => g.routingKey === s.auth.user), [], 'nothing undelivered');
+            s.close();
+        }
     });
 });

@@ -169,7 +169,8 @@ TEST(hub_recovery, a_handed_over_session_takes_its_frames_with_their_keys_and_fr
     h.attach("alice", s1, &start);
     h.hold("alice", *s1);
     seq_t const s = h.next_seq();
-    h.deliver_recorded("alice", frame_of(s), s, [s] { return origin_of(s); }, 77);
+    h.deliver_recorded(
+        "alice", frame_of(s), s, [s] { return origin_of(s); }, 77);
     auto const out = h.hand_over("alice", std::nullopt, start);
     ASSERT_TRUE(out);
     ASSERT_EQ(out->size(), 1u);
