@@ -61,6 +61,8 @@ std::optional<std::string> held_sessions::moved_to(std::string const& pid, std::
 
 void held_sessions::handed_over(std::string const& user, std::chrono::steady_clock::time_point until) {
     std::lock_guard lock(mutex_);
+    auto const now = std::chrono::steady_clock::now();
+    std::erase_if(handed_users_, [now](auto const& e) { return e.second <= now; });  // bounded by recent hand-overs
     handed_users_[user] = until;
 }
 

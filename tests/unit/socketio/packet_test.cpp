@@ -1,6 +1,7 @@
 // Codec tables from the Socket.IO v5 protocol (socket.io-protocol README, "Packet encoding") and
 // docs/conformance.md §3.
 #include "socketio/packet.hpp"
+#include "socketio/event_frame.hpp"
 
 #include <gtest/gtest.h>
 
@@ -277,6 +278,23 @@ TEST(socketio_packet, decoded_arguments_echo_byte_exact) {
     packet p = ok(in);
     arguments args = take_arguments(p, {});
     EXPECT_EQ(*encode_event("/", "message-back", args), R"(42["message-back",7,"x",{"k":[null]},1.0,[],{}])");
+}
+
+// decode_event_frame is the inverse of encode_event_frame with an offset (the hand-over reads frames back).
+TEST(EventFrame, DecodesWhatItEncodes) {
+    for (auto [event, payload] :
+         {std::pair{"mail.new"s, R"({"a":[1,2.50,"x\"y"]})"s}, std::pair{"q\"uote\\s"s, "null"s},
+          std::pair{"caf\xc3\xa9"s, R"("a string, with \"quotes\" and ,\"")"s}}) {
+        auto const f = encode_event_frame(event, payload, "/", "18446744073709551615");
+        auto const parts = decode_event_frame(*f);
+        ASSERT_TRUE(parts) << *f;
+        EXPECT_EQ(parts->event, event);
+        EXPECT_EQ(parts->payload_json, payload);
+    }
+    for (std::string_view bad : {"", "42", R"(42["e"])", R"(42["e",1])", R"(42/ns,["e",1,"5"])", R"(43["e",1,"5"])",
+                                 R"(42[1,1,"5"])", R"(42["e,1,"5"])"}) {
+        EXPECT_FALSE(decode_event_frame(bad)) << bad;
+    }
 }
 }  // namespace
 }  // namespace pusher::socketio
