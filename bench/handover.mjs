@@ -1,4 +1,4 @@
-// Benchmark s6: connection state recovery of a session that missed 100 events, on the node that holds it against on
+// Benchmark s7: connection state recovery of a session that missed 100 events, on the node that holds it against on
 // another node (the hand-over through RabbitMQ's control exchange), interleaved, in the same run.
 //
 // Two pusher nodes on one RabbitMQ; a socket.io-client (websocket) behind a switchable TCP proxy connects to node A;
@@ -110,7 +110,7 @@ const after = await buckets(b, 'pusher_recovery_handover_seconds');
 const handover = after.map(([le, n], i) => [le, n - before[i][1]]);
 
 const result = {
-    scenario: 's6-handover', rounds, events,
+    scenario: 's7-handover', rounds, events,
     same_node_ms: { median: median(times.same), all: times.same },
     other_node_ms: { median: median(times.other), all: times.other },
     handover_seconds_buckets: handover,
@@ -119,7 +119,7 @@ const result = {
 };
 const total = handover.at(-1)?.[1] ?? 0;
 const within = (le) => (handover.find(([l]) => l === le)?.[1] ?? 0);
-console.log(`s6-handover: ${rounds} rounds of ${events} missed events, interleaved`);
+console.log(`s7-handover: ${rounds} rounds of ${events} missed events, interleaved`);
 console.log(`  recovered on the same node:  median ${result.same_node_ms.median.toFixed(2)} ms (reconnect + replay)`);
 console.log(`  recovered on another node:   median ${result.other_node_ms.median.toFixed(2)} ms (reconnect + hand-over + replay)`);
 console.log(`  difference of the medians:   ${(result.other_node_ms.median - result.same_node_ms.median).toFixed(2)} ms`);

@@ -296,17 +296,17 @@ if want s5; then
         done
     done
 fi
-# (6) connection state recovery of a session that missed 100 events: on the node that holds it, against handed over
+# (7) connection state recovery of a session that missed 100 events: on the node that holds it, against handed over
 # from another node through RabbitMQ (bench/handover.mjs: two nodes, interleaved rounds; its own summary and JSON).
-if want s6 && want_target pusher; then
+if want s7 && want_target pusher; then
     if [ -z "$amqp_url" ] || [ ! -d "$top/tests/e2e/node_modules/socket.io-client" ]; then
-        say "s6-handover skipped (needs RabbitMQ and tests/e2e/node_modules: make test installs them)"
+        say "s7-handover skipped (needs RabbitMQ and tests/e2e/node_modules: make test installs them)"
     else
         if [ $smoke = 1 ]; then rounds=2; else rounds=$((10 * repeat)); fi
-        say "s6-handover: $rounds rounds each way"
+        say "s7-handover: $rounds rounds each way"
         if ! PUSHER_TEST_AMQP_URL="$amqp_url" PUSHER_BUILD_DIR="$build" \
             node "$top/bench/handover.mjs" --rounds "$rounds" --out "$out/handover.json" >&2; then
-            say "s6-handover: not clean"
+            say "s7-handover: not clean"
             failures=$((failures + 1))
         fi
     fi
