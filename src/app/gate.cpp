@@ -191,32 +191,31 @@ void gate::finish_handover(socketio::socket_ptr const& s, socketio::admission co
     }
     m->reserved.reset();
     m->start = start;
-    std::vector<frame> frames;
-    frames.reserve(here->size());
     auto const& r = *reply;
-    if (!r || !r->ok) {
+    bool const handed = r && r->ok;
+    std::vector<frame> frames;
+    frames.reserve((handed ? r->events.size() : 0) + here->size());
+    if (handed) {
+        std::unordered_set<std::uint64_t> seen;
+        for (auto const& h : *here) {
+            seen.insert(h.key);
+        }
+        hub::offset_text const offset(start);  // the old node's offsets mean nothing here: "everything up to start"
+        for (auto const& e : r->events) {
+            if (!seen.contains(e.key)) {
+                frames.push_back(fanout::encode(e.event, e.payload, true, nullptr, offset.view()));
+            }
+        }
+    }
+    for (auto const& h : *here) {
+        frames.push_back(h.f);  // what reached this node since the reservation
+    }
+    if (!handed) {
         stats_.recovery_unknown.fetch_add(1, std::memory_order_relaxed);
         log::debug("recovery: user {}: node {} did not hand the session over ({}): connects anew", m->user, rr->holder,
                    r ? r->error : std::string("no reply"));
-        for (auto const& h : *here) {
-            frames.push_back(h.f);  // published while it connected: it gets them as any new connection would
-        }
-        admit_fresh(s, a, frames);
+        admit_fresh(s, a, frames);  // what was published while it connected, as any new connection gets it
         return;
-    }
-    std::unordered_set<std::uint64_t> seen;
-    for (auto const& h : *here) {
-        seen.insert(h.key);
-    }
-    frames.reserve(r->events.size() + here->size());
-    hub::offset_text const offset(start);  // the old node's offsets mean nothing here: "everything up to start"
-    for (auto const& e : r->events) {
-        if (!seen.contains(e.key)) {
-            frames.push_back(fanout::encode(e.event, e.payload, true, nullptr, offset.view()));
-        }
-    }
-    for (auto const& h : *here) {
-        frames.push_back(h.f);
     }
     m->admitted = true;
     m->pid = rr->pid;

@@ -5,7 +5,6 @@
 #include "metrics/registry.hpp"
 #include "socketio/scheduler.hpp"
 
-#include <atomic>
 #include <mutex>
 #include <random>
 #include <unordered_map>
@@ -72,12 +71,23 @@ struct handover::state : std::enable_shared_from_this<state> {
                             });
     }
 
-    void on_request(std::string_view body) {
+    // `decode(body)`, or nothing: a malformed message, counted and logged.
+    template <class Message>
+    std::optional<Message> decoded(std::optional<Message> (*decode)(std::string_view, std::string&,
+                                                                    cluster::decode_limits),
+                                   std::string_view body, char const* what) {
         std::string why;
-        auto r = cluster::decode_request(body, why);
-        if (!r) {
+        auto m = decode(body, why, {});
+        if (!m) {
             malformed.inc();
-            log::warn("handover: refused a malformed request ({})", why);
+            log::warn("handover: refused a malformed {} ({})", what, why);
+        }
+        return m;
+    }
+
+    void on_request(std::string_view body) {
+        auto r = decoded(cluster::decode_request, body, "request");
+        if (!r) {
             return;
         }
         serve_fn fn;
@@ -105,11 +115,8 @@ struct handover::state : std::enable_shared_from_this<state> {
     }
 
     void on_reply(std::string_view body) {
-        std::string why;
-        auto r = cluster::decode_reply(body, why);
+        auto r = decoded(cluster::decode_reply, body, "reply");
         if (!r) {
-            malformed.inc();
-            log::warn("handover: refused a malformed reply ({})", why);
             return;
         }
         auto p = take(r->id);
@@ -147,10 +154,6 @@ handover::handover(broker::broker& b, socketio::scheduler& timers, metrics::regi
 handover::~handover() {
     std::lock_guard lock(state_->mutex);
     state_->serve = nullptr;
-}
-
-std::string const& handover::node_id() const {
-    return state_->node_id;
 }
 
 void handover::serve_with(serve_fn serve) {

@@ -41,7 +41,6 @@ class handover {
     handover(handover const&) = delete;
     handover& operator=(handover const&) = delete;
 
-    std::string const& node_id() const;
     void serve_with(serve_fn serve);
 
     // Asks `node` for a session (r.id and r.from are filled in here). `done` runs exactly once.

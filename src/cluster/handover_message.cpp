@@ -79,6 +79,15 @@ class reader {
         return std::nullopt;
     }
 
+    // A node id member (valid_node_id).
+    std::string node(std::string_view name) {
+        std::string id = text(name, 1, 64);
+        if (!failed() && !valid_node_id(id)) {
+            fail(std::string(name) + ": not a node id");
+        }
+        return id;
+    }
+
     bool flag(std::string_view name) {
         auto const* v = o_.if_contains(name);
         if (v == nullptr || !v->is_bool()) {
@@ -98,6 +107,7 @@ class reader {
 // The body as a JSON object of this version and `op`.
 std::optional<boost::json::value> parse_object(std::string_view body, std::string_view op, std::string& why,
                                                decode_limits const& lim) {
+    why.clear();
     if (body.size() > lim.max_bytes) {
         why = "too large";
         return std::nullopt;
@@ -184,7 +194,6 @@ std::string encode(handover_reply const& r) {
 }
 
 std::optional<handover_request> decode_request(std::string_view body, std::string& why, decode_limits lim) {
-    why.clear();
     auto v = parse_object(body, "request", why, lim);
     if (!v) {
         return std::nullopt;
@@ -192,14 +201,11 @@ std::optional<handover_request> decode_request(std::string_view body, std::strin
     reader in(v->get_object(), why);
     handover_request r;
     r.id = in.text("id", 1, max_id);
-    r.from = in.text("from", 1, 64);
+    r.from = in.node("from");
     r.user = in.text("user", 1, max_user);
     r.pid = in.text("pid", 1, max_pid);
     r.offset = in.number("offset", false);
     auto const hops = in.number("hops", true);
-    if (!in.failed() && !valid_node_id(r.from)) {
-        in.fail("from: not a node id");
-    }
     if (!in.failed() && (!hops || *hops > max_handover_hops)) {
         in.fail("hops: too many");
     }
@@ -211,7 +217,6 @@ std::optional<handover_request> decode_request(std::string_view body, std::strin
 }
 
 std::optional<handover_reply> decode_reply(std::string_view body, std::string& why, decode_limits lim) {
-    why.clear();
     auto v = parse_object(body, "reply", why, lim);
     if (!v) {
         return std::nullopt;
@@ -219,11 +224,8 @@ std::optional<handover_reply> decode_reply(std::string_view body, std::string& w
     reader in(v->get_object(), why);
     handover_reply r;
     r.id = in.text("id", 1, max_id);
-    r.from = in.text("from", 1, 64);
+    r.from = in.node("from");
     r.ok = in.flag("ok");
-    if (!in.failed() && !valid_node_id(r.from)) {
-        in.fail("from: not a node id");
-    }
     if (in.failed()) {
         return std::nullopt;
     }

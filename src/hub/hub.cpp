@@ -54,11 +54,7 @@ bool hub::attach(std::string_view user, session_ptr s, seq_t* start) {
     auto& sh = shard_for(user);
     {
         std::lock_guard lock(sh.mutex);
-        auto it = sh.users.find(user);
-        if (it == sh.users.end()) {
-            it = sh.users.emplace(std::string(user), user_record{empty_list, 0, history(sh.through)}).first;
-        }
-        auto& rec = it->second;
+        auto& rec = record_for(sh, user);
         if (std::any_of(rec.sessions->begin(), rec.sessions->end(), [&](session_ptr const& p) { return p == s; })) {
             return false;
         }
@@ -70,6 +66,14 @@ bool hub::attach(std::string_view user, session_ptr s, seq_t* start) {
     sessions_.fetch_add(1, std::memory_order_relaxed);
     attaches_.fetch_add(1, std::memory_order_relaxed);
     return true;
+}
+
+hub::user_record& hub::record_for(shard& sh, std::string_view user) {
+    auto it = sh.users.find(user);
+    if (it == sh.users.end()) {
+        it = sh.users.emplace(std::string(user), user_record{empty_list, 0, history(sh.through)}).first;
+    }
+    return it->second;
 }
 
 void hub::erase_if_unused(shard& sh, user_map::iterator it) {
@@ -166,11 +170,7 @@ void hub::release_held(std::string_view user, lost_messages& lost) {
 seq_t hub::reserve(std::string_view user) {
     auto& sh = shard_for(user);
     std::lock_guard lock(sh.mutex);
-    auto it = sh.users.find(user);
-    if (it == sh.users.end()) {
-        it = sh.users.emplace(std::string(user), user_record{empty_list, 0, history(sh.through)}).first;
-    }
-    ++it->second.held;
+    ++record_for(sh, user).held;
     held_.fetch_add(1, std::memory_order_relaxed);
     return sh.through;
 }

@@ -151,6 +151,8 @@ class hub {
     };
 
     shard& shard_for(std::string_view user) const;
+    // Under sh.mutex: the user's record, made (with an empty history from the shard's last offset) when missing.
+    user_record& record_for(shard& sh, std::string_view user);
     // Under sh.mutex: erases `it` when it has neither live nor held sessions.
     void erase_if_unused(shard& sh, user_map::iterator it);
     // A history changed size from `before` to `after` bytes: the shard's share and the node's gauge follow.
