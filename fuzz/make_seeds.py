@@ -345,10 +345,24 @@ handover = {
 }
 
 
+# --- channel subscribe / unsubscribe arguments: [flags: bit 0 unsubscribe, bit 1 dev mode][grant set][JSON] -------
+channel_request = {
+    "subscribe": b"\x00\x01" + b'[{"channel":"chat:42"}]',
+    "subscribe-token": b"\x00\x00" + b'[{"channel":"room:9","token":"a.b.c"}]',
+    "subscribe-null-token": b"\x00\x02" + b'[{"channel":"a","token":null}]',
+    "subscribe-dev": b"\x02\x00" + b'[{"channel":"AZaz09_-:.@/"}]',
+    "unsubscribe": b"\x01\x03" + b'[{"channel":"room:1x","token":"ignored"}]',
+    "bad-name": b"\x00\x01" + b'[{"channel":"bad name"}]',
+    "not-object": b"\x00\x01" + b'["chat:42"]',
+    "empty": b"\x00\x01" + b"[]",
+    "extra-args": b"\x00\x01" + b'[{"channel":"news"},1,{"channel":"x"}]',
+}
+
+
 def main():
     for name, seeds in (("eio_packet", eio), ("ws_frame", ws_seeds), ("sio_packet", sio), ("jwt", jwt),
                         ("amqp_fanout", amqp), ("api_publish", api), ("config_load", config), ("http_handshake", http_seeds),
-                        ("sio_session", sio_session), ("handover", handover)):
+                        ("sio_session", sio_session), ("handover", handover), ("channel_request", channel_request)):
         clear_seeds(name)
         for k, v in seeds.items():
             write(name, k, v)

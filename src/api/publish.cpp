@@ -1,7 +1,9 @@
 #include "api/publish.hpp"
+
 #include "socketio/reserved_events.hpp"
 
 #include "api/json_members.hpp"
+#include "channels/channel.hpp"
 #include "common/json_text.hpp"
 
 #include <boost/json/parse.hpp>
@@ -35,33 +37,48 @@ std::variant<std::string, response> name_field(std::string_view field, std::stri
     return std::move(*value);
 }
 
-// "users": a non-empty array of user ids, at most max_users entries, deduplicated in first-seen order.
-std::variant<std::vector<std::string>, response> users_field(std::string_view raw, std::size_t max_users) {
+// A channel name (channels::valid_name), or the error response.
+std::variant<std::string, response> channel_field(std::string_view field, std::string_view raw) {
+    auto value = decode_string(raw);
+    if (!value || !channels::valid_name(*value)) {
+        return bad_request(quoted(field) + " must be a channel name: 1-200 of A-Z a-z 0-9 _ - : . @ /");
+    }
+    return std::move(*value);
+}
+
+// "users" / "channels": a non-empty array of names, at most `max` entries, deduplicated in first-seen order; a user
+// id is 1..max_name bytes, a channel name as channels::valid_name says.
+std::variant<std::vector<std::string>, response> names_field(std::string_view field, std::string_view raw,
+                                                             std::size_t max, bool channel) {
     boost::system::error_code ec;
     boost::json::value const v = boost::json::parse(raw, ec);
     if (ec || !v.is_array()) {
-        return bad_request("\"users\" must be an array of strings");
+        return bad_request(quoted(field) + " must be an array of strings");
     }
     auto const& array = v.get_array();
     if (array.empty()) {
-        return bad_request("\"users\" must not be empty");
+        return bad_request(quoted(field) + " must not be empty");
     }
-    if (array.size() > max_users) {
-        return bad_request("\"users\" has " + std::to_string(array.size()) + " entries; at most " +
-                           std::to_string(max_users) + " per request");
+    if (array.size() > max) {
+        return bad_request(quoted(field) + " has " + std::to_string(array.size()) + " entries; at most " +
+                           std::to_string(max) + " per request");
     }
     std::vector<std::string> out;
     out.reserve(array.size());
     std::unordered_set<std::string_view> seen;
     seen.reserve(array.size());
     for (std::size_t i = 0; i < array.size(); ++i) {
+        auto const entry = quoted(field) + "[" + std::to_string(i) + "]";
         if (!array[i].is_string()) {
-            return bad_request("\"users\"[" + std::to_string(i) + "] must be a string");
+            return bad_request(entry + " must be a string");
         }
         auto const& s = array[i].get_string();
-        if (s.empty() || s.size() > publish_settings::max_name) {
-            return bad_request("\"users\"[" + std::to_string(i) + "] must be 1 to " +
-                               std::to_string(publish_settings::max_name) + " bytes");
+        std::string_view const name(s.data(), s.size());
+        if (channel && !channels::valid_name(name)) {
+            return bad_request(entry + " must be a channel name: 1-200 of A-Z a-z 0-9 _ - : . @ /");
+        }
+        if (!channel && (s.empty() || s.size() > publish_settings::max_name)) {
+            return bad_request(entry + " must be 1 to " + std::to_string(publish_settings::max_name) + " bytes");
         }
         // The views point into `v`'s strings, alive until the end of this function.
         if (seen.insert(std::string_view(s.data(), s.size())).second) {
@@ -117,7 +134,7 @@ bool authorized(std::string_view authorization, std::vector<std::string> const& 
 }
 
 std::size_t accepted_count(broker::publication const& p) {
-    return p.broadcast ? 1 : p.users.size();
+    return p.broadcast ? 1 : p.users.size() + p.channels.size();
 }
 
 response publish_accepted(std::size_t n) {
@@ -151,10 +168,12 @@ publish_result parse_publish(request const& req, publish_settings const& setting
         return bad_request("body must be a JSON object");
     }
 
-    std::optional<std::string_view> user, users, broadcast, event, data, id;
+    std::optional<std::string_view> user, users, channel, channel_list, broadcast, event, data, id;
     for (auto const& m : *members) {
         std::optional<std::string_view>* slot = m.key == "user"        ? &user
                                                 : m.key == "users"     ? &users
+                                                : m.key == "channel"   ? &channel
+                                                : m.key == "channels"  ? &channel_list
                                                 : m.key == "broadcast" ? &broadcast
                                                 : m.key == "event"     ? &event
                                                 : m.key == "data"      ? &data
@@ -163,7 +182,7 @@ publish_result parse_publish(request const& req, publish_settings const& setting
         if (slot == nullptr) {
             // Strict, so a typo ("usr", "payload") is an error rather than a message that silently goes nowhere.
             return bad_request("unknown field " + quoted(m.key) +
-                               " (expected user, users, broadcast, event, data, id)");
+                               " (expected user, users, channel, channels, broadcast, event, data, id)");
         }
         if (*slot) {
             return bad_request("duplicate field " + quoted(m.key));
@@ -179,12 +198,15 @@ publish_result parse_publish(request const& req, publish_settings const& setting
         }
         to_all = *broadcast == "true";
     }
-    int const targets = (user ? 1 : 0) + (users ? 1 : 0) + (to_all ? 1 : 0);
+    int const targets =
+        (user ? 1 : 0) + (users ? 1 : 0) + (channel ? 1 : 0) + (channel_list ? 1 : 0) + (to_all ? 1 : 0);
     if (targets == 0) {
-        return bad_request("no target: give \"user\", \"users\" or \"broadcast\":true");
+        return bad_request("no target: give \"user\", \"users\", \"channel\", \"channels\" or \"broadcast\":true");
     }
     if (targets > 1) {
-        return bad_request("several targets: give only one of \"user\", \"users\" or \"broadcast\":true");
+        return bad_request(
+            "several targets: give only one of \"user\", \"users\", \"channel\", \"channels\" or "
+            "\"broadcast\":true");
     }
     if (user) {
         auto v = name_field("user", *user);
@@ -192,12 +214,19 @@ publish_result parse_publish(request const& req, publish_settings const& setting
             return std::move(*err);
         }
         pub.users.push_back(std::move(std::get<std::string>(v)));
-    } else if (users) {
-        auto v = users_field(*users, settings.max_users);
+    } else if (users || channel_list) {
+        auto v = users ? names_field("users", *users, settings.max_users, false)
+                       : names_field("channels", *channel_list, settings.max_users, true);
         if (auto* err = std::get_if<response>(&v)) {
             return std::move(*err);
         }
-        pub.users = std::move(std::get<std::vector<std::string>>(v));
+        (users ? pub.users : pub.channels) = std::move(std::get<std::vector<std::string>>(v));
+    } else if (channel) {
+        auto v = channel_field("channel", *channel);
+        if (auto* err = std::get_if<response>(&v)) {
+            return std::move(*err);
+        }
+        pub.channels.push_back(std::move(std::get<std::string>(v)));
     } else {
         pub.broadcast = true;
     }

@@ -129,6 +129,7 @@ struct application::parts {
                 "neither --jwt-secret nor --jwt-public-key is set and --dev-auth is off: every client will be "
                 "refused");
         }
+        gate_.limit_channels(cfg_.channels.per_session);
         socketio_.add_namespace("/", gate_);
         if (hub_.recovery_enabled() && broker_->clustered()) {
             fanout_.on_control_messages(

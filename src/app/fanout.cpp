@@ -61,6 +61,10 @@ fanout::fanout(hub::hub& h, metrics::registry& reg, clock_fn now_ms, undeliver_f
           reg.add_counter("pusher_messages_received_total", "Messages received from the broker.", {{"kind", "user"}})),
       received_broadcast_(reg.add_counter("pusher_messages_received_total", "Messages received from the broker.",
                                           {{"kind", "broadcast"}})),
+      received_channel_(reg.add_counter("pusher_messages_received_total", "Messages received from the broker.",
+                                        {{"kind", "channel"}})),
+      dropped_no_subscriber_(reg.add_counter("pusher_messages_dropped_total", "Messages dropped, by reason.",
+                                             {{"reason", "no_subscriber"}})),
       delivered_(reg.add_counter("pusher_messages_delivered_total",
                                  "Message frames handed to sessions (one per recipient session).")),
       as_string_(reg.add_counter("pusher_messages_non_json_total",
@@ -79,28 +83,37 @@ fanout::fanout(hub::hub& h, metrics::registry& reg, clock_fn now_ms, undeliver_f
                                  latency_bounds())) {}
 
 frame fanout::encode(std::string_view event, std::string_view payload, bool content_is_json, bool* as_string,
-                     std::string_view offset) {
+                     std::string_view offset, std::string_view meta_json) {
     std::string_view const json = trim_json_ws(payload);
     if (content_is_json && !json.empty() && json_text::is_valid(json)) {
         if (as_string != nullptr) {
             *as_string = false;
         }
-        return socketio::encode_event_frame(event, json, "/", offset);
+        return socketio::encode_event_frame(event, json, "/", offset, meta_json);
     }
     if (as_string != nullptr) {
         *as_string = true;
     }
-    return socketio::encode_event_frame(event, quote_as_utf8(payload), "/", offset);
+    return socketio::encode_event_frame(event, quote_as_utf8(payload), "/", offset, meta_json);
 }
 
 std::optional<std::size_t> fanout::hand_to_hub(broker::message const& m, frame const& f, std::uint64_t seq) {
     if (!hub_.recovery_enabled()) {
-        std::size_t const n = m.broadcast ? hub_.deliver_all(f) : hub_.deliver(m.user, f);
-        return n > 0 || m.broadcast ? std::optional<std::size_t>(n) : std::nullopt;
+        std::size_t const n = m.broadcast          ? hub_.deliver_all(f)
+                              : !m.channel.empty() ? hub_.deliver_channel(m.channel, f)
+                                                   : hub_.deliver(m.user, f);
+        return n > 0 || m.broadcast || !m.channel.empty() ? std::optional<std::size_t>(n) : std::nullopt;
     }
     std::uint64_t const key = hub::dedup_key(m.message_id, m.event, m.payload, m.timestamp_ms);
     if (m.broadcast) {
         return hub_.deliver_all_recorded(f, seq, key);
+    }
+    if (!m.channel.empty()) {
+        hub::delivery const d = hub_.deliver_channel_recorded(m.channel, f, seq, key);
+        if (d.sessions == 0 && d.held > 0) {
+            return std::nullopt;  // kept for a held member only (see on_message)
+        }
+        return d.sessions;
     }
     hub::delivery d = hub_.deliver_recorded(
         m.user, f, seq,
@@ -123,7 +136,7 @@ std::optional<std::size_t> fanout::hand_to_hub(broker::message const& m, frame c
 }
 
 void fanout::on_message(broker::message const& m) {
-    (m.broadcast ? received_broadcast_ : received_user_).inc();
+    (m.broadcast ? received_broadcast_ : !m.channel.empty() ? received_channel_ : received_user_).inc();
 
     if (m.event.empty() || !utf8::is_valid(m.event)) {
         drop(dropped_invalid_event_, invalid_log_, "invalid event name", m);
@@ -137,12 +150,21 @@ void fanout::on_message(broker::message const& m) {
     bool as_string = false;
     bool const recorded = hub_.recovery_enabled();
     std::uint64_t const seq = recorded ? hub_.next_seq() : 0;
+    std::string meta;
+    if (!m.channel.empty()) {
+        meta = "{\"channel\":";
+        json_text::append_string(meta, m.channel);
+        meta.push_back('}');
+    }
     frame const f =
-        encode(m.event, m.payload, m.content_is_json, &as_string, recorded ? hub::offset_text(seq).view() : "");
+        encode(m.event, m.payload, m.content_is_json, &as_string, recorded ? hub::offset_text(seq).view() : "", meta);
     if (as_string) {
         as_string_.inc();
     }
     std::optional<std::size_t> const reached = hand_to_hub(m, f, seq);
+    if (!reached && !m.channel.empty()) {
+        return;  // a channel event kept for a held member only
+    }
     if (!reached) {
         // A user message that finds nobody here is a miss (e.g. the user left inside the unbind grace): handed to
         // the undelivered exchange, or dropped when that is off. (A broadcast that finds nobody is normal: it goes
@@ -160,6 +182,11 @@ void fanout::on_message(broker::message const& m) {
     }
     std::size_t const n = *reached;
     if (n == 0) {
+        if (!m.channel.empty()) {
+            // Bound here for a member that left (the unbind grace), or kept for a held one only: the channel's
+            // events are for whoever is subscribed, so nothing is republished; counted.
+            dropped_no_subscriber_.inc();
+        }
         return;  // a broadcast here for nobody, or a message kept for a held session only
     }
     delivered_.inc(n);
@@ -211,7 +238,9 @@ bool fanout::log_throttle::allow(std::int64_t now_ms, std::uint64_t& suppressed)
 fanout_stats fanout::stats() const {
     fanout_stats s;
     s.received_broadcast = received_broadcast_.value();
-    s.received = received_user_.value() + s.received_broadcast;
+    s.received_channel = received_channel_.value();
+    s.received = received_user_.value() + s.received_broadcast + s.received_channel;
+    s.dropped_no_subscriber = dropped_no_subscriber_.value();
     s.delivered = delivered_.value();
     s.as_string = as_string_.value();
     s.dropped_no_session = dropped_no_session_.value();

@@ -2,7 +2,8 @@
 // app::fanout: the broker's sink. Turns each delivered message into one Engine.IO frame, encoded once
 // (`42["<event>",<payload>]`, the payload's bytes spliced as they are), and hands that frame to the hub, which queues
 // the same frame (a pointer) on every session of the user (or on every session for a broadcast); each session's
-// transport copies the bytes when it writes them. Owns only its counters (in the registry given at construction).
+// transport copies the bytes when it writes them. A channel event (`42["<event>",<payload>,{"channel":"<name>"}]`)
+// goes the same way to the channel's members. Owns only its counters (in the registry given at construction).
 // on_message runs on the broker's thread (the consumer's for amqp_broker, memory_broker's own) and never waits on
 // I/O: the hub takes a shard lock (each in turn for a broadcast), and each session only its inbox lock and, for the
 // first frame of a burst, its worker's mailbox lock (engineio/server_session.hpp, engineio/session_mailbox.hpp).
@@ -35,10 +36,12 @@ class registry;
 namespace pusher::app {
 // A snapshot of the fan-out's counters (the same values /metrics shows).
 struct fanout_stats {
-    std::uint64_t received = 0;            // messages from the broker (user + broadcast)
-    std::uint64_t received_broadcast = 0;  // of which broadcasts
-    std::uint64_t delivered = 0;           // frames handed to sessions (one per recipient session)
-    std::uint64_t as_string = 0;           // payloads that were not JSON and went out as a JSON string
+    std::uint64_t received = 0;               // messages from the broker (user + broadcast)
+    std::uint64_t received_broadcast = 0;     // of which broadcasts
+    std::uint64_t received_channel = 0;       // of which channel events
+    std::uint64_t dropped_no_subscriber = 0;  // channel events that found no member here (e.g. inside the grace)
+    std::uint64_t delivered = 0;              // frames handed to sessions (one per recipient session)
+    std::uint64_t as_string = 0;              // payloads that were not JSON and went out as a JSON string
     std::uint64_t dropped_no_session = 0;
     std::uint64_t undelivered_no_session = 0;  // handed to the undeliver hook instead (not in /metrics: the broker's)
     std::uint64_t dropped_reserved_event = 0;
@@ -71,8 +74,9 @@ class fanout final : public broker::sink {
 
     // The frame a message becomes (exposed for tests and benchmarks; on_message uses it).
     // With `offset` (connection state recovery on), the frame carries it as its last argument.
+    // With `meta_json` (a channel event: `{"channel":"..."}`), the frame carries it as a second argument.
     static frame encode(std::string_view event, std::string_view payload, bool content_is_json, bool* as_string,
-                        std::string_view offset = {});
+                        std::string_view offset = {}, std::string_view meta_json = {});
 
     fanout_stats stats() const;
 
@@ -103,6 +107,8 @@ class fanout final : public broker::sink {
     std::atomic<std::uint64_t> undelivered_no_session_{0};
     metrics::counter& received_user_;
     metrics::counter& received_broadcast_;
+    metrics::counter& received_channel_;
+    metrics::counter& dropped_no_subscriber_;
     metrics::counter& delivered_;
     metrics::counter& as_string_;
     metrics::counter& dropped_no_session_;

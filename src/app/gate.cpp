@@ -4,10 +4,13 @@
 #include "app/held_sessions.hpp"
 #include "auth/authenticate.hpp"
 #include "broker/broker.hpp"
+#include "channels/channel.hpp"
+#include "common/json_text.hpp"
 #include "common/log.hpp"
 #include "hub/hub.hpp"
 #include "socketio/event_frame.hpp"
 
+#include <map>
 #include <memory>
 #include <optional>
 #include <string>
@@ -15,9 +18,18 @@
 
 namespace pusher::app {
 namespace {
+// A channel the socket is subscribed to, or being subscribed to (the binding is not confirmed yet).
+struct channel_sub {
+    bool joined = false;              // a member in the hub: its events reach the socket
+    hub::seq_t joined_at = 0;         // ... after this offset
+    std::vector<std::uint64_t> acks;  // subscribe acks to send once the binding is confirmed
+};
+
 // What the gate keeps on a socket (socket::data, session thread only).
 struct membership {
     std::string user;
+    std::vector<std::string> grants;  // the connection token's `channels` claim
+    std::map<std::string, channel_sub, std::less<>> channels;
     bool subscribed = false;  // we hold one broker subscription for this socket
     bool gone = false;        // the socket left before its admission was decided
     bool admitted = false;
@@ -93,7 +105,11 @@ void gate::on_connect(socketio::socket_ptr const& s, socketio::connect_request c
             stats_.recovery_unknown.fetch_add(1, std::memory_order_relaxed);  // junk: a normal connection
         }
     }
-    s->data() = membership{who->user, true, false, false, {}, 0, std::nullopt};
+    membership fresh;
+    fresh.user = who->user;
+    fresh.grants = std::move(who->channels);
+    fresh.subscribed = true;
+    s->data() = std::move(fresh);
     if (rr && !rr->holder.empty()) {
         // Before the binding: whatever reaches this node for the user from now on waits for this socket.
         membership_of(*s)->reserved = hub_.reserve(who->user);
@@ -270,10 +286,18 @@ void gate::serve_handover(cluster::handover_request r, handover::answer_fn answe
         case held_sessions::claim_result::claimed:
             break;
     }
+    if (!h.channels.empty()) {
+        // Channel memberships do not move between nodes (yet): the client connects anew there (recovered false,
+        // so it subscribes again), and what was kept here for it goes to the undelivered exchange.
+        stats_.recovery_expired.fetch_add(1, std::memory_order_relaxed);
+        give_up(h, broker::undelivered_reason::recovery_expired);
+        refuse("channels");
+        return;
+    }
     auto frames = hub_.hand_over(h.user, r.offset, h.start);
     if (!frames) {
         stats_.recovery_overflow.fetch_add(1, std::memory_order_relaxed);
-        give_up(h.user, broker::undelivered_reason::recovery_overflow);
+        give_up(h, broker::undelivered_reason::recovery_overflow);
         refuse("overflow");
         return;
     }
@@ -338,16 +362,20 @@ bool gate::try_recover(socketio::socket_ptr const& s, socketio::admission const&
         case held_sessions::claim_result::claimed:
             break;
     }
-    auto frames = hub_.recover(m->user, s->session(), rr->offset, h.start);
+    auto frames = hub_.recover(m->user, s->session(), rr->offset, h.start, h.channels);
     if (!frames) {
         stats_.recovery_overflow.fetch_add(1, std::memory_order_relaxed);
         log::debug("recovery: user {} cannot be recovered from its offset (capped out), connects anew", m->user);
-        give_up(h.user, broker::undelivered_reason::recovery_overflow);
+        give_up(h, broker::undelivered_reason::recovery_overflow);
         return false;
     }
     m->admitted = true;
     m->pid = rr->pid;
     m->start = h.start;
+    for (auto& c : h.channels) {
+        // Members again (the hub joined it back); their held subscriptions are this socket's now.
+        m->channels[c.channel] = channel_sub{true, c.joined, {}};
+    }
     a.accept(socketio::recovery_ids{m->pid, h.sid, frames->size()});
     for (auto const& r : *frames) {
         s->session()->send(r.f);  // on our thread: ahead of anything the hub queued since the attach
@@ -360,8 +388,133 @@ bool gate::try_recover(socketio::socket_ptr const& s, socketio::admission const&
     return true;
 }
 
-void gate::on_event(socketio::socket_ptr const&, socketio::event&) {
-    stats_.client_events.fetch_add(1, std::memory_order_relaxed);
+void gate::on_event(socketio::socket_ptr const& s, socketio::event& e) {
+    auto const what = channels::action_of(e.name);
+    auto* m = membership_of(*s);
+    if (!what || m == nullptr || !m->admitted || m->gone) {
+        stats_.client_events.fetch_add(1, std::memory_order_relaxed);
+        return;
+    }
+    auto const ack_id = e.ack_id;
+    auto parsed = channels::parse(*what, e.args.json);
+    if (auto const* no = std::get_if<channels::refusal>(&parsed)) {
+        refuse_channel(s, ack_id, *no);
+        return;
+    }
+    auto& req = std::get<channels::request>(parsed);
+    if (*what == channels::action::unsubscribe) {
+        leave_channel(s, req.channel);
+        answer_channel(s, ack_id, std::nullopt);
+        return;
+    }
+    if (auto it = m->channels.find(req.channel); it != m->channels.end()) {
+        if (it->second.joined) {
+            answer_channel(s, ack_id, std::nullopt);  // subscribed already: the same answer
+        } else if (ack_id) {
+            it->second.acks.push_back(*ack_id);  // answered with the first one
+        }
+        return;
+    }
+    if (m->channels.size() >= channels_per_session_) {
+        refuse_channel(s, ack_id,
+                       {"too_many", "too many channels on this connection (at most " +
+                                        std::to_string(channels_per_session_) + ")"});
+        return;
+    }
+    auth::identity who;
+    who.user = m->user;
+    who.channels = m->grants;
+    if (auto no = channels::authorize(who, req, verifier_, dev_auth_, now_())) {
+        refuse_channel(s, ack_id, *no);
+        return;
+    }
+    auto& sub = m->channels[req.channel];
+    if (ack_id) {
+        sub.acks.push_back(*ack_id);
+    }
+    // As for the user's binding: the ack goes out once the broker confirmed the channel's binding, so that an event
+    // published after the client saw it reaches it.
+    broker_.subscribe_channel(req.channel, [this, s, name = req.channel](boost::system::error_code ec) {
+        s->session()->dispatch([this, s, name, ec] { channel_bound(s, name, ec); });
+    });
+}
+
+void gate::channel_bound(socketio::socket_ptr const& s, std::string const& name, boost::system::error_code ec) {
+    auto* m = membership_of(*s);
+    if (m == nullptr || m->gone) {
+        return;  // on_disconnect gave the subscription back
+    }
+    auto it = m->channels.find(name);
+    if (it == m->channels.end() || it->second.joined) {
+        return;  // unsubscribed meanwhile (given back then), or joined by an earlier subscribe's confirmation
+    }
+    auto acks = std::move(it->second.acks);
+    if (ec) {
+        m->channels.erase(it);
+        broker_.unsubscribe_channel(name);
+        log::warn("subscribe refused for user {} to channel {}: binding not confirmed: {}", m->user, name,
+                  ec.message());
+        for (auto id : acks) {
+            refuse_channel(s, id, {"unavailable", "service unavailable, retry later"});
+        }
+        return;
+    }
+    it->second.joined = true;
+    hub_.join(name, s->session(), &it->second.joined_at);
+    stats_.channel_subscribes.fetch_add(1, std::memory_order_relaxed);
+    for (auto id : acks) {
+        answer_channel(s, id, std::nullopt);
+    }
+}
+
+void gate::leave_channel(socketio::socket_ptr const& s, std::string_view name) {
+    auto* m = membership_of(*s);
+    auto it = m->channels.find(name);
+    if (it == m->channels.end()) {
+        return;
+    }
+    if (it->second.joined) {
+        hub_.leave(name, *s->session());
+    }
+    for (auto id : it->second.acks) {
+        answer_channel(s, id, channels::refusal{"unsubscribed", "unsubscribed before the subscription completed"});
+    }
+    broker_.unsubscribe_channel(name);
+    m->channels.erase(it);
+}
+
+void gate::refuse_channel(socketio::socket_ptr const& s, std::optional<std::uint64_t> ack_id,
+                          channels::refusal const& no) {
+    stats_.count_channel_refusal(no.reason);
+    log::debug("subscribe refused for {}: {}", s->session()->remote_address(), no.message);
+    answer_channel(s, ack_id, no);
+}
+
+void gate::answer_channel(socketio::socket_ptr const& s, std::optional<std::uint64_t> ack_id,
+                          std::optional<channels::refusal> const& no) {
+    if (!ack_id) {
+        return;
+    }
+    socketio::arguments a;
+    if (no) {
+        a.json = "[{\"error\":";
+        json_text::append_string(a.json, no->message);
+        a.json += "}]";
+    } else {
+        a.json = "[{\"ok\":true}]";
+    }
+    s->ack(*ack_id, std::move(a));
+}
+
+// The channels a socket is a member of, as the hub holds them with the socket.
+std::vector<hub::channel_point> gate::joined_channels(socketio::socket& s) {
+    std::vector<hub::channel_point> out;
+    for (auto const& [name, sub] : membership_of(s)->channels) {
+        if (sub.joined) {
+            out.push_back({name, sub.joined_at});
+        }
+    }
+    return out;
 }
 
 void gate::on_disconnect(socketio::socket_ptr const& s, socketio::disconnect_reason why) {
@@ -372,11 +525,25 @@ void gate::on_disconnect(socketio::socket_ptr const& s, socketio::disconnect_rea
     m->gone = true;
     log::debug("gate: user {} left ({})", m->user, socketio::to_string(why));
     release_reservation(m->user, m->reserved);
-    if (!m->pid.empty() && m->admitted && m->subscribed && recoverable(why) && hub_.hold(m->user, *s->session())) {
-        // Held: the subscription (so the binding) stays until the window ends or the client is back.
+    auto joined = joined_channels(*s);
+    // Channels still being subscribed to give their subscription back now; joined ones are held or left below.
+    for (auto it = m->channels.begin(); it != m->channels.end();) {
+        if (it->second.joined) {
+            ++it;
+        } else {
+            broker_.unsubscribe_channel(it->first);
+            it = m->channels.erase(it);
+        }
+    }
+    if (!m->pid.empty() && m->admitted && m->subscribed && recoverable(why) &&
+        hub_.hold(m->user, *s->session(), joined)) {
+        // Held: the subscriptions (so the bindings, the user's and its channels') stay until the window ends or the
+        // client is back.
         m->subscribed = false;
+        m->channels.clear();
         std::uint64_t const gen = recovery_.held->next_gen();
-        auto waiter = recovery_.held->hold(m->pid, held_sessions::held{m->user, std::string(s->id()), m->start, gen});
+        auto waiter = recovery_.held->hold(
+            m->pid, held_sessions::held{m->user, std::string(s->id()), m->start, gen, std::move(joined)});
         recovery_.timers->call_after(recovery_.window, [this, pid = m->pid, gen] { expire(pid, gen); });
         if (waiter) {
             waiter();
@@ -384,6 +551,11 @@ void gate::on_disconnect(socketio::socket_ptr const& s, socketio::disconnect_rea
         return;
     }
     hub_.detach(m->user, *s->session());
+    for (auto const& c : joined) {
+        hub_.leave(c.channel, *s->session());
+        broker_.unsubscribe_channel(c.channel);
+    }
+    m->channels.clear();
     if (!m->pid.empty()) {
         if (auto waiter = recovery_.held->forget(m->pid)) {
             waiter();
@@ -398,15 +570,18 @@ void gate::on_disconnect(socketio::socket_ptr const& s, socketio::disconnect_rea
 void gate::expire(std::string const& pid, std::uint64_t gen) {
     if (auto h = recovery_.held->expire(pid, gen)) {
         stats_.recovery_expired.fetch_add(1, std::memory_order_relaxed);
-        give_up(h->user, broker::undelivered_reason::recovery_expired);
+        give_up(*h, broker::undelivered_reason::recovery_expired);
     }
 }
 
-void gate::give_up(std::string const& user, broker::undelivered_reason why) {
+void gate::give_up(held_sessions::held const& h, broker::undelivered_reason why) {
     hub::lost_messages lost;
-    hub_.release_held(user, lost);
+    hub_.release_held(h.user, lost, h.channels);
     undeliver_all(lost, why);
-    broker_.unsubscribe(user);
+    broker_.unsubscribe(h.user);
+    for (auto const& c : h.channels) {
+        broker_.unsubscribe_channel(c.channel);
+    }
 }
 
 void gate::undeliver_all(hub::lost_messages const& lost, broker::undelivered_reason why) {
@@ -425,7 +600,7 @@ void gate::release_held() {
         return;
     }
     for (auto const& h : recovery_.held->take_all()) {
-        give_up(h.user, broker::undelivered_reason::recovery_expired);
+        give_up(h, broker::undelivered_reason::recovery_expired);
     }
 }
 }  // namespace pusher::app

@@ -17,13 +17,16 @@
 // (`serve_handover`: a take-over first if it still thinks it open) and replies with what the session missed; the gate
 // sends that, minus what also reached this node (by dedup key), then what waited here, then live frames.
 #include "app/handover.hpp"
+#include "app/held_sessions.hpp"
 #include "auth/verifier.hpp"
 #include "broker/broker.hpp"
+#include "channels/channel.hpp"
 #include "common/frame.hpp"
 #include "hub/history.hpp"
 #include "socketio/scheduler.hpp"
 #include "socketio/server.hpp"
 
+#include <array>
 #include <atomic>
 #include <chrono>
 #include <cstdint>
@@ -37,13 +40,25 @@ class hub;
 }
 
 namespace pusher::app {
-class held_sessions;
-
 struct gate_stats {
     std::atomic<std::uint64_t> auth_failures{0};       // refused: bad, expired, missing token...
     std::atomic<std::uint64_t> subscribe_failures{0};  // refused: the binding could not be confirmed
     std::atomic<std::uint64_t> admitted{0};
-    std::atomic<std::uint64_t> client_events{0};  // events clients sent (the pusher expects none; ignored)
+    std::atomic<std::uint64_t> client_events{0};  // events clients sent that are none of ours (ignored)
+    // Channels.
+    std::atomic<std::uint64_t> channel_subscribes{0};  // subscriptions that took effect
+    // Subscribe (and malformed unsubscribe) refusals by reason: channels::refusal::reason, in this order.
+    static constexpr std::array<std::string_view, 7> channel_refusal_reasons{
+        "bad_request", "bad_name", "not_allowed", "bad_token", "too_many", "unavailable", "unsubscribed"};
+    std::array<std::atomic<std::uint64_t>, channel_refusal_reasons.size()> channel_refusals{};
+    void count_channel_refusal(std::string_view reason) {
+        for (std::size_t i = 0; i < channel_refusal_reasons.size(); ++i) {
+            if (channel_refusal_reasons[i] == reason) {
+                channel_refusals[i].fetch_add(1, std::memory_order_relaxed);
+                return;
+            }
+        }
+    }
     // Connection state recovery.
     std::atomic<std::uint64_t> recovered{0};             // recovering CONNECTs that got their state back (this node)
     std::atomic<std::uint64_t> recovered_other_node{0};  // ... handed over from another node
@@ -80,6 +95,8 @@ class gate final : public socketio::namespace_handler {
     void on_disconnect(socketio::socket_ptr const& s, socketio::disconnect_reason why) override;
 
     gate_stats const& stats() const { return stats_; }
+    // Channels one socket may be subscribed to at once (before the server starts).
+    void limit_channels(std::size_t per_session) { channels_per_session_ = per_session; }
 
     // Another node asks for a session this node holds (handover::serve_fn). Any thread; `answer` runs once, maybe
     // later (after a take-over), maybe never when the request is passed on to the node the session went to.
@@ -108,7 +125,17 @@ class gate final : public socketio::namespace_handler {
     void release_reservation(std::string const& user, std::optional<hub::seq_t>& reserved);
     void undeliver_all(hub::lost_messages const& lost, broker::undelivered_reason why);
     void expire(std::string const& pid, std::uint64_t gen);
-    void give_up(std::string const& user, broker::undelivered_reason why);
+    // A held session will not come back: its held state and subscriptions (user and channels) go.
+    void give_up(held_sessions::held const& h, broker::undelivered_reason why);
+
+    // Channels (session thread).
+    void channel_bound(socketio::socket_ptr const& s, std::string const& name, boost::system::error_code ec);
+    void leave_channel(socketio::socket_ptr const& s, std::string_view name);
+    void refuse_channel(socketio::socket_ptr const& s, std::optional<std::uint64_t> ack_id,
+                        channels::refusal const& no);
+    static void answer_channel(socketio::socket_ptr const& s, std::optional<std::uint64_t> ack_id,
+                               std::optional<channels::refusal> const& no);
+    static std::vector<hub::channel_point> joined_channels(socketio::socket& s);
 
     hub::hub& hub_;
     broker::broker& broker_;
@@ -117,5 +144,6 @@ class gate final : public socketio::namespace_handler {
     clock_fn now_;
     gate_recovery recovery_;
     gate_stats stats_;
+    std::size_t channels_per_session_ = 100;
 };
 }  // namespace pusher::app

@@ -36,9 +36,10 @@ class held_sessions {
     // What a recovery needs of the socket that left.
     struct held {
         std::string user;
-        std::string sid;        // its Socket.IO id, given back on recovery
-        hub::seq_t start = 0;   // it has had everything after this offset since it began
-        std::uint64_t gen = 0;  // which hold this is (a pid can be held, recovered and held again)
+        std::string sid;                           // its Socket.IO id, given back on recovery
+        hub::seq_t start = 0;                      // it has had everything after this offset since it began
+        std::uint64_t gen = 0;                     // which hold this is (a pid can be held, recovered and held again)
+        std::vector<hub::channel_point> channels;  // its channels (their subscriptions are held with it)
     };
     enum class claim_result : std::uint8_t { none, claimed, wait };
 

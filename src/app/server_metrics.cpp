@@ -97,8 +97,24 @@ void register_server_metrics(metrics::registry& reg, server_parts p) {
                      kind::counter, {}, [&sio] { return load(sio.connect_timeouts); });
     reg.add_callback("pusher_socket_decode_errors_total", "Socket.IO packets that could not be decoded", kind::counter,
                      {}, [&sio] { return load(sio.decode_errors); });
-    reg.add_callback("pusher_client_events_total", "Events sent by clients (ignored: the pusher only pushes)",
-                     kind::counter, {}, [&gate] { return load(gate.client_events); });
+    reg.add_callback("pusher_client_events_total",
+                     "Events sent by clients that are not subscribe / unsubscribe (ignored)", kind::counter, {},
+                     [&gate] { return load(gate.client_events); });
+
+    // Channels (the gate, the hub, the broker's bindings).
+    reg.add_callback("pusher_channel_subscribes_total", "Channel subscriptions that took effect", kind::counter, {},
+                     [&gate] { return load(gate.channel_subscribes); });
+    for (std::size_t i = 0; i < gate_stats::channel_refusal_reasons.size(); ++i) {
+        reg.add_callback("pusher_channel_subscribe_refusals_total",
+                         "Channel subscribes refused, by reason (bad_request, bad_name, not_allowed, bad_token, "
+                         "too_many, unavailable, unsubscribed)",
+                         kind::counter, {{"reason", std::string(gate_stats::channel_refusal_reasons[i])}},
+                         [&gate, i] { return load(gate.channel_refusals[i]); });
+    }
+    reg.add_callback("pusher_channels", "Channels with at least one member on this node", kind::gauge, {},
+                     [&hub] { return static_cast<double>(hub.channels()); });
+    reg.add_callback("pusher_channel_subscriptions", "Channel memberships of connections on this node", kind::gauge, {},
+                     [&hub] { return static_cast<double>(hub.channel_members()); });
 
     // Connection state recovery (the gate and the hub).
     for (auto [outcome, member] :
@@ -143,6 +159,13 @@ void register_server_metrics(metrics::registry& reg, server_parts p) {
                      stat(&bs::bound_users));
     reg.add_callback("pusher_broker_subscriptions", "Connections holding a subscription", kind::gauge, {},
                      stat(&bs::subscriptions));
+    reg.add_callback("pusher_presence_events_total",
+                     "Presence events (online / offline) published (embedded broker: counted only)", kind::counter, {},
+                     stat(&bs::presence_events));
+    reg.add_callback("pusher_presence_events_failed_total", "Presence events not confirmed by the broker (not retried)",
+                     kind::counter, {}, stat(&bs::presence_failed));
+    reg.add_callback("pusher_channel_bindings", "Channel routing keys bound (or inside the unbind grace)", kind::gauge,
+                     {}, stat(&bs::bound_channels));
     reg.add_callback("pusher_broker_binds_total", "queue.bind sent (re-binds after a reconnect included)",
                      kind::counter, {}, stat(&bs::binds));
     reg.add_callback("pusher_broker_unbinds_total", "queue.unbind sent", kind::counter, {}, stat(&bs::unbinds));

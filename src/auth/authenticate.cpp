@@ -39,7 +39,8 @@ verify_result authenticate(boost::json::object const* auth, verifier const* v, b
     if (!user->is_string() || user->get_string().empty() || user->get_string().size() > max_user_bytes) {
         return failure{failure_kind::bad_request, "user must be a string of 1..255 bytes"};
     }
-    return identity{std::string(user->get_string().data(), user->get_string().size()), clock::time_point::max()};
+    return identity{
+        std::string(user->get_string().data(), user->get_string().size()), clock::time_point::max(), {}, {}};
 }
 
 }  // namespace pusher::auth

@@ -452,6 +452,27 @@ verify_result jwt_verifier::verify(std::string_view token, clock::time_point now
         return fail(failure_kind::claims, "sub claim must be a string of 1..255 bytes");
     }
     who.user.assign(sub->get_string().data(), sub->get_string().size());
+    // Channel grants (channels/channel.hpp decides what they allow): `channels`, an array of names or prefixes,
+    // and `channel`, the one channel a per-channel token is for. Anything else in them makes the token invalid:
+    // a grant that is silently ignored would be a surprise at subscribe time.
+    if (auto const* chs = claims->if_contains("channels"); chs != nullptr) {
+        auto const* arr = chs->if_array();
+        if (arr == nullptr || arr->size() > max_channel_grants) {
+            return fail(failure_kind::claims, "channels claim must be an array of at most 1000 strings");
+        }
+        for (auto const& c : *arr) {
+            if (!c.is_string() || c.get_string().empty() || c.get_string().size() > 255) {
+                return fail(failure_kind::claims, "channels claim must be an array of strings of 1..255 bytes");
+            }
+            who.channels.emplace_back(c.get_string().data(), c.get_string().size());
+        }
+    }
+    if (auto const* ch = claims->if_contains("channel"); ch != nullptr) {
+        if (!ch->is_string() || ch->get_string().empty() || ch->get_string().size() > 255) {
+            return fail(failure_kind::claims, "channel claim must be a string of 1..255 bytes");
+        }
+        who.channel.assign(ch->get_string().data(), ch->get_string().size());
+    }
     return who;
 }
 

@@ -7,6 +7,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace pusher::auth {
 
@@ -19,7 +20,12 @@ struct identity {
     std::string user;
     // When the credential stops being valid; time_point::max() when it never expires (no `exp`, or dev auth).
     clock::time_point expires = clock::time_point::max();
+    // The `channels` claim: channel names, or prefixes ending in `*`, this user may subscribe to.
+    std::vector<std::string> channels;
+    // The `channel` claim of a per-channel token: the one channel it grants (empty when absent).
+    std::string channel;
 };
+inline constexpr std::size_t max_channel_grants = 1000;  // entries in a `channels` claim
 
 // Why a client was refused. `kind` is for counting (metrics labels, logs); `message` is what the client sees in its
 // Socket.IO CONNECT_ERROR, so it is short, human and never echoes secrets.

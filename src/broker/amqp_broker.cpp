@@ -5,13 +5,30 @@
 #include "broker/amqp_publisher.hpp"
 #include "broker/counters.hpp"
 #include "broker/error.hpp"
+#include "common/json_text.hpp"
 #include "common/log.hpp"
 
 #include <fmt/format.h>
 
+#include <chrono>
+#include <string>
 #include <utility>
 
 namespace pusher::broker {
+namespace {
+// The body of a presence event: {"user":"alice","node":"ID","sessions":N,"at":<ms since the epoch>}.
+std::string presence_body(binding_table::presence_change const& p, std::string_view node) {
+    using namespace std::chrono;
+    std::string body = "{\"user\":";
+    json_text::append_string(body, p.key);
+    body += ",\"node\":";
+    json_text::append_string(body, node);
+    body += fmt::format(",\"sessions\":{},\"at\":{}}}", p.subscribers,
+                        duration_cast<milliseconds>(system_clock::now().time_since_epoch()).count());
+    return body;
+}
+}  // namespace
+
 struct amqp_broker::parts {
     explicit parts(options const& o)
         : clustered(!o.control_exchange.empty() && !o.node_id.empty()),
@@ -36,10 +53,16 @@ struct amqp_broker::parts {
         }
         // The publisher outlives every call: amqp_broker stops both (joining their threads) before destroying them.
         s.probe = [&self](std::string key, done_fn done) { self.publisher.probe(std::move(key), std::move(done)); };
+        if (!o.presence_exchange.empty()) {
+            s.presence = [&self, node = o.node_id](binding_table::presence_change const& p) {
+                self.publisher.presence(p.key, p.online ? "online" : "offline", presence_body(p, node));
+            };
+        }
         s.expect_probe = !o.undelivered_exchange.empty();
         s.link = link(o, "consumer");
         s.exchange = o.exchange;
         s.broadcast_exchange = o.broadcast_exchange;
+        s.channel_exchange = o.channel_exchange;
         s.queue = o.queue;
         s.table.unbind_grace = o.unbind_grace;
         s.table.subscribe_timeout = o.subscribe_timeout;
@@ -50,8 +73,10 @@ struct amqp_broker::parts {
         s.link = link(o, "publisher");
         s.exchange = o.exchange;
         s.broadcast_exchange = o.broadcast_exchange;
+        s.channel_exchange = o.channel_exchange;
         s.undelivered_exchange = o.undelivered_exchange;
         s.control_exchange = o.control_exchange;
+        s.presence_exchange = o.presence_exchange;
         s.window = o.publish_window == 0 ? 1 : o.publish_window;
         s.backlog = o.publish_backlog;
         s.timeout = o.publish_timeout;
@@ -86,6 +111,13 @@ std::string amqp_broker::validate(options const& o) {
     if (o.exchange == o.broadcast_exchange) {
         return "the exchange and the broadcast exchange must differ";
     }
+    if (auto why = check_name(o.channel_exchange, "channel exchange"); !why.empty()) {
+        return why;
+    }
+    if (o.channel_exchange == o.exchange || o.channel_exchange == o.broadcast_exchange ||
+        o.channel_exchange == o.undelivered_exchange || o.channel_exchange == o.control_exchange) {
+        return "the channel exchange must differ from the other exchanges";
+    }
     if (o.undelivered_exchange.size() > 255) {
         return "the undelivered exchange name is longer than 255 bytes";
     }
@@ -100,6 +132,9 @@ std::string amqp_broker::validate(options const& o) {
         (o.control_exchange == o.exchange || o.control_exchange == o.broadcast_exchange ||
          o.control_exchange == o.undelivered_exchange)) {
         return "the control exchange must differ from the other exchanges";
+    }
+    if (o.presence_exchange.size() > 255) {
+        return "the presence exchange name is longer than 255 bytes";
     }
     if (o.queue.size() > 255) {
         return "the queue name is longer than 255 bytes";
@@ -129,6 +164,14 @@ void amqp_broker::subscribe(std::string_view user, done_fn done) {
 
 void amqp_broker::unsubscribe(std::string_view user) {
     parts_->consumer.unsubscribe(user);
+}
+
+void amqp_broker::subscribe_channel(std::string_view channel, done_fn done) {
+    parts_->consumer.subscribe_channel(channel, std::move(done));
+}
+
+void amqp_broker::unsubscribe_channel(std::string_view channel) {
+    parts_->consumer.unsubscribe_channel(channel);
 }
 
 void amqp_broker::publish(publication p, done_fn done) {

@@ -29,6 +29,8 @@ class amqp_broker final : public broker {
     void stop() override;
     void subscribe(std::string_view user, done_fn done) override;
     void unsubscribe(std::string_view user) override;
+    void subscribe_channel(std::string_view channel, done_fn done) override;
+    void unsubscribe_channel(std::string_view channel) override;
     void publish(publication p, done_fn done) override;
     // Republishes on o.undelivered_exchange (nothing when it is empty): see amqp_publisher::undeliver.
     void undeliver(undelivered u) override;

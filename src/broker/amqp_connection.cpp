@@ -265,6 +265,10 @@ alternate_exchange declare_exchanges(amqp_connection& c, amqp_options const& o) 
         }
     }
     c.declare_exchange(o.broadcast_exchange, "fanout");
+    c.declare_exchange(o.channel_exchange, "direct");
+    if (!o.presence_exchange.empty()) {
+        c.declare_exchange(o.presence_exchange, "topic");
+    }
     if (!o.control_exchange.empty()) {
         c.declare_exchange(o.control_exchange, "direct");
     }

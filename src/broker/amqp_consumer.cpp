@@ -19,8 +19,14 @@ amqp_consumer::amqp_consumer(settings s, broker_counters& counters)
               return l;
           }(),
           counters, counters.consumer_connected),
-      subs_(link_.loop(), settings_.table, counters, settings_.link.who,
-            [this](binding_table::command const& cmd) { return send(cmd); }) {}
+      subs_(
+          link_.loop(), settings_.table, counters, settings_.link.who,
+          [this](binding_table::command const& cmd) { return send(cmd, false); }, subscriptions::of_users(counters)),
+      channel_subs_(
+          link_.loop(), settings_.table, counters, settings_.link.who,
+          [this](binding_table::command const& cmd) { return send(cmd, true); }, subscriptions::of_channels(counters)) {
+    subs_.on_presence(settings_.presence);
+}
 
 amqp_consumer::~amqp_consumer() {
     stop();
@@ -81,7 +87,7 @@ void amqp_consumer::up() {
     log::info("{}: connected to {}, consuming from queue {} (exchanges {} and {})", link_.who(),
               amqp_url_address(settings_.link.options.url), queue_, settings_.exchange, settings_.broadcast_exchange);
     auto const first_seq = next_seq_;
-    auto const sent = subs_.link_up();
+    auto const sent = subs_.link_up() + (link_.connection() ? channel_subs_.link_up() : 0);
     if (!link_.connection()) {
         return;  // lost while sending
     }
@@ -99,9 +105,11 @@ void amqp_consumer::down(boost::system::error_code ec) {
     restore_until_seq_ = 0;
     if (ec == error::stopped) {
         subs_.abort();
+        channel_subs_.abort();
         routing_check_timer_.cancel();
     } else {
         subs_.link_down();
+        channel_subs_.link_down();
     }
 }
 
@@ -171,16 +179,17 @@ void amqp_consumer::set_ready(bool r) {
 
 // queue.bind / queue.unbind as one non-blocking method frame (nowait = 0: we want the -ok to know when a
 // subscriber may be told it is bound); the reply is read by the link's drain and matched FIFO against inflight_.
-bool amqp_consumer::send(binding_table::command const& cmd) {
+bool amqp_consumer::send(binding_table::command const& cmd, bool channel) {
     auto* conn = link_.connection();
     if (conn == nullptr) {
         return false;
     }
+    std::string const& exchange = channel ? settings_.channel_exchange : settings_.exchange;
     int rc = 0;
     if (cmd.what == binding_table::op::bind) {
         amqp_queue_bind_t m{};
         m.queue = bytes(queue_);
-        m.exchange = bytes(settings_.exchange);
+        m.exchange = bytes(exchange);
         m.routing_key = bytes(cmd.key);
         m.nowait = 0;
         m.arguments = amqp_empty_table;
@@ -188,7 +197,7 @@ bool amqp_consumer::send(binding_table::command const& cmd) {
     } else {
         amqp_queue_unbind_t m{};  // AMQP 0-9-1 queue.unbind has no nowait
         m.queue = bytes(queue_);
-        m.exchange = bytes(settings_.exchange);
+        m.exchange = bytes(exchange);
         m.routing_key = bytes(cmd.key);
         m.arguments = amqp_empty_table;
         rc = amqp_send_method(conn->get(), 1, AMQP_QUEUE_UNBIND_METHOD, &m);
@@ -197,7 +206,7 @@ bool amqp_consumer::send(binding_table::command const& cmd) {
         link_.lost(std::string("sending queue.bind/unbind: ") + amqp_error_string2(rc));
         return false;
     }
-    inflight_.push_back({cmd.what, cmd.key, clock::now(), ++next_seq_});
+    inflight_.push_back({cmd.what, channel, cmd.key, clock::now(), ++next_seq_});
     return true;
 }
 
@@ -227,7 +236,7 @@ void amqp_consumer::on_reply(binding_table::op what) {
         restore_until_seq_ = 0;
         set_ready(true);
     }
-    subs_.confirmed(p.key);
+    (p.channel ? channel_subs_ : subs_).confirmed(p.key);
 }
 
 void amqp_consumer::on_delivery(amqp_envelope_t const& env) {
@@ -246,7 +255,7 @@ void amqp_consumer::on_delivery(amqp_envelope_t const& env) {
         }
         return;
     }
-    auto m = to_message(env, settings_.exchange, settings_.broadcast_exchange);
+    auto m = to_message(env, settings_.exchange, settings_.broadcast_exchange, settings_.channel_exchange);
     if (!m) {
         counters_.add(counters_.invalid);
         log::debug("{}: dropped a delivery from exchange '{}' with routing key '{}'", link_.who(), view(env.exchange),

@@ -23,7 +23,8 @@ class amqp_consumer final : private amqp_link::role {
         amqp_link::settings link;  // who, options, connection name, drain budget, coalesce (consume: set here)
         std::string exchange;
         std::string broadcast_exchange;
-        std::string queue;  // empty = server-named
+        std::string channel_exchange;  // direct: routing key = channel name
+        std::string queue;             // empty = server-named
         binding_table::options table;
         // The routing check: every `routing_check` while ready, `probe(key, done)` publishes a mandatory message
         // to our direct exchange with a routing key bound to our queue alone (see amqp_publisher::probe). If the
@@ -35,6 +36,8 @@ class amqp_consumer final : private amqp_link::role {
         // The direct exchange may have an alternate exchange (the undelivered exchange is on): a probe the broker
         // routed must then also come back to our queue before the next check, or the check fails.
         bool expect_probe = false;
+        // Users that come online / go offline here (binding_table::presence_change), on the link's thread.
+        subscriptions::presence_fn presence;
     };
 
     amqp_consumer(settings s, broker_counters& counters);
@@ -46,12 +49,17 @@ class amqp_consumer final : private amqp_link::role {
     void stop();
     void subscribe(std::string_view user, broker::done_fn done) { subs_.subscribe(user, std::move(done)); }
     void unsubscribe(std::string_view user) { subs_.unsubscribe(user); }
+    void subscribe_channel(std::string_view channel, broker::done_fn done) {
+        channel_subs_.subscribe(channel, std::move(done));
+    }
+    void unsubscribe_channel(std::string_view channel) { channel_subs_.unsubscribe(channel); }
     bool ready() const { return ready_.load(std::memory_order_acquire); }
 
   private:
     using clock = std::chrono::steady_clock;
     struct pending {
         binding_table::op what;
+        bool channel;  // on the channel exchange (channel_subs_), else the direct one (subs_)
         std::string key;
         clock::time_point sent_at;
         std::uint64_t seq;
@@ -64,7 +72,7 @@ class amqp_consumer final : private amqp_link::role {
     void on_delivery(amqp_envelope_t const& env) override;
     void on_method(amqp_frame_t const& frame) override;
 
-    bool send(binding_table::command const& cmd);
+    bool send(binding_table::command const& cmd, bool channel);
     void on_reply(binding_table::op what);
     void set_ready(bool r);
     void arm_routing_check();
@@ -77,7 +85,8 @@ class amqp_consumer final : private amqp_link::role {
     amqp_link link_;  // before everything that lives on its thread
 
     // Below: the link's thread only.
-    subscriptions subs_;
+    subscriptions subs_;          // users, on the direct exchange
+    subscriptions channel_subs_;  // channels, on the channel exchange
     sink* sink_ = nullptr;
     std::string queue_;
     std::deque<pending> inflight_;  // bind/unbind sent, -ok not yet read (replies come back in order)

@@ -107,7 +107,7 @@ bool is_json_content_type(std::string_view ct) {
 }
 
 std::optional<message> to_message(amqp_envelope_t const& env, std::string_view exchange,
-                                  std::string_view broadcast_exchange) {
+                                  std::string_view broadcast_exchange, std::string_view channel_exchange) {
     auto const ex = view(env.exchange);
     message m;
     if (ex == broadcast_exchange) {
@@ -115,6 +115,11 @@ std::optional<message> to_message(amqp_envelope_t const& env, std::string_view e
     } else if (ex == exchange) {
         m.user = view(env.routing_key);
         if (m.user.empty()) {
+            return std::nullopt;
+        }
+    } else if (!channel_exchange.empty() && ex == channel_exchange) {
+        m.channel = view(env.routing_key);
+        if (m.channel.empty()) {
             return std::nullopt;
         }
     } else {

@@ -51,7 +51,7 @@ std::optional<std::int64_t> header_timestamp_ms(amqp_table_t const& headers);
 bool is_json_content_type(std::string_view content_type);
 
 // The message a delivery carries, with views into `env`. std::nullopt when it is not for us: from an exchange that is
-// neither of ours (e.g. the default exchange), or a direct message without a routing key.
+// none of ours (e.g. the default exchange), or a direct or channel message without a routing key.
 std::optional<message> to_message(amqp_envelope_t const& env, std::string_view exchange,
-                                  std::string_view broadcast_exchange);
+                                  std::string_view broadcast_exchange, std::string_view channel_exchange = {});
 }  // namespace pusher::broker

@@ -10,6 +10,7 @@ struct amqp_options {
     std::string url = "amqp://guest:guest@127.0.0.1:5672/";  // amqps:// for TLS
     std::string exchange = "pusher";                         // direct, durable: routing key = user
     std::string broadcast_exchange = "pusher.broadcast";     // fanout, durable
+    std::string channel_exchange = "pusher.channels";        // direct, durable: routing key = channel name
     std::string queue;                                       // empty = server-named; exclusive, auto-delete
     std::chrono::milliseconds unbind_grace{2000};            // 0 = unbind at once
     std::chrono::seconds heartbeat{30};                      // AMQP heartbeat; 0 = none
@@ -36,6 +37,9 @@ struct amqp_options {
     // direct, durable: messages between nodes (session hand-overs). Each node binds its node_id on its own queue.
     // Empty = off (a client that reconnects to another node is not recovered there).
     std::string control_exchange = "pusher.control";
+    // topic, durable: `online` / `offline` events with routing key = user id, body {"user","node","sessions","at"}.
+    // Empty = off.
+    std::string presence_exchange = "pusher.presence";
     std::string node_id;  // this node's routing key on the control exchange; empty = not reachable (config: random)
 };
 }  // namespace pusher::broker

@@ -43,12 +43,11 @@ void amqp_publisher::publish(publication p, broker::done_fn done) {
             complete(done, error::stopped, link_.who());
             return;
         }
-        bool const valid = p.broadcast || (!p.users.empty() && std::ranges::all_of(p.users, binding_table::valid_key));
-        if (!valid) {
+        if (!binding_table::valid_publication(p)) {
             complete(done, error::invalid_publication, link_.who());
             return;
         }
-        std::size_t const count = p.broadcast ? 1 : p.users.size();
+        std::size_t const count = p.broadcast ? 1 : p.users.size() + p.channels.size();
         if (!link_.connection()) {
             // Fail fast rather than hold publishes for a broker that may stay away: the API answers at once.
             counters_.add(counters_.failed, count);
@@ -94,27 +93,44 @@ void amqp_publisher::undeliver(undelivered u) {
         return;
     }
     counters_.add(u.reason);
-    if (link_.loop().stopped()) {
-        counters_.add(counters_.undelivered_failed);
+    auto b = std::make_shared<batch>();
+    b->pub.users.push_back(std::move(u.user));
+    b->pub.event = std::move(u.event);
+    b->pub.payload = std::move(u.payload);
+    b->pub.message_id = std::move(u.message_id);
+    b->pub.timestamp_ms = u.timestamp_ms.value_or(0);
+    b->undelivered = true;
+    b->content_is_json = u.content_is_json;
+    b->reason = u.reason;
+    send_side(std::move(b), counters_.undelivered_failed);
+}
+
+void amqp_publisher::presence(std::string user, std::string_view type, std::string body) {
+    if (settings_.presence_exchange.empty()) {
         return;
     }
-    link_.loop().post([this, u = std::move(u)]() mutable {
+    counters_.add(counters_.presence_events);
+    auto b = std::make_shared<batch>();
+    b->pub.users.push_back(std::move(user));
+    b->pub.event = std::string(type);
+    b->pub.payload = std::move(body);
+    b->presence = true;
+    send_side(std::move(b), counters_.presence_failed);
+}
+
+void amqp_publisher::send_side(std::shared_ptr<batch> b, broker_counters::counter& failed) {
+    if (link_.loop().stopped()) {
+        counters_.add(failed);
+        return;
+    }
+    b->count = b->remaining = 1;
+    link_.loop().post([this, b = std::move(b), &failed]() mutable {
         // Fire and forget: whatever stops it here is counted, never retried.
         if (link_.stopping() || !link_.connection() || queued_messages_ + 1 > settings_.backlog ||
-            !binding_table::valid_key(u.user)) {
-            counters_.add(counters_.undelivered_failed);
+            !binding_table::valid_key(b->pub.users.front())) {
+            counters_.add(failed);
             return;
         }
-        auto b = std::make_shared<batch>();
-        b->pub.users.push_back(std::move(u.user));
-        b->pub.event = std::move(u.event);
-        b->pub.payload = std::move(u.payload);
-        b->pub.message_id = std::move(u.message_id);
-        b->pub.timestamp_ms = u.timestamp_ms.value_or(0);
-        b->count = b->remaining = 1;
-        b->undelivered = true;
-        b->content_is_json = u.content_is_json;
-        b->reason = u.reason;
         enqueue(std::move(b));
     });
 }
@@ -196,8 +212,8 @@ void amqp_publisher::finish(batch& b, boost::system::error_code ec) {
         return;
     }
     b.finished = true;
-    if (ec && b.undelivered) {
-        counters_.add(counters_.undelivered_failed, b.remaining);
+    if (ec && b.side()) {
+        counters_.add(b.undelivered ? counters_.undelivered_failed : counters_.presence_failed, b.remaining);
     } else if (ec && !b.mandatory()) {
         // Messages of this batch not confirmed by now count as failed (their late confirms are ignored).
         counters_.add(counters_.failed, b.remaining);
@@ -227,11 +243,17 @@ void amqp_publisher::pump() {
 
 bool amqp_publisher::send_one(std::shared_ptr<batch> const& b) {
     publication const& p = b->pub;
+    // A batch's messages: its users', then its channels'.
+    bool const to_channel = !p.broadcast && b->next >= p.users.size();
     std::string_view const exchange = b->undelivered ? settings_.undelivered_exchange
+                                      : b->presence  ? settings_.presence_exchange
                                       : b->control   ? settings_.control_exchange
                                       : p.broadcast  ? settings_.broadcast_exchange
+                                      : to_channel   ? settings_.channel_exchange
                                                      : settings_.exchange;
-    std::string_view const key = p.broadcast ? std::string_view() : std::string_view(p.users[b->next]);
+    std::string_view const key = p.broadcast  ? std::string_view()
+                                 : to_channel ? std::string_view(p.channels[b->next - p.users.size()])
+                                              : std::string_view(p.users[b->next]);
     outgoing_properties props(p.event, b->message_id, b->timestamp_ms,
                               b->undelivered ? to_string(b->reason) : std::string_view(), b->content_is_json);
     // Only routing checks and control messages are mandatory: an unroutable one comes back (basic.return) before its
@@ -246,7 +268,7 @@ bool amqp_publisher::send_one(std::shared_ptr<batch> const& b) {
     ++b->next;
     --queued_messages_;
     unconfirmed_.emplace(++next_tag_, b);
-    if (!b->mandatory() && !b->undelivered) {
+    if (!b->mandatory() && !b->side()) {
         counters_.add(counters_.published);
     }
     return true;
@@ -266,7 +288,7 @@ void amqp_publisher::confirm(std::uint64_t tag, bool multiple, bool ok) {
             finish(*b, b->returned ? make_error_code(error::unroutable) : boost::system::error_code());
             return;
         }
-        if (!b->undelivered) {
+        if (!b->side()) {
             counters_.add(counters_.confirmed);
         }
         if (--b->remaining == 0 && b->next == b->count) {

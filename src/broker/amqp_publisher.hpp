@@ -25,8 +25,10 @@ class amqp_publisher final : private amqp_link::role {
         amqp_link::settings link;  // who, options, connection name
         std::string exchange;
         std::string broadcast_exchange;
+        std::string channel_exchange;
         std::string undelivered_exchange;  // empty = off (undeliver() does nothing)
         std::string control_exchange;      // empty = off (send_control() fails)
+        std::string presence_exchange;     // empty = off (presence() does nothing)
         std::size_t window = 1024;         // messages sent and not yet confirmed
         std::size_t backlog = 100'000;     // messages waiting for the window; beyond it publish fails (overloaded)
         std::chrono::milliseconds timeout{10'000};  // publish -> all confirms
@@ -47,6 +49,9 @@ class amqp_publisher final : private amqp_link::role {
     // Republishes `u` on the undelivered exchange (any thread), through the same window and backlog as publish():
     // fire and forget, counted by reason (broker_counters::undelivered) and, when it fails, in undelivered_failed.
     void undeliver(undelivered u);
+    // An `online` / `offline` event on the presence exchange (any thread): routing key `user`, type `type`, body
+    // `body` (JSON); fire and forget like undeliver(), counted in presence_events / presence_failed.
+    void presence(std::string user, std::string_view type, std::string body);
     // A message to another node (broker::send_control): mandatory, on the control exchange, routing key `node`.
     void send_control(std::string node, std::string type, std::string body, broker::done_fn done);
     bool connected() const { return link_.connected(); }
@@ -70,10 +75,13 @@ class amqp_publisher final : private amqp_link::role {
         bool returned = false;      // a probe the broker sent back (basic.return): unroutable
         bool undelivered = false;   // for the undelivered exchange: counted in undelivered_failed only
         bool control = false;       // to another node on the control exchange: mandatory, not counted
+        bool presence = false;      // for the presence exchange: counted in presence_failed only
         bool content_is_json = true;
         undelivered_reason reason = undelivered_reason::no_session;
         clock::time_point deadline;
         bool mandatory() const { return probe || control; }
+        // Fire and forget, beside the publishes (undelivered, presence): counted apart, never retried.
+        bool side() const { return undelivered || presence; }
     };
 
     // amqp_link::role
@@ -83,6 +91,8 @@ class amqp_publisher final : private amqp_link::role {
     void on_method(amqp_frame_t const& frame) override;
 
     void enqueue(std::shared_ptr<batch> b);
+    // Queues a side message (batch::side) on the link's thread, or counts it in `failed` when it cannot go.
+    void send_side(std::shared_ptr<batch> b, broker_counters::counter& failed);
     void pump();
     bool send_one(std::shared_ptr<batch> const& b);
     void finish(batch& b, boost::system::error_code ec);

@@ -25,6 +25,13 @@ void binding_table::fail_waiters(entry& e, boost::system::error_code ec, effects
     e.waiters.clear();
 }
 
+void binding_table::went_offline(map::iterator it, effects& fx) {
+    if (it->second.online) {
+        it->second.online = false;
+        fx.presence.push_back({it->first, false, 0});
+    }
+}
+
 void binding_table::erase_if_idle(map::iterator it) {
     entry const& e = it->second;
     if (e.count == 0 && e.outstanding == 0 && !e.bound && !e.unbind_at && e.waiters.empty()) {
@@ -41,7 +48,11 @@ binding_table::effects binding_table::subscribe(std::string_view user, done_fn d
     entry& e = it->second;
     ++e.count;
     ++subscriptions_;
-    e.unbind_at.reset();  // a subscribe inside the grace keeps the binding
+    e.unbind_at.reset();  // a subscribe inside the grace keeps the binding (and the key online)
+    if (!e.online) {
+        e.online = true;
+        fx.presence.push_back({it->first, true, e.count});
+    }
     if (e.bound && e.outstanding == 0) {
         fx.completions.push_back({std::move(done), {}});
         return fx;
@@ -77,6 +88,7 @@ binding_table::effects binding_table::unsubscribe(std::string_view user, time_po
     if (e.bound) {
         send(it, op::unbind, fx);
     }
+    went_offline(it, fx);
     fail_waiters(e, error::unsubscribed, fx);
     erase_if_idle(it);
     return fx;
@@ -122,6 +134,7 @@ binding_table::effects binding_table::tick(time_point now) {
             if (e.bound) {
                 send(it, op::unbind, fx);
             }
+            went_offline(it, fx);
             fail_waiters(e, error::unsubscribed, fx);
         }
         erase_if_idle(it);
@@ -150,6 +163,7 @@ binding_table::effects binding_table::link_down() {
         e.outstanding = 0;
         e.unbind_at.reset();
         if (e.count == 0) {
+            went_offline(it, fx);  // inside its grace: gone now
             fail_waiters(e, error::unsubscribed, fx);
             it = users_.erase(it);
         } else {

@@ -43,11 +43,19 @@ class binding_table {
         done_fn done;
         boost::system::error_code ec;
     };
-    // What the caller must do, in order: send every command, then run every completion.
+    // A key came online (its first subscriber, not inside a grace) or went offline (the grace ended with nobody, or
+    // the link went down meanwhile): presence events. Always paired, whatever the link does in between.
+    struct presence_change {
+        std::string key;
+        bool online;
+        std::size_t subscribers;  // at that moment
+    };
+    // What the caller must do, in order: send every command, then run every completion (and report presence).
     struct effects {
         std::vector<command> commands;
         std::vector<completion> completions;
-        bool empty() const { return commands.empty() && completions.empty(); }
+        std::vector<presence_change> presence;
+        bool empty() const { return commands.empty() && completions.empty() && presence.empty(); }
     };
 
     explicit binding_table(options o);
@@ -55,6 +63,19 @@ class binding_table {
     // A user id usable as a routing key: AMQP 0-9-1 routing keys are short strings (1..255 bytes here; empty is
     // refused because a direct message without a key is for nobody). Both brokers apply the same rule.
     static bool valid_key(std::string_view user) { return !user.empty() && user.size() <= 255; }
+    // A publication both brokers accept: a broadcast, or at least one user or channel, every key valid.
+    static bool valid_publication(publication const& p) {
+        auto const all_valid = [](std::vector<std::string> const& keys) {
+            for (auto const& k : keys) {
+                if (!valid_key(k)) {
+                    return false;
+                }
+            }
+            return true;
+        };
+        return p.broadcast ||
+               ((!p.users.empty() || !p.channels.empty()) && all_valid(p.users) && all_valid(p.channels));
+    }
 
     effects subscribe(std::string_view user, done_fn done, time_point now);
     // An unsubscribe without a matching subscribe is ignored (and reported by the return value of mismatched()).
@@ -92,6 +113,7 @@ class binding_table {
         std::size_t count = 0;        // subscribers
         std::size_t outstanding = 0;  // commands sent and not yet confirmed
         bool bound = false;           // the last command sent was a bind
+        bool online = false;          // an online presence_change was reported, its offline not yet
         std::optional<time_point> unbind_at;
         std::vector<waiter> waiters;
     };
@@ -104,6 +126,7 @@ class binding_table {
     void send(map::iterator it, op what, effects& fx);
     void fail_waiters(entry& e, boost::system::error_code ec, effects& fx);
     void erase_if_idle(map::iterator it);
+    void went_offline(map::iterator it, effects& fx);
 
     options options_;
     map users_;

@@ -2,10 +2,11 @@
 // broker: where messages for users come from, and where publishes go. Two implementations: memory_broker (the
 // embedded default, one process) and amqp_broker (RabbitMQ; every node sees what any node publishes).
 //
-// Subscriptions are counted per user: every subscribe() is matched by exactly one unsubscribe(). The first
-// subscribe of a user binds the user's routing key; `done` runs once the broker has confirmed that binding (at once
-// when it is already bound), so a message published after `done` reaches this node. The last unsubscribe unbinds the
-// key `unbind_grace` later; a subscribe within the grace cancels the unbind (page reloads do not churn bindings).
+// Subscriptions are counted per user (and, the same way, per channel): every subscribe() is matched by exactly one
+// unsubscribe(). The first subscribe of a user binds the user's routing key; `done` runs once the broker has confirmed
+// that binding (at once when it is already bound), so a message published after `done` reaches this node. The last
+// unsubscribe unbinds the key `unbind_grace` later; a subscribe within the grace cancels the unbind (page reloads do
+// not churn bindings).
 //
 // Threading: every method may be called from any thread and returns at once. Callbacks (`done`, sink::on_message)
 // run on the broker's own thread: post to your own executor from there, never block, and never call stop() from
@@ -27,8 +28,9 @@
 namespace pusher::broker {
 // One delivered message. Views are valid during the sink call only.
 struct message {
-    std::string_view user;        // the routing key; empty for a broadcast
+    std::string_view user;        // the routing key; empty for a broadcast or a channel event
     bool broadcast = false;       // came through the fanout exchange: for every connected user
+    std::string_view channel;     // came through the channel exchange: for the channel's subscribers (routing key)
     std::string_view event;       // AMQP `type` property; "notification" when absent
     std::string_view payload;     // the body bytes as received (JSON, or anything: fanout makes it a JSON string)
     bool content_is_json = true;  // false when content_type says it is not JSON (fanout still validates)
@@ -91,7 +93,8 @@ struct undelivered {
 
 // One publish request (from /api/publish or `pusher send`).
 struct publication {
-    std::vector<std::string> users;  // one message per user; ignored when broadcast
+    std::vector<std::string> users;     // one message per user; ignored when broadcast
+    std::vector<std::string> channels;  // one message per channel (the channel exchange); ignored when broadcast
     bool broadcast = false;
     std::string event = "notification";
     std::string payload;            // JSON text
@@ -127,6 +130,8 @@ struct broker_stats {
     std::uint64_t routing_check_failures = 0;  // AMQP: our own probe was unroutable (bindings lost), so re-bound
     std::uint64_t bound_users = 0;             // gauge: users whose routing key is bound (or inside the unbind grace)
     std::uint64_t subscriptions = 0;           // gauge: subscribe() calls not yet matched by unsubscribe()
+    std::uint64_t bound_channels = 0;          // gauge: channels bound (or inside the unbind grace)
+    std::uint64_t channel_subscriptions = 0;   // gauge: subscribe_channel() calls not yet matched
     bool consumer_connected = false;           // gauge (memory broker: true once started)
     bool publisher_connected = false;          // gauge (memory broker: true once started)
     // undeliver() calls by undelivered_reason (index = the enum's value): handed to the undelivered exchange (AMQP),
@@ -134,6 +139,10 @@ struct broker_stats {
     std::array<std::uint64_t, undelivered_reason_count> undelivered{};
     // AMQP: of those, not confirmed (not connected, backlog full, nacked, timed out, lost), never retried.
     std::uint64_t undelivered_failed = 0;
+    // Presence events (online / offline) handed to the presence exchange (AMQP; the memory broker only counts
+    // them), and of those, the ones not confirmed (never retried).
+    std::uint64_t presence_events = 0;
+    std::uint64_t presence_failed = 0;
 };
 
 class broker {
@@ -151,6 +160,10 @@ class broker {
     // made when the broker comes back), so every subscribe() is still matched by one unsubscribe().
     virtual void subscribe(std::string_view user, done_fn done) = 0;
     virtual void unsubscribe(std::string_view user) = 0;
+    // The same for a channel: counted per channel name, bound with the channel name as routing key on the channel
+    // exchange (one mechanism with the users': the same counts, grace and confirmation).
+    virtual void subscribe_channel(std::string_view channel, done_fn done) = 0;
+    virtual void unsubscribe_channel(std::string_view channel) = 0;
 
     // `done` runs with success once the broker accepted every message (publisher confirms for AMQP), or with an
     // error (not connected, nacked, timed out).

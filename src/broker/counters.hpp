@@ -51,8 +51,10 @@ struct broker_counters {
     live_histogram bind_latency, unbind_latency;
     counter reconnects{0}, connection_failures{0}, routing_check_failures{0};
     counter bound_users{0}, subscriptions{0};
+    counter bound_channels{0}, channel_subscriptions{0};
     std::array<counter, undelivered_reason_count> undelivered{};  // by undelivered_reason
     counter undelivered_failed{0};
+    counter presence_events{0}, presence_failed{0};
     std::atomic<bool> consumer_connected{false}, publisher_connected{false};
 
     static void add(counter& c, std::uint64_t n = 1) { c.fetch_add(n, relaxed); }
@@ -76,10 +78,14 @@ struct broker_counters {
         s.routing_check_failures = routing_check_failures.load(relaxed);
         s.bound_users = bound_users.load(relaxed);
         s.subscriptions = subscriptions.load(relaxed);
+        s.bound_channels = bound_channels.load(relaxed);
+        s.channel_subscriptions = channel_subscriptions.load(relaxed);
         for (std::size_t i = 0; i < undelivered.size(); ++i) {
             s.undelivered[i] = undelivered[i].load(relaxed);
         }
         s.undelivered_failed = undelivered_failed.load(relaxed);
+        s.presence_events = presence_events.load(relaxed);
+        s.presence_failed = presence_failed.load(relaxed);
         s.consumer_connected = consumer_connected.load(relaxed);
         s.publisher_connected = publisher_connected.load(relaxed);
         return s;

@@ -23,20 +23,31 @@ constexpr std::string_view who = "memory_broker";
 // confirmed as they are sent), the sink, the message ids. The counters are read by stats() from any thread.
 struct memory_broker::state {
     explicit state(options o)
-        : subs(loop,
-               binding_table::options{.unbind_grace = o.unbind_grace, .subscribe_timeout = std::chrono::seconds(10)},
-               counters, who, [this](binding_table::command const& cmd) {
-                   subs.confirmed(cmd.key);  // in memory, a bind or unbind takes effect at once
-                   return true;
-               }) {
-        auto const sent = subs.link_up();
+        : subs(loop, table_options(o), counters, who, confirm_at_once(subs), subscriptions::of_users(counters)),
+          channel_subs(loop, table_options(o), counters, who, confirm_at_once(channel_subs),
+                       subscriptions::of_channels(counters)) {
+        // No presence exchange here: presence events are only counted.
+        subs.on_presence([this](binding_table::presence_change const&) { counters.add(counters.presence_events); });
+        auto const sent = subs.link_up() + channel_subs.link_up();
         assert(sent == 0);
         (void)sent;
     }
 
+    static binding_table::options table_options(options const& o) {
+        return {.unbind_grace = o.unbind_grace, .subscribe_timeout = std::chrono::seconds(10)};
+    }
+    // In memory, a bind or unbind takes effect at once.
+    static subscriptions::send_fn confirm_at_once(subscriptions& s) {
+        return [&s](binding_table::command const& cmd) {
+            s.confirmed(cmd.key);
+            return true;
+        };
+    }
+
     broker_counters counters;  // before the loop: outlives its thread
     loop_thread loop;
-    subscriptions subs;
+    subscriptions subs;          // users
+    subscriptions channel_subs;  // channels
     // thread-only
     sink* out = nullptr;
     message_id_generator ids;
@@ -46,8 +57,7 @@ struct memory_broker::state {
             complete(done, error::stopped, who);
             return;
         }
-        bool const valid = p.broadcast || (!p.users.empty() && std::ranges::all_of(p.users, binding_table::valid_key));
-        if (!valid) {
+        if (!binding_table::valid_publication(p)) {
             complete(done, error::invalid_publication, who);
             return;
         }
@@ -66,7 +76,7 @@ struct memory_broker::state {
             counters.add(counters.published);
             deliver(m);
         } else {
-            counters.add(counters.published, p.users.size());
+            counters.add(counters.published, p.users.size() + p.channels.size());
             for (auto const& user : p.users) {
                 if (!subs.table().routed(user)) {
                     counters.add(counters.unroutable);
@@ -74,6 +84,13 @@ struct memory_broker::state {
                 }
                 m.user = user;
                 deliver(m);
+            }
+            m.user = {};
+            for (auto const& channel : p.channels) {
+                if (channel_subs.table().routed(channel)) {
+                    m.channel = channel;
+                    deliver(m);
+                }  // else: a channel without subscribers here, as RabbitMQ drops it (not unroutable: no one asked)
             }
         }
         complete(done, {}, who);
@@ -102,7 +119,10 @@ void memory_broker::start(sink& s) {
 }
 
 void memory_broker::stop() {
-    state_->loop.stop([st = state_.get()] { st->subs.abort(); });
+    state_->loop.stop([st = state_.get()] {
+        st->subs.abort();
+        st->channel_subs.abort();
+    });
 }
 
 void memory_broker::subscribe(std::string_view user, done_fn done) {
@@ -111,6 +131,14 @@ void memory_broker::subscribe(std::string_view user, done_fn done) {
 
 void memory_broker::unsubscribe(std::string_view user) {
     state_->subs.unsubscribe(user);
+}
+
+void memory_broker::subscribe_channel(std::string_view channel, done_fn done) {
+    state_->channel_subs.subscribe(channel, std::move(done));
+}
+
+void memory_broker::unsubscribe_channel(std::string_view channel) {
+    state_->channel_subs.unsubscribe(channel);
 }
 
 void memory_broker::publish(publication p, done_fn done) {

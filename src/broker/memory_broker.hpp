@@ -25,6 +25,8 @@ class memory_broker final : public broker {
     void stop() override;
     void subscribe(std::string_view user, done_fn done) override;
     void unsubscribe(std::string_view user) override;
+    void subscribe_channel(std::string_view channel, done_fn done) override;
+    void unsubscribe_channel(std::string_view channel) override;
     void publish(publication p, done_fn done) override;
     // No exchange here: only counted, by reason (broker_stats::undelivered).
     void undeliver(undelivered u) override;

@@ -6,8 +6,14 @@
 
 namespace pusher::broker {
 subscriptions::subscriptions(loop_thread& loop, binding_table::options o, broker_counters& counters,
-                             std::string_view who, send_fn send)
-    : loop_(loop), table_(o), counters_(counters), who_(who), send_(std::move(send)), timer_(loop.context()) {}
+                             std::string_view who, send_fn send, gauges g)
+    : loop_(loop),
+      table_(o),
+      counters_(counters),
+      gauges_(g),
+      who_(who),
+      send_(std::move(send)),
+      timer_(loop.context()) {}
 
 void subscriptions::subscribe(std::string_view user, broker::done_fn done) {
     if (loop_.stopped()) {
@@ -60,13 +66,18 @@ void subscriptions::apply(binding_table::effects fx) {
         }
         counters_.add(cmd.what == binding_table::op::bind ? counters_.binds : counters_.unbinds);
     }
-    counters_.bound_users.store(table_.bound_users(), broker_counters::relaxed);
-    counters_.subscriptions.store(table_.subscriptions(), broker_counters::relaxed);
+    gauges_.bound->store(table_.bound_users(), broker_counters::relaxed);
+    gauges_.subscriptions->store(table_.subscriptions(), broker_counters::relaxed);
     for (auto& c : fx.completions) {
         if (c.ec == error::subscribe_timeout) {
             counters_.add(counters_.subscribe_timeouts);
         }
         complete(c.done, c.ec, who_);
+    }
+    if (presence_) {
+        for (auto const& p : fx.presence) {
+            presence_(p);
+        }
     }
     arm_timer();
 }

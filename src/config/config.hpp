@@ -73,6 +73,10 @@ struct config {
         log_format format = log_format::plain;
     } log;
 
+    // Channels (channels/channel.hpp).
+    struct channels {
+        std::size_t per_session = 100;  // channels one connection may be subscribed to at once
+    } channels;
     // Connection state recovery (hub/history.hpp): the window, and the caps on what is kept for it.
     struct recovery {
         std::chrono::milliseconds window{120'000};  // 0 = off

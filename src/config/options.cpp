@@ -290,6 +290,9 @@ std::vector<option> build_table() {
                      "new connections per second per client IP (0 = unlimited)", [](config& c, std::string_view s) {
                          return set_uint(s, 0, 100'000'000, c.server.connection_rate_per_ip);
                      }));
+    t.push_back(make("Server", "--channels-per-session", "N", vt::integer, "100",
+                     "channels one connection may be subscribed to at once (1-100000)",
+                     [](config& c, std::string_view s) { return set_uint(s, 1, 100'000, c.channels.per_session); }));
     // Engine.IO
     t.push_back(make("Engine.IO", "--ping-interval-ms", "N", vt::integer, "25000",
                      "heartbeat: the server pings each session this often",
@@ -351,6 +354,18 @@ std::vector<option> build_table() {
                      "fanout exchange for events to every connected user", [](config& c, std::string_view s) {
                          auto e = check_amqp_name(s, false);
                          return e.empty() ? set_text(s, c.broker.broadcast_exchange) : e;
+                     }));
+    t.push_back(make("Broker", "--channel-exchange", "NAME", vt::text, "pusher.channels",
+                     "direct exchange for channel events (routing key = channel name)",
+                     [](config& c, std::string_view s) {
+                         auto e = check_amqp_name(s, false);
+                         return e.empty() ? set_text(s, c.broker.channel_exchange) : e;
+                     }));
+    t.push_back(make("Broker", "--presence-exchange", "NAME", vt::text, "pusher.presence",
+                     "topic exchange for online / offline events (routing key = user id); empty = off",
+                     [](config& c, std::string_view s) {
+                         auto e = check_amqp_name(s, true);
+                         return e.empty() ? set_text(s, c.broker.presence_exchange) : e;
                      }));
     t.push_back(make("Broker", "--undelivered-exchange", "NAME", vt::text, "pusher.undelivered",
                      "fanout exchange for events that reach no connected user: the exchange's alternate exchange, "
@@ -555,6 +570,17 @@ void cross_check(config const& cfg, std::vector<std::string>& errors) {
         !u.empty() && (u == cfg.broker.exchange || u == cfg.broker.broadcast_exchange)) {
         errors.push_back("--undelivered-exchange must differ from --exchange and --broadcast-exchange (got " +
                          json_text::quote(u) + ")");
+    }
+    if (auto const& ch = cfg.broker.channel_exchange;
+        ch == cfg.broker.exchange || ch == cfg.broker.broadcast_exchange || ch == cfg.broker.undelivered_exchange ||
+        ch == cfg.broker.control_exchange) {
+        errors.push_back("--channel-exchange must differ from the other exchanges (got " + json_text::quote(ch) + ")");
+    }
+    if (auto const& pr = cfg.broker.presence_exchange;
+        !pr.empty() &&
+        (pr == cfg.broker.exchange || pr == cfg.broker.broadcast_exchange || pr == cfg.broker.undelivered_exchange ||
+         pr == cfg.broker.control_exchange || pr == cfg.broker.channel_exchange)) {
+        errors.push_back("--presence-exchange must differ from the other exchanges (got " + json_text::quote(pr) + ")");
     }
     if (auto const& ctl = cfg.broker.control_exchange;
         !ctl.empty() && (ctl == cfg.broker.exchange || ctl == cfg.broker.broadcast_exchange ||

@@ -69,6 +69,13 @@ struct replayed {
     frame f;
 };
 
+// A session's membership of a channel: the channel, and the offset after which its events reached the session (its
+// replay of the channel starts there, not earlier).
+struct channel_point {
+    std::string channel;
+    seq_t joined = 0;
+};
+
 // Messages that reached nobody here and will not be replayed: for the undelivered exchange.
 using lost_messages = std::vector<std::shared_ptr<broker::undelivered const>>;
 

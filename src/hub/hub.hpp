@@ -15,6 +15,10 @@
 // Socket.IO connection, by the app's gate. A frame sent to a session that is detaching concurrently is harmless (a
 // closed session drops it).
 //
+// Channels: the same records, in a second map of each shard (keyed by channel name): a channel's members are
+// sessions, its events one shared frame for all of them, recorded in the channel's own history for recovery. A
+// session's channel memberships are the gate's to remember; the hub takes them as `channel_point`s.
+//
 // Connection state recovery (recovery_options::enabled; hub/history.hpp): the *_recorded deliveries also keep each
 // frame, with its offset, in the user's history (broadcasts in the node's), under the same shard lock that publishes
 // the session list, so a session that `recover`s gets, under that lock, exactly what it missed, and from the next
@@ -30,6 +34,7 @@
 #include <memory>
 #include <mutex>
 #include <optional>
+#include <span>
 #include <string>
 #include <string_view>
 #include <unordered_map>
@@ -86,6 +91,19 @@ class hub {
     // Sends `f` to every attached session (a broadcast); returns how many. Locks one shard at a time.
     std::size_t deliver_all(frame const& f) const;
 
+    // ---- channels ----
+    // `s` joins the channel. False (and no change) when it is a member already, or null. `joined` (when given)
+    // receives the offset after which the channel's events reach it.
+    bool join(std::string_view channel, session_ptr s, seq_t* joined = nullptr);
+    // `s` leaves the channel. False when it was not a member.
+    bool leave(std::string_view channel, engineio::session const& s);
+    // Sends `f` to every member of the channel; returns how many.
+    std::size_t deliver_channel(std::string_view channel, frame const& f) const;
+    // deliver_channel() that records `f` at `seq` in the channel's history (while it has members, live or held).
+    delivery deliver_channel_recorded(std::string_view channel, frame const& f, seq_t seq, std::uint64_t key = 0);
+    std::size_t channels() const { return channels_.load(std::memory_order_relaxed); }  // with a live member
+    std::size_t channel_members() const { return members_.load(std::memory_order_relaxed); }
+
     // ---- connection state recovery (only with recovery_options::enabled) ----
     // The next offset. One caller at a time (the broker's thread), in the order of the deliveries that follow.
     seq_t next_seq() { return next_seq_.fetch_add(1, std::memory_order_relaxed); }
@@ -97,22 +115,23 @@ class hub {
                               std::uint64_t key = 0);
     // deliver_all() that records `f` at `seq` in the node's broadcast history.
     std::size_t deliver_all_recorded(frame const& f, seq_t seq, std::uint64_t key = 0);
-    // Detaches `s` and keeps the user's record (its history goes on growing) for a recovery. False when `s` was not
-    // attached to this user.
-    bool hold(std::string_view user, engineio::session const& s);
+    // Detaches `s` and keeps the user's record (its history goes on growing) for a recovery, and the records of its
+    // channels. False when `s` was not attached to this user.
+    bool hold(std::string_view user, engineio::session const& s, std::span<channel_point const> channels = {});
     // A held session without a session: keeps (or makes) the user's record and records for it from the offset it
     // returns on, as for a held session. For a session about to be handed over from another node: what arrives here
     // meanwhile waits for it. Ends like any held session: recover() or release_held().
     seq_t reserve(std::string_view user);
     // One held session of the user will not come back. When it was the last one, the messages recorded for nobody
     // are appended to `lost`; when the user has no live session either, the record goes.
-    void release_held(std::string_view user, lost_messages& lost);
+    void release_held(std::string_view user, lost_messages& lost, std::span<channel_point const> channels = {});
     // A held session comes back as `s`: it has read everything up to `offset` (when the client said) and started
     // after `start`. On success `s` is attached (the held count drops by one) and the result holds, oldest first,
     // every frame recorded for it after that point; nullopt (nothing changed) when that cannot be had exactly: no
-    // held session, an offset from the future, or frames after it pushed out by a cap.
+    // held session, an offset from the future, or frames after it pushed out by a cap. With `channels` (those it
+    // was a member of when held), the same for each channel: `s` joins them again, and their frames are merged in.
     std::optional<std::vector<replayed>> recover(std::string_view user, session_ptr s, std::optional<seq_t> offset,
-                                                 seq_t start);
+                                                 seq_t start, std::span<channel_point const> channels = {});
     // The same for a held session that went to another node: nothing is attached, the held count drops by one (the
     // record goes when nothing else uses it), and the frames are for the other node to send.
     std::optional<std::vector<replayed>> hand_over(std::string_view user, std::optional<seq_t> offset, seq_t start);
@@ -142,30 +161,39 @@ class hub {
     };
     using user_map = std::unordered_map<std::string, user_record, string_hash, std::equal_to<>>;
     // (Members are written under `mutex` from const methods too: the shards are behind a pointer.)
+    enum class kind : std::uint8_t { user, channel };
     struct alignas(64) shard {
         mutable std::mutex mutex;
         user_map users;
+        user_map channels;            // the same records, keyed by channel name
         seq_t through = 0;            // the last offset recorded or broadcast through this shard
         seq_t broadcast_through = 0;  // the last broadcast offset that passed this shard
         std::size_t bytes = 0;        // in the histories of this shard's users
     };
 
-    shard& shard_for(std::string_view user) const;
-    // Under sh.mutex: the user's record, made (with an empty history from the shard's last offset) when missing.
-    user_record& record_for(shard& sh, std::string_view user);
+    shard& shard_for(std::string_view key) const;
+    static user_map& map_of(shard& sh, kind k) { return k == kind::user ? sh.users : sh.channels; }
+    // Under sh.mutex: the record, made (with an empty history from the shard's last offset) when missing.
+    user_record& record_for(shard& sh, kind k, std::string_view key);
     // Under sh.mutex: erases `it` when it has neither live nor held sessions.
-    void erase_if_unused(shard& sh, user_map::iterator it);
+    void erase_if_unused(shard& sh, kind k, user_map::iterator it);
     // A history changed size from `before` to `after` bytes: the shard's share and the node's gauge follow.
     void account(shard& sh, std::size_t before, std::size_t after);
     void account_node(std::size_t before, std::size_t after);
     // Under the shard lock: appends `s` to the record's session list (copy on write).
-    void add_session(user_record& rec, session_ptr s);
-    // detach() and hold(): takes `s` out of the user's sessions; with keep_held, counts it as held (one lock).
-    bool remove(std::string_view user, engineio::session const& s, bool keep_held);
-    // recover() and hand_over(): under the user's shard lock, what a held session gets back; false when it cannot be
-    // had exactly. Counts the held session as ended, and `s` (when given) as attached.
+    void add_session(user_record& rec, kind k, session_ptr s);
+    // attach() and join(): adds `s` to the record (false when there already); `start` gets the shard's last offset.
+    bool add(kind k, std::string_view key, session_ptr s, seq_t* start);
+    // detach(), leave() and hold(): takes `s` out of the record; with keep_held, counts it as held (one lock).
+    bool remove(kind k, std::string_view key, engineio::session const& s, bool keep_held);
+    // Under the shard lock: one held session of the record ends (`lost` gets what reached nobody when it was the last).
+    void end_held(shard& sh, kind k, user_map::iterator it, lost_messages& lost);
+    // Sends `f` to the sessions of a record (deliver and deliver_channel).
+    std::size_t send_to(kind k, std::string_view key, frame const& f) const;
+    // recover() and hand_over(): under the locks of the user's and the channels' shards, what a held session gets
+    // back; nullopt when it cannot be had exactly. Counts the held session as ended, and `s` (when given) as attached.
     std::optional<std::vector<replayed>> take_held(std::string_view user, session_ptr s, std::optional<seq_t> offset,
-                                                   seq_t start);
+                                                   seq_t start, std::span<channel_point const> channels);
     // Sends `f` to every attached session, a shard at a time; with `seq`, marks each shard as passed by it.
     std::size_t send_to_all(frame const& f, std::optional<seq_t> seq) const;
     std::unique_ptr<shard[]> shards_;
@@ -173,6 +201,8 @@ class hub {
     unsigned shard_shift_;
     std::atomic<std::size_t> users_{0};
     std::atomic<std::size_t> sessions_{0};
+    std::atomic<std::size_t> channels_{0};
+    std::atomic<std::size_t> members_{0};
     std::atomic<std::uint64_t> attaches_{0};
     std::atomic<std::uint64_t> detaches_{0};
 

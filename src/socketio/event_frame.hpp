@@ -13,12 +13,13 @@
 
 namespace pusher::socketio {
 //
+// `meta_json` (channel events): when not empty, a second argument, valid JSON spliced as is (`{"channel":"..."}`).
 // `offset` (connection state recovery): when not empty, a last argument `"<offset>"`; it must need no escaping (the
 // offsets are decimal digits).
 inline frame encode_event_frame(std::string_view event, std::string_view payload_json, std::string_view nsp = "/",
-                                std::string_view offset = {}) {
+                                std::string_view offset = {}, std::string_view meta_json = {}) {
     std::string out;
-    out.reserve(payload_json.size() + event.size() + nsp.size() + offset.size() + 11);
+    out.reserve(payload_json.size() + event.size() + nsp.size() + offset.size() + meta_json.size() + 12);
     out += "42";
     if (nsp != "/") {
         out += nsp;
@@ -28,6 +29,10 @@ inline frame encode_event_frame(std::string_view event, std::string_view payload
     json_text::append_string(out, event);
     out.push_back(',');
     out += payload_json;
+    if (!meta_json.empty()) {
+        out.push_back(',');
+        out += meta_json;
+    }
     if (!offset.empty()) {
         out += ",\"";
         out += offset;

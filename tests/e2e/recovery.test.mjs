@@ -3,7 +3,9 @@
 // a connection cut at the TCP level (a proxy between client and server) while events are published gets them all
 // back, exactly once and in order, over websocket and over polling; a session whose network vanished silently is
 // taken over at once; the window passes; `io client disconnect` is not recovered; forged, foreign and malformed
-// pids and offsets are normal connections that never see another user's events.
+// pids and offsets are normal connections that never see another user's events. Channel events are recovered too
+// (missed ones once, in order with the user's own, still a member afterwards, nothing from before the subscribe),
+// except across nodes: a session with channels reconnecting to another node is connected anew there.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { io } from 'socket.io-client';
@@ -84,6 +86,94 @@ async function publish(server, user, from, to, event = 'n') {
     }
 }
 
+// Joins a channel: the ack is {ok: true} once the node's binding is confirmed.
+async function subscribe(socket, channel) {
+    assert.deepEqual(await socket.timeout(5000).emitWithAck('subscribe', { channel }), { ok: true }, `subscribe to ${channel}`);
+}
+
+// A socket's stream as `n<i>` (a per-user event `n`) and `c<i>` (a channel event `c`), each checked for its shape: a
+// channel event is (data, {channel}, offset), a per-user one (data, offset).
+function stream(socket, channel) {
+    return socket.events.map(({ event, args }) => {
+        assert.ok(event === 'n' || event === 'c', `unexpected event ${event}`);
+        if (event === 'c') {
+            assert.equal(args.length, 3, `channel event (data, meta, offset): ${JSON.stringify(args)}`);
+            assert.deepEqual(args[1], { channel });
+        } else {
+            assert.equal(args.length, 2, `per-user event (data, offset): ${JSON.stringify(args)}`);
+        }
+        assert.match(args.at(-1), /^\d+$/);
+        return `${event}${args[0].i}`;
+    });
+}
+
+const has = (name) => (socket) => socket.events.some((e) => `${e.event}${e.args[0]?.i}` === name);
+
+// Publishes to channels through RabbitMQ (routing key = channel, `type` = event name), each confirmed by the broker.
+async function channelPublisher(exchange) {
+    const conn = await amqplib.connect(amqpUrl);
+    const ch = await conn.createConfirmChannel();
+    return {
+        send: (channel, event, data) =>
+            new Promise((resolve, reject) =>
+                ch.publish(exchange, channel, Buffer.from(JSON.stringify(data)), { type: event, contentType: 'application/json' },
+                    (err) => (err ? reject(err) : resolve())),
+            ),
+        close: () => conn.close(),
+    };
+}
+
+// Recovery covers channel events, on one node: a socket subscribed to a channel (and getting its per-user events)
+// is cut at the proxy while both kinds are published, and recovers: every missed event once, in publish order across
+// both kinds (one node, one order), channel events with their meta; it is still a member afterwards without
+// subscribing again; the channel events published before it subscribed (between its last offset and its join) are
+// never replayed; a live member of the channel (connected directly, not through the proxy) gets every channel event
+// once, at once. `toUser(user, i)` / `toChannel(channel, i)` publish event `n` / `c` with data {i}, resolving once
+// accepted; `waitHeld` waits for the server to hold the session before publishing the missed events.
+async function channelEventsRecovered({ server, proxy, transports, tag, toUser, toChannel, waitHeld }) {
+    const user = `${tag}-${transports}`;
+    const channel = `room:${tag}-${transports}`;
+    const live = recorder(server.url, { user: `${user}-live` }, ['websocket']);
+    await until(live, (x) => x.connects.length === 1, 'the live member connects');
+    await subscribe(live, channel);
+    const s = recorder(proxy.url, { user }, transports);
+    await until(s, (x) => x.connects.length === 1, 'the first connect');
+    await toUser(user, 1);
+    await until(s, has('n1'), 'event n1');
+    // Published before it subscribes (the live member has them, so the channel's history has them): after its last
+    // offset (n1), before its join.
+    await toChannel(channel, 2);
+    await toChannel(channel, 3);
+    await until(live, has('c3'), 'the live member gets c2, c3');
+    await subscribe(s, channel);
+    proxy.down();
+    await until(s, (x) => x.lastDisconnect !== undefined, 'the disconnect');
+    if (waitHeld) {
+        await eventually(async () => (await metric(server, 'pusher_recovery_sessions_held')) >= 1, { what: 'the session held' });
+    }
+    await toChannel(channel, 4);
+    await toUser(user, 5);
+    await toChannel(channel, 6);
+    await toChannel(channel, 7);
+    await toUser(user, 8);
+    await until(live, has('c7'), 'the live member gets c4, c6, c7 while the other member is away');
+    proxy.up();
+    await until(s, (x) => x.connects.length === 2, 'the reconnect');
+    assert.deepEqual(s.connects[1], { id: s.connects[0].id, recovered: true });
+    // Still a member: c9 reaches it without a new subscribe. n10 comes last from the same node: anything published
+    // before it (a duplicate, a replay of c2 / c3) would have arrived by then.
+    await toChannel(channel, 9);
+    await toUser(user, 10);
+    await until(s, has('n10'), 'events up to n10');
+    assert.deepEqual(stream(s, channel), ['n1', 'c4', 'n5', 'c6', 'c7', 'n8', 'c9', 'n10']);
+    const offsets = s.events.map((e) => BigInt(e.args.at(-1)));
+    assert.deepEqual(offsets, [...offsets].sort((a, b) => (a < b ? -1 : 1)), 'offsets grow');
+    await until(live, has('c9'), 'the live member gets c9');
+    assert.deepEqual(stream(live, channel), ['c2', 'c3', 'c4', 'c6', 'c7', 'c9'], 'the live member: each channel event once, in order');
+    s.close();
+    live.close();
+}
+
 describe('connection state recovery, one node (embedded broker)', () => {
     let server;
     let proxy;
@@ -124,6 +214,20 @@ describe('connection state recovery, one node (embedded broker)', () => {
             const offsets = s.events.map((e) => BigInt(e.args[1]));
             assert.deepEqual(offsets, [...offsets].sort((a, b) => (a < b ? -1 : 1)), 'offsets grow');
             s.close();
+        });
+    }
+
+    for (const transports of [['websocket'], ['polling']]) {
+        test(`a socket in a channel, cut while channel and per-user events are published, gets each once, in order, and stays a member (${transports})`, async () => {
+            const publishOne = async (body) => {
+                const r = await apiPublish(server.url, body);
+                assert.equal(r.status, 202, JSON.stringify(r.body));
+            };
+            await channelEventsRecovered({
+                server, proxy, transports, tag: 'chan-cut', waitHeld: true,
+                toUser: (user, i) => publishOne({ user, event: 'n', data: { i } }),
+                toChannel: (channel, i) => publishOne({ channel, event: 'c', data: { i } }),
+            });
         });
     }
 
@@ -301,19 +405,23 @@ describe('connection state recovery off (--recovery-ms 0)', () => {
 
 describe('connection state recovery through RabbitMQ', { skip: amqpMissing }, () => {
     const names = exchangeNames('recovery');
+    const chx = `${names.exchange}.channels`;
     let server;
     let proxy;
     let lost;
+    let pub;
     before(async () => {
         // No unbind grace: the binding that stays through a disconnect is the recovery window's doing.
         server = await startBinary('pusher', ['--listen', '127.0.0.1:0', '--dev-auth', ...amqpArgs(names),
-            '--unbind-grace-ms', '0', '--recovery-ms', '3000']);
+            '--channel-exchange', chx, '--unbind-grace-ms', '0', '--recovery-ms', '3000']);
         proxy = await startProxy(Number(new URL(server.url).port));
         await eventually(async () => (await fetch(`${server.url}/readyz`)).status === 200, { what: 'ready (exchanges declared)' });
         lost = await undeliveredQueue(names);
+        pub = await channelPublisher(chx);
     });
     after(async () => {
         closeAll();
+        await pub?.close();
         await lost?.close();
         await proxy?.close();
         await server?.stop();
@@ -351,6 +459,19 @@ describe('connection state recovery through RabbitMQ', { skip: amqpMissing }, ()
         });
     }
 
+    for (const transports of [['polling'], ['websocket']]) {
+        test(`a socket in a channel, cut while channel and per-user events are published to RabbitMQ, gets each once, in order, and stays a member (${transports})`, async () => {
+            await channelEventsRecovered({
+                server, proxy, transports, tag: 'amqp-chan-cut',
+                // As above: a polling session's cut is noticed only at the ping timeout, the recovery takes it over.
+                waitHeld: transports[0] === 'websocket',
+                toUser: (user, i) => amqpSend(names, { user }, 'n', { i }),
+                toChannel: (channel, i) => pub.send(channel, 'c', { i }),
+            });
+            assert.deepEqual(lost.got.filter((g) => g.routingKey.includes('amqp-chan-cut')), [], 'nothing undelivered');
+        });
+    }
+
     test('what a session missed goes to the undelivered exchange as recovery_expired when the window ends, and the binding goes', async () => {
         const user = 'amqp-late';
         const s = recorder(proxy.url, { user }, ['websocket']);
@@ -376,17 +497,20 @@ describe('connection state recovery through RabbitMQ', { skip: amqpMissing }, ()
 });
 
 // Two nodes on one RabbitMQ: a client whose reconnection lands on the other node (the proxy switched to it) gets its
-// state from the node that held it (a hand-over through the control exchange), exactly once and in order.
+// state from the node that held it (a hand-over through the control exchange), exactly once and in order; unless it
+// had channels (memberships do not move between nodes): then it is connected anew and subscribes again.
 describe('connection state recovery across two nodes (RabbitMQ)', { skip: amqpMissing }, () => {
     const names = exchangeNames('handover');
     const control = `${names.exchange}.control`;
+    const chx = `${names.exchange}.channels`;
     const nodes = {};
     let proxy;
     let lost;
+    let pub;
     const portOf = (server) => Number(new URL(server.url).port);
     async function startNode(id) {
         const server = await startBinary('pusher', ['--listen', '127.0.0.1:0', '--dev-auth', ...amqpArgs(names),
-            '--control-exchange', control, '--node-id', id, '--unbind-grace-ms', '0', '--recovery-ms', '10000',
+            '--channel-exchange', chx, '--control-exchange', control, '--node-id', id, '--unbind-grace-ms', '0', '--recovery-ms', '10000',
             '--ping-interval-ms', '1000', '--ping-timeout-ms', '1000', '--drain-ms', '10000']);
         await eventually(async () => (await fetch(`${server.url}/readyz`)).status === 200, { what: `${id} ready` });
         nodes[id] = server;
@@ -397,9 +521,11 @@ describe('connection state recovery across two nodes (RabbitMQ)', { skip: amqpMi
         await startNode('node-b');
         proxy = await startProxy(portOf(nodes['node-a']));
         lost = await undeliveredQueue(names);
+        pub = await channelPublisher(chx);
     });
     after(async () => {
         closeAll();
+        await pub?.close();
         await lost?.close();
         await proxy?.close();
         await Promise.all(Object.values(nodes).map((n) => n.stop()));
@@ -454,6 +580,67 @@ describe('connection state recovery across two nodes (RabbitMQ)', { skip: amqpMi
             assert.deepEqual(numbers(s), range(1, 10));
             assert.equal(s._pid, pid, 'the same pid throughout');
             s.close();
+        });
+    }
+
+    for (const transports of [['polling'], ['websocket']]) {
+        test(`a client in a channel, cut from node A, reconnects to node B anew (memberships do not move) and subscribes again; the channel's other members miss nothing (${transports})`, async () => {
+            const [a, b] = [nodes['node-a'], nodes['node-b']];
+            const user = `moving-chan-${transports}`;
+            const channel = `room:moving-${transports}`;
+            // Live members of the channel on both nodes, connected directly (not through the proxy).
+            const live = [a, b].map((n) => recorder(n.url, { user: `${user}-live-${portOf(n)}` }, ['websocket']));
+            for (const m of live) {
+                await until(m, (x) => x.connects.length === 1, 'a live member connects');
+                await subscribe(m, channel);
+            }
+            proxy.target = portOf(a);
+            const s = recorder(proxy.url, { user }, transports);
+            await until(s, (x) => x.connects.length === 1, 'the first connect (node A)');
+            assert.match(s._pid, /^node-a\.[0-9a-f]{32}$/);
+            await subscribe(s, channel);
+            await pub.send(channel, 'c', { i: 1 });
+            await send(user, 2, 2);
+            await until(s, has('n2'), 'c1, n2');
+            const expired = await metric(a, 'pusher_recoveries_total{outcome="expired"}');
+            proxy.down();
+            await until(s, (x) => x.lastDisconnect !== undefined, 'the disconnect');
+            // Held before the missed events are published, also over polling (A notices the cut at its ping
+            // timeout): so that A keeps them as undelivered.
+            await eventually(async () => (await metric(a, 'pusher_recovery_sessions_held')) >= 1, { what: 'held on A' });
+            await pub.send(channel, 'c', { i: 3 });
+            await send(user, 4, 5);
+            await pub.send(channel, 'c', { i: 6 });
+            for (const m of live) {
+                await until(m, has('c6'), 'the live members get c3, c6 while the other member is away');
+            }
+            proxy.target = portOf(b);
+            proxy.up();
+            await until(s, (x) => x.connects.length === 2, 'the reconnect (node B)');
+            assert.equal(s.connects[1].recovered, false, 'a session with channels is not handed over: connected anew');
+            assert.notEqual(s.connects[1].id, s.connects[0].id);
+            assert.match(s._pid, /^node-b\.[0-9a-f]{32}$/);
+            // What A kept for it: its per-user events (channel events are never undelivered).
+            const mine = () => lost.got.filter((g) => g.routingKey === user || g.routingKey === channel);
+            await eventually(() => mine().length >= 2, { what: 'n4, n5 on the undelivered exchange', timeout: 10000 });
+            assert.equal(await metric(a, 'pusher_recoveries_total{outcome="expired"}'), expired + 1);
+            // Not a member on B until it subscribes again; then B's channel events reach it.
+            await pub.send(channel, 'c', { i: 7 });
+            await send(user, 8, 8);
+            await until(s, has('n8'), 'n8');
+            await subscribe(s, channel);
+            await pub.send(channel, 'c', { i: 9 });
+            await send(user, 10, 10);
+            await until(s, has('n10'), 'c9, n10');
+            assert.deepEqual(stream(s, channel), ['c1', 'n2', 'n8', 'c9', 'n10']);
+            for (const m of live) {
+                await until(m, has('c9'), 'the live members get c7, c9');
+                assert.deepEqual(stream(m, channel), ['c1', 'c3', 'c6', 'c7', 'c9'], 'each channel event once, in order');
+            }
+            assert.deepEqual(mine().map((g) => [g.routingKey, g.type, g.reason, JSON.parse(g.body).i]),
+                [[user, 'n', 'recovery_expired', 4], [user, 'n', 'recovery_expired', 5]]);
+            s.close();
+            live.forEach((m) => m.close());
         });
     }
 

@@ -138,6 +138,24 @@ TEST(api_publish, scalar_and_string_data) {
     EXPECT_EQ(ok(parse_publish(post(R"({"user":"a","data":null})"), defaults)).payload, "null");
 }
 
+TEST(api_publish, a_channel_or_channels_are_targets_with_checked_names) {
+    auto one = ok(parse_publish(post(R"({"channel":"chat:42","event":"chat.message","data":{"t":1}})"), defaults));
+    EXPECT_EQ(one.channels, std::vector<std::string>{"chat:42"});
+    EXPECT_TRUE(one.users.empty());
+    EXPECT_EQ(accepted_count(one), 1u);
+    auto two = ok(parse_publish(post(R"({"channels":["a","b","a"],"data":1})"), defaults));
+    EXPECT_EQ(two.channels, (std::vector<std::string>{"a", "b"}));
+    EXPECT_EQ(accepted_count(two), 2u);
+    EXPECT_EQ(err(parse_publish(post(R"({"channel":"bad name","data":1})"), defaults)).body,
+              R"({"error":"\"channel\" must be a channel name: 1-200 of A-Z a-z 0-9 _ - : . @ /"})");
+    EXPECT_EQ(err(parse_publish(post(R"({"channels":["ok","no way"],"data":1})"), defaults)).body,
+              R"({"error":"\"channels\"[1] must be a channel name: 1-200 of A-Z a-z 0-9 _ - : . @ /"})");
+    EXPECT_EQ(err(parse_publish(post(R"({"channels":[],"data":1})"), defaults)).body,
+              R"({"error":"\"channels\" must not be empty"})");
+    EXPECT_NE(err(parse_publish(post(R"({"channel":"a","user":"alice","data":1})"), defaults)).body.find("several"),
+              std::string::npos);
+}
+
 TEST(api_publish, users_are_deduplicated_in_first_seen_order) {
     auto p = ok(parse_publish(post(R"({"users":["bob","alice","bob","carol","alice"],"data":1})"), defaults));
     EXPECT_EQ(p.users, (std::vector<std::string>{"bob", "alice", "carol"}));
@@ -265,14 +283,18 @@ INSTANTIATE_TEST_SUITE_P(
         bad_case{"{\"user\":\"\xff\"}", quoted("body is not valid JSON")},  // invalid UTF-8
         bad_case{"[{\"user\":\"a\"}]", quoted("body must be a JSON object")},
         bad_case{"\"alice\"", quoted("body must be a JSON object")},
-        bad_case{"{}", quoted(R"(no target: give "user", "users" or "broadcast":true)")},
-        bad_case{R"({"data":1,"broadcast":false})", quoted(R"(no target: give "user", "users" or "broadcast":true)")},
-        bad_case{R"({"user":"a","users":["b"]})",
-                 quoted(R"(several targets: give only one of "user", "users" or "broadcast":true)")},
-        bad_case{R"({"user":"a","broadcast":true})",
-                 quoted(R"(several targets: give only one of "user", "users" or "broadcast":true)")},
-        bad_case{R"({"users":["a"],"broadcast":true})",
-                 quoted(R"(several targets: give only one of "user", "users" or "broadcast":true)")},
+        bad_case{"{}", quoted(R"(no target: give "user", "users", "channel", "channels" or "broadcast":true)")},
+        bad_case{R"({"data":1,"broadcast":false})",
+                 quoted(R"(no target: give "user", "users", "channel", "channels" or "broadcast":true)")},
+        bad_case{
+            R"({"user":"a","users":["b"]})",
+            quoted(R"(several targets: give only one of "user", "users", "channel", "channels" or "broadcast":true)")},
+        bad_case{
+            R"({"user":"a","broadcast":true})",
+            quoted(R"(several targets: give only one of "user", "users", "channel", "channels" or "broadcast":true)")},
+        bad_case{
+            R"({"users":["a"],"broadcast":true})",
+            quoted(R"(several targets: give only one of "user", "users", "channel", "channels" or "broadcast":true)")},
         bad_case{R"({"broadcast":"yes"})", quoted(R"("broadcast" must be a boolean)")},
         bad_case{R"({"broadcast":1})", quoted(R"("broadcast" must be a boolean)")},
         bad_case{R"({"user":42})", quoted(R"("user" must be a string)")},
@@ -296,8 +318,9 @@ INSTANTIATE_TEST_SUITE_P(
                  quoted(R"("event" "removeListener" is reserved by Socket.IO)")},
         bad_case{R"({"user":"a","id":5})", quoted(R"("id" must be a string)")},
         bad_case{R"({"user":"a","id":""})", quoted(R"("id" must be 1 to 255 bytes)")},
-        bad_case{R"({"usr":"a"})",
-                 quoted(R"x(unknown field "usr" (expected user, users, broadcast, event, data, id))x")},
+        bad_case{
+            R"({"usr":"a"})",
+            quoted(R"x(unknown field "usr" (expected user, users, channel, channels, broadcast, event, data, id))x")},
         bad_case{R"({"user":"a","user":"b"})", quoted(R"(duplicate field "user")")},
         bad_case{R"({"user":"a","data":1,"d\u0061ta":2})", quoted(R"(duplicate field "data")")}));
 

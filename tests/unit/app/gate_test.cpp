@@ -26,6 +26,7 @@ using socketio::fakes::manual_scheduler;
 using ::testing::ElementsAre;
 using ::testing::IsEmpty;
 using ::testing::MatchesRegex;
+using ::testing::UnorderedElementsAre;
 
 // A broker whose subscriptions wait for the test: confirm(i) / fail(i) run subscription i's done on a thread of
 // their own (the real brokers call back from theirs).
@@ -44,16 +45,25 @@ class held_broker final : public pusher::broker::broker {
         subscribed.push_back({std::string(user), std::move(done)});
     }
     void unsubscribe(std::string_view user) override { unsubscribed.emplace_back(user); }
+    // Channels: the same, in lists of their own.
+    std::vector<subscription> channel_subscribed;
+    std::vector<std::string> channel_unsubscribed;
+    void subscribe_channel(std::string_view channel, done_fn done) override {
+        channel_subscribed.push_back({std::string(channel), std::move(done)});
+    }
+    void unsubscribe_channel(std::string_view channel) override { channel_unsubscribed.emplace_back(channel); }
     void publish(pusher::broker::publication, done_fn done) override { done({}); }
     bool ready() const override { return true; }
 
-    void confirm(std::size_t i) { finish(i, {}); }
-    void fail(std::size_t i) { finish(i, pusher::broker::error::subscribe_timeout); }
+    void confirm(std::size_t i) { finish(subscribed, i, {}); }
+    void fail(std::size_t i) { finish(subscribed, i, pusher::broker::error::subscribe_timeout); }
+    void confirm_channel(std::size_t i) { finish(channel_subscribed, i, {}); }
+    void fail_channel(std::size_t i) { finish(channel_subscribed, i, pusher::broker::error::subscribe_timeout); }
 
   private:
-    void finish(std::size_t i, boost::system::error_code ec) {
-        ASSERT_LT(i, subscribed.size());
-        auto done = std::move(subscribed[i].done);
+    static void finish(std::vector<subscription>& list, std::size_t i, boost::system::error_code ec) {
+        ASSERT_LT(i, list.size());
+        auto done = std::move(list[i].done);
         ASSERT_TRUE(done) << "subscription " << i << " already finished";
         std::thread([&] { done(ec); }).join();
     }
@@ -172,6 +182,90 @@ TEST_F(gate_test, a_connect_without_a_user_is_refused_without_touching_the_broke
     EXPECT_EQ(door.stats().auth_failures.load(), 1u);
     s->drop();
     EXPECT_THAT(bus.unsubscribed, IsEmpty());
+}
+
+// ---- channels ----
+
+TEST_F(gate_test, a_subscribe_is_answered_once_the_channel_is_bound_and_then_gets_its_events) {
+    auto s = connect("alice");
+    bus.confirm(0);
+    s->run_pending();
+    s->take();
+
+    s->message(R"(21["subscribe",{"channel":"chat:1"}])");
+    ASSERT_EQ(bus.channel_subscribed.size(), 1u);
+    EXPECT_EQ(bus.channel_subscribed[0].user, "chat:1");
+    EXPECT_THAT(s->take(), IsEmpty()) << "no answer before the broker confirmed the binding";
+    EXPECT_EQ(h.deliver_channel("chat:1", make_frame("42[\"x\"]")), 0u);
+
+    bus.confirm_channel(0);
+    s->run_pending();
+    EXPECT_THAT(s->take(), ElementsAre(R"(431[{"ok":true}])"));
+    EXPECT_EQ(h.deliver_channel("chat:1", make_frame("42[\"x\"]")), 1u);
+    EXPECT_EQ(h.channels(), 1u);
+
+    s->message(R"(22["subscribe",{"channel":"chat:1"}])");  // again: the same answer, no second subscription
+    s->run_pending();
+    EXPECT_THAT(s->take(), ElementsAre(R"(42["x"])", R"(432[{"ok":true}])"));
+    EXPECT_EQ(bus.channel_subscribed.size(), 1u);
+
+    s->message(R"(23["unsubscribe",{"channel":"chat:1"}])");
+    s->run_pending();
+    EXPECT_THAT(s->take(), ElementsAre(R"(433[{"ok":true}])"));
+    EXPECT_THAT(bus.channel_unsubscribed, ElementsAre("chat:1"));
+    EXPECT_EQ(h.deliver_channel("chat:1", make_frame("42[\"x\"]")), 0u);
+    EXPECT_EQ(door.stats().channel_subscribes.load(), 1u);
+}
+
+TEST_F(gate_test, bad_subscribes_get_an_error_answer_and_touch_nothing) {
+    door.limit_channels(1);
+    auto s = connect("alice");
+    bus.confirm(0);
+    s->run_pending();
+    s->take();
+
+    s->message(R"(21["subscribe",{"channel":"bad name"}])");
+    s->message(R"(22["subscribe","chat:1"])");
+    s->message(R"(23["subscribe",{"channel":"a","token":"not.a.jwt"}])");  // no verifier here: refused
+    s->message(R"(24["subscribe",{"channel":"a"}])");
+    s->message(R"(25["subscribe",{"channel":"b"}])");  // over the cap of 1 (a is being subscribed)
+    s->run_pending();
+    auto out = s->take();
+    ASSERT_EQ(out.size(), 4u);
+    EXPECT_THAT(out[0], MatchesRegex(R"(431\[\{"error":"invalid channel name.*"\}\])"));
+    EXPECT_THAT(out[1], MatchesRegex(R"(432\[\{"error":"expected .*"\}\])"));
+    EXPECT_THAT(out[2], MatchesRegex(R"(433\[\{"error":"channel tokens are not accepted here"\}\])"));
+    EXPECT_THAT(out[3], MatchesRegex(R"(435\[\{"error":"too many channels.*"\}\])"));
+    ASSERT_EQ(bus.channel_subscribed.size(), 1u);
+    EXPECT_EQ(door.stats().channel_refusals[0].load(), 1u);  // bad_request
+    EXPECT_EQ(door.stats().channel_refusals[1].load(), 1u);  // bad_name
+    EXPECT_EQ(door.stats().channel_refusals[3].load(), 1u);  // bad_token
+    EXPECT_EQ(door.stats().channel_refusals[4].load(), 1u);  // too_many
+
+    bus.fail_channel(0);
+    s->run_pending();
+    EXPECT_THAT(s->take(), ElementsAre(R"(434[{"error":"service unavailable, retry later"}])"));
+    EXPECT_THAT(bus.channel_unsubscribed, ElementsAre("a")) << "the failed subscription is given back";
+}
+
+TEST_F(gate_test, a_disconnect_gives_every_channel_subscription_back_pending_or_not) {
+    auto s = connect("alice");
+    bus.confirm(0);
+    s->run_pending();
+    s->message(R"(21["subscribe",{"channel":"a"}])");
+    s->message(R"(22["subscribe",{"channel":"b"}])");
+    bus.confirm_channel(0);
+    s->run_pending();
+    s->take();
+    EXPECT_EQ(h.channel_members(), 1u);
+
+    s->drop(engineio::disconnect_reason::transport_close);  // recovery is off here: nothing is held
+    EXPECT_THAT(bus.channel_unsubscribed, UnorderedElementsAre("a", "b"));
+    EXPECT_EQ(h.channel_members(), 0u);
+    bus.confirm_channel(1);  // b's late confirmation joins nothing
+    s->run_pending();
+    EXPECT_EQ(h.deliver_channel("b", make_frame("42[\"x\"]")), 0u);
+    EXPECT_EQ(bus.channel_unsubscribed.size(), 2u);
 }
 }  // namespace
 }  // namespace pusher::app

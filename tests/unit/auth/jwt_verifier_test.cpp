@@ -305,6 +305,27 @@ TEST_F(jwt_verifier_test, sub_must_be_a_string_of_1_to_255_bytes) {
               "\u00e9l\u00e8ve@example.com");
 }
 
+TEST_F(jwt_verifier_test, channel_grants_are_read_and_must_be_well_formed) {
+    auto v = hs();
+    auto r = v->verify(libjwt_mint(JWT_ALG_HS256, secret, R"({"sub":"a","channels":["chat:*","news"]})"), now);
+    ASSERT_TRUE(r.has_value()) << r.error().message;
+    EXPECT_EQ(r->channels, (std::vector<std::string>{"chat:*", "news"}));
+    EXPECT_EQ(r->channel, "");
+    auto one = v->verify(libjwt_mint(JWT_ALG_HS256, secret, R"({"sub":"a","channel":"room:9"})"), now);
+    ASSERT_TRUE(one.has_value()) << one.error().message;
+    EXPECT_EQ(one->channel, "room:9");
+    EXPECT_TRUE(one->channels.empty());
+    auto const raw = [&](char const* claims) { return token_kit::raw_hs256(R"({"alg":"HS256"})", claims, secret); };
+    expect_refused(*v, raw(R"({"sub":"a","channels":"chat:*"})"), failure_kind::claims,
+                   "channels claim must be an array of at most 1000 strings");
+    expect_refused(*v, raw(R"({"sub":"a","channels":["ok",7]})"), failure_kind::claims,
+                   "channels claim must be an array of strings of 1..255 bytes");
+    expect_refused(*v, raw(R"({"sub":"a","channels":[""]})"), failure_kind::claims,
+                   "channels claim must be an array of strings of 1..255 bytes");
+    expect_refused(*v, raw(R"({"sub":"a","channel":["x"]})"), failure_kind::claims,
+                   "channel claim must be a string of 1..255 bytes");
+}
+
 TEST_F(jwt_verifier_test, audience_and_issuer_are_checked_when_configured) {
     auto v = make({.secret = secret, .audience = "pusher", .issuer = "https://id.example.com"});
     auto mint = [](std::string const& extra) {

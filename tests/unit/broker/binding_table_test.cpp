@@ -34,6 +34,15 @@ void run(table::effects& fx) {
     }
 }
 
+// The presence changes of some effects, as "+key/N" (online with N subscribers) and "-key" (offline).
+std::vector<std::string> presence_of(table::effects const& fx) {
+    std::vector<std::string> out;
+    for (auto const& p : fx.presence) {
+        out.push_back(p.online ? "+" + p.key + "/" + std::to_string(p.subscribers) : "-" + p.key);
+    }
+    return out;
+}
+
 class binding_table_test : public ::testing::Test {
   protected:
     table make(std::chrono::milliseconds grace) {
@@ -213,7 +222,8 @@ TEST_F(binding_table_test, mismatched_unsubscribe_is_ignored) {
 TEST_F(binding_table_test, subscribe_while_the_link_is_down_waits_for_link_up) {
     table t({.unbind_grace = 2s, .subscribe_timeout = 10s});
     auto fx = t.subscribe("alice", p.make(), t0);
-    EXPECT_TRUE(fx.empty());
+    EXPECT_TRUE(fx.commands.empty() && fx.completions.empty());
+    EXPECT_EQ(presence_of(fx), std::vector<std::string>{"+alice/1"}) << "online: its session waits here";
     EXPECT_FALSE(t.routed("alice"));
     fx = t.link_up();
     ASSERT_EQ(fx.commands.size(), 1u);
@@ -249,7 +259,8 @@ TEST_F(binding_table_test, link_down_then_up_rebinds_users_with_subscribers_only
     t.confirmed("bob");
     t.unsubscribe("bob", t0 + 1s);  // inside the grace when the link drops
     auto fx = t.link_down();
-    EXPECT_TRUE(fx.empty());
+    EXPECT_TRUE(fx.commands.empty() && fx.completions.empty());
+    EXPECT_EQ(presence_of(fx), std::vector<std::string>{"-bob"});
     EXPECT_FALSE(t.routed("alice"));
     EXPECT_EQ(t.bound_users(), 0u);
     EXPECT_EQ(t.outstanding(), 0u);
@@ -297,6 +308,36 @@ TEST_F(binding_table_test, stale_deadlines_do_nothing) {
     EXPECT_TRUE(t.tick(t0 + 11s).empty());
     EXPECT_TRUE(t.routed("alice"));
     EXPECT_FALSE(t.next_deadline().has_value());
+}
+
+// ---- presence ----
+
+TEST_F(binding_table_test, a_key_comes_online_on_its_first_subscriber_and_goes_offline_when_the_grace_ends) {
+    auto t = make(2000ms);
+    EXPECT_EQ(presence_of(t.subscribe("alice", p.make(), t0)), std::vector<std::string>{"+alice/1"});
+    EXPECT_TRUE(presence_of(t.subscribe("alice", p.make(), t0)).empty()) << "a second tab: still online";
+    t.confirmed("alice");
+    EXPECT_TRUE(presence_of(t.unsubscribe("alice", t0 + 1s)).empty());
+    EXPECT_TRUE(presence_of(t.unsubscribe("alice", t0 + 1s)).empty()) << "the grace starts";
+    EXPECT_TRUE(presence_of(t.subscribe("alice", p.make(), t0 + 2s)).empty()) << "a reload inside the grace";
+    EXPECT_TRUE(presence_of(t.unsubscribe("alice", t0 + 2s)).empty());
+    EXPECT_TRUE(presence_of(t.tick(t0 + 3s)).empty());
+    EXPECT_EQ(presence_of(t.tick(t0 + 4s)), std::vector<std::string>{"-alice"});
+    EXPECT_EQ(presence_of(t.subscribe("alice", p.make(), t0 + 5s)), std::vector<std::string>{"+alice/1"});
+}
+
+TEST_F(binding_table_test, presence_stays_paired_across_the_link_going_down_and_without_a_grace) {
+    auto t = make(2000ms);
+    t.subscribe("alice", p.make(), t0);
+    t.subscribe("bob", p.make(), t0);
+    t.unsubscribe("bob", t0);  // bob is inside his grace
+    EXPECT_EQ(presence_of(t.link_down()), std::vector<std::string>{"-bob"}) << "forgotten: offline now";
+    EXPECT_TRUE(presence_of(t.link_up()).empty()) << "re-binding alice says nothing new";
+    EXPECT_EQ(presence_of(t.unsubscribe("alice", t0 + 1s)), std::vector<std::string>{})
+        << "bound again? not yet confirmed, but still in its grace";
+    auto u = make(0ms);
+    u.subscribe("carol", p.make(), t0);
+    EXPECT_EQ(presence_of(u.unsubscribe("carol", t0)), std::vector<std::string>{"-carol"});
 }
 }  // namespace
 }  // namespace pusher::broker

@@ -25,7 +25,7 @@ using namespace std::chrono_literals;
 spdlog::logger* const logger_ready = spdlog::default_logger_raw();
 
 struct received {
-    std::string user, event, payload, id;
+    std::string user, event, payload, id, channel;
     bool broadcast;
     std::optional<std::int64_t> ts;
     std::thread::id thread;
@@ -37,7 +37,7 @@ class collecting_sink : public sink {
     void on_message(message const& m) override {
         std::lock_guard lock(mutex_);
         got_.push_back({std::string(m.user), std::string(m.event), std::string(m.payload), std::string(m.message_id),
-                        m.broadcast, m.timestamp_ms, std::this_thread::get_id()});
+                        std::string(m.channel), m.broadcast, m.timestamp_ms, std::this_thread::get_id()});
         cv_.notify_all();
     }
     std::vector<received> wait_for(std::size_t n, std::chrono::milliseconds timeout = 5s) {
@@ -91,6 +91,38 @@ using ::pusher::test::wait_until;
 template <class Pred>
 bool eventually(Pred pred, std::chrono::milliseconds timeout = 5s) {
     return wait_until(pred, timeout);
+}
+
+TEST(memory_broker, channels_are_counted_and_routed_like_users_but_apart_from_them) {
+    memory_broker b(memory_broker::options{.unbind_grace = 0ms});
+    collecting_sink s;
+    b.start(s);
+    auto p = std::make_shared<std::promise<boost::system::error_code>>();
+    b.subscribe_channel("chat:1", [p](boost::system::error_code ec) { p->set_value(ec); });
+    EXPECT_FALSE(p->get_future().get());
+    EXPECT_FALSE(subscribe_and_wait(b, "chat:2")) << "a user named like a channel";
+
+    publication pub;
+    pub.channels = {"chat:1", "chat:2"};
+    pub.users = {"chat:1"};
+    pub.event = "chat.message";
+    pub.payload = "1";
+    EXPECT_FALSE(publish_and_wait(b, pub));
+    auto got = s.wait_for(1);
+    ASSERT_EQ(got.size(), 1u) << "chat:2 has no channel subscriber, and no user chat:1 is subscribed";
+    EXPECT_EQ(got[0].channel, "chat:1");
+    EXPECT_EQ(got[0].user, "");
+    EXPECT_EQ(got[0].event, "chat.message");
+    auto st = b.stats();
+    EXPECT_EQ(st.bound_channels, 1u);
+    EXPECT_EQ(st.channel_subscriptions, 1u);
+    EXPECT_EQ(st.bound_users, 1u);
+    EXPECT_EQ(st.messages_published, 3u);
+
+    b.unsubscribe_channel("chat:1");
+    EXPECT_TRUE(eventually([&] { return b.stats().bound_channels == 0; }));
+    EXPECT_FALSE(publish_and_wait(b, pub));
+    EXPECT_EQ(s.snapshot().size(), 1u);
 }
 
 TEST(memory_broker, routes_only_to_subscribed_users) {

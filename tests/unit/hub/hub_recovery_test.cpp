@@ -266,5 +266,97 @@ TEST(hub_recovery, recovers_exactly_once_and_in_order_while_deliveries_run_on_an
     EXPECT_EQ(seen, offsets);
     EXPECT_GE(recoveries, 3);
 }
+
+// ---- channels ----
+
+delivery to_channel(hub& h, std::string_view channel, seq_t* last = nullptr) {
+    seq_t const s = h.next_seq();
+    if (last != nullptr) {
+        *last = s;
+    }
+    return h.deliver_channel_recorded(channel, frame_of(s), s);
+}
+
+TEST(hub_channels, members_get_the_channels_frames_and_leaving_stops_them) {
+    hub h(4, on());
+    auto a = std::make_shared<fake_session>("a");
+    auto b = std::make_shared<fake_session>("b");
+    EXPECT_TRUE(h.join("chat:1", a));
+    EXPECT_FALSE(h.join("chat:1", a)) << "a member already";
+    EXPECT_TRUE(h.join("chat:1", b));
+    EXPECT_TRUE(h.join("chat:2", b));
+    EXPECT_EQ(h.channels(), 2u);
+    EXPECT_EQ(h.channel_members(), 3u);
+    EXPECT_EQ(h.users(), 0u) << "channels are not users";
+    EXPECT_EQ(to_channel(h, "chat:1").sessions, 2u);
+    EXPECT_EQ(to_channel(h, "chat:2").sessions, 1u);
+    EXPECT_EQ(to_channel(h, "chat:3").sessions, 0u);
+    EXPECT_EQ(h.deliver("chat:1", frame_of(1)), 0u) << "a user of the same name is someone else";
+    EXPECT_TRUE(h.leave("chat:1", *a));
+    EXPECT_FALSE(h.leave("chat:1", *a));
+    EXPECT_EQ(to_channel(h, "chat:1").sessions, 1u);
+    EXPECT_EQ(a->count(), 1u);
+    EXPECT_EQ(b->count(), 3u);
+    EXPECT_EQ(h.deliver_channel("chat:2", frame_of(1)), 1u);
+}
+
+TEST(hub_channels, a_recovery_merges_the_users_and_its_channels_frames_in_offset_order_from_where_each_began) {
+    hub h(4, on());
+    auto s1 = std::make_shared<fake_session>("s1");
+    seq_t start = 0;
+    h.attach("alice", s1, &start);
+    to_channel(h, "chat:1");  // before alice joined chat:1: never hers
+    seq_t joined = 0;
+    ASSERT_TRUE(h.join("chat:1", s1, &joined));
+    seq_t read = 0;
+    deliver(h, "alice");
+    to_channel(h, "chat:1", &read);  // read up to here
+    deliver(h, "alice");             // 1003: missed
+    to_channel(h, "chat:1");         // 1004: missed
+    std::vector<channel_point> const points{{"chat:1", joined}};
+    ASSERT_TRUE(h.hold("alice", *s1, points));
+    EXPECT_EQ(h.channel_members(), 0u);
+    auto const kept = to_channel(h, "chat:1");  // 1005: for the held member
+    EXPECT_EQ(kept.sessions, 0u);
+    EXPECT_EQ(kept.held, 1u);
+    deliver(h, "alice");      // 1006
+    to_channel(h, "chat:2");  // not its channel
+
+    auto s2 = std::make_shared<fake_session>("s2");
+    auto const replay = h.recover("alice", s2, read, start, points);
+    ASSERT_TRUE(replay);
+    EXPECT_EQ(seqs(*replay), (std::vector<seq_t>{1003, 1004, 1005, 1006}));
+    EXPECT_EQ(h.channel_members(), 1u) << "a member again";
+    to_channel(h, "chat:1");  // 1008: live
+    EXPECT_EQ(seqs(s2->frames()), (std::vector<seq_t>{1008}));
+
+    // Without an offset: from where it began, and each channel from where it joined.
+    ASSERT_TRUE(h.hold("alice", *s2, points));
+    auto const all = h.recover("alice", std::make_shared<fake_session>("s3"), std::nullopt, start, points);
+    ASSERT_TRUE(all);
+    EXPECT_EQ(seqs(*all), (std::vector<seq_t>{1001, 1002, 1003, 1004, 1005, 1006, 1008}));
+}
+
+TEST(hub_channels, a_channel_that_capped_out_what_a_held_member_missed_is_not_recovered_and_release_frees_it) {
+    hub h(4, on(1000, history_limits{2, 1 << 20}));
+    auto s1 = std::make_shared<fake_session>("s1");
+    seq_t start = 0;
+    h.attach("alice", s1, &start);
+    seq_t joined = 0;
+    h.join("chat:1", s1, &joined);
+    std::vector<channel_point> const points{{"chat:1", joined}};
+    ASSERT_TRUE(h.hold("alice", *s1, points));
+    to_channel(h, "chat:1");
+    to_channel(h, "chat:1");
+    to_channel(h, "chat:1");  // the first of the three is gone: no exact replay
+    EXPECT_FALSE(h.recover("alice", std::make_shared<fake_session>("s2"), std::nullopt, start, points));
+    EXPECT_EQ(h.held_sessions(), 1u) << "nothing changed";
+    lost_messages lost;
+    h.release_held("alice", lost, points);
+    EXPECT_TRUE(lost.empty()) << "channel events are never republished";
+    EXPECT_EQ(h.held_sessions(), 0u);
+    EXPECT_EQ(to_channel(h, "chat:1").held, 0u) << "the channel's record is gone";
+    EXPECT_EQ(h.history_bytes(), 0u);
+}
 }  // namespace
 }  // namespace pusher::hub
