@@ -359,10 +359,24 @@ channel_request = {
 }
 
 
+# --- cluster queries between nodes: [kind: 0 query, 1 answer, 2 hello][JSON body] (cluster/cluster_query.hpp) -----
+cluster_query = {
+    "users": b"\x00" + b'{"v":1,"op":"query","id":"na-1","from":"na","kind":"users","users":["alice","bob"]}',
+    "channel": b"\x00" + b'{"v":1,"op":"query","id":"na-2","from":"na","kind":"channel","channel":"chat:1"}',
+    "totals": b"\x00" + b'{"v":1,"op":"query","id":"na-3","from":"na","kind":"totals"}',
+    "disconnect": b"\x00" + b'{"v":1,"op":"query","id":"na-4","from":"na","kind":"disconnect","users":["alice"]}',
+    "answer": b"\x01" + b'{"v":1,"op":"answer","id":"na-1","from":"nb","sessions":{"alice":2},"members":["bob"],'
+              + b'"users":3,"total_sessions":4,"disconnected":0}',
+    "answer-bad-count": b"\x01" + b'{"v":1,"op":"answer","id":"na-1","from":"nb","users":-1}',
+    "hello": b"\x02" + b'{"v":1,"op":"hello","from":"node-b"}',
+}
+
+
 def main():
     for name, seeds in (("eio_packet", eio), ("ws_frame", ws_seeds), ("sio_packet", sio), ("jwt", jwt),
                         ("amqp_fanout", amqp), ("api_publish", api), ("config_load", config), ("http_handshake", http_seeds),
-                        ("sio_session", sio_session), ("handover", handover), ("channel_request", channel_request)):
+                        ("sio_session", sio_session), ("handover", handover), ("channel_request", channel_request),
+                        ("cluster_query", cluster_query)):
         clear_seeds(name)
         for k, v in seeds.items():
             write(name, k, v)

@@ -1,5 +1,6 @@
 #include "app/application.hpp"
 
+#include "app/control_plane.hpp"
 #include "app/fanout.hpp"
 #include "app/gate.hpp"
 #include "app/handover.hpp"
@@ -115,6 +116,7 @@ struct application::parts {
                               cfg_.broker.node_id, cfg_.broker.unbind_grace + 5s}),
           timers_(pool_.context(0)),
           handover_(*broker_, timers_, metrics_, cfg_.broker.node_id, handover_timeout),
+          control_(*broker_, timers_, metrics_, cfg_.broker.node_id),
           socketio_(timers_, socketio::options{cfg_.engineio.connect_timeout, 10, {}}),
           engineio_(std::make_shared<engineio::server>(engine_options(cfg_), socketio_)),
           httpd_(pool_, httpd::options{.host = cfg_.server.listen_host,
@@ -131,9 +133,14 @@ struct application::parts {
         }
         gate_.limit_channels(cfg_.channels.per_session);
         socketio_.add_namespace("/", gate_);
+        // Control messages from other nodes: the cluster queries, and (with recovery) the session hand-overs.
+        fanout_.on_control_messages([this](std::string_view type, std::string_view body) {
+            if (!control_.on_control(type, body) && hub_.recovery_enabled() && broker_->clustered()) {
+                handover_.on_control(type, body);
+            }
+        });
+        control_.serve_with([this](cluster::query const& q) { return gate_.answer(q); });
         if (hub_.recovery_enabled() && broker_->clustered()) {
-            fanout_.on_control_messages(
-                [this](std::string_view type, std::string_view body) { handover_.on_control(type, body); });
             fanout_.on_handed_over([this](std::string_view user) { return held_.recently_handed_over(user); });
             handover_.serve_with([this](cluster::handover_request r, handover::answer_fn answer) {
                 gate_.serve_handover(std::move(r), std::move(answer));
@@ -147,6 +154,8 @@ struct application::parts {
         api::publish_settings publish;
         publish.api_keys = cfg_.api.api_keys;
         httpd_.add_route("/api/publish", make_publish_route(*broker_, publish));
+        httpd_.add_route("/api/presence", make_presence_route(control_, publish));
+        httpd_.add_route("/api/disconnect", make_disconnect_route(control_, publish));
         httpd_.add_route("/healthz", make_healthz_route());
         httpd_.add_route("/readyz", make_readyz_route([this] { return readiness_now(); }));
         httpd_.add_route("/metrics", make_metrics_route(metrics_));
@@ -177,6 +186,7 @@ struct application::parts {
     gate gate_;
     socketio::asio_scheduler timers_;
     handover handover_;
+    control_plane control_;
     socketio::server socketio_;
     std::shared_ptr<engineio::server> engineio_;
     httpd::server httpd_;
@@ -195,6 +205,7 @@ std::vector<std::string> application::start() {
     auto& p = *parts_;
     auto first = p.httpd_.start();
     p.broker_->start(p.fanout_);
+    p.control_.start();
     p.pool_.start();
     p.started_ = true;
     std::vector<std::string> out;

@@ -105,6 +105,7 @@ void gate::on_connect(socketio::socket_ptr const& s, socketio::connect_request c
             stats_.recovery_unknown.fetch_add(1, std::memory_order_relaxed);  // junk: a normal connection
         }
     }
+    roster_.add(who->user, s);
     membership fresh;
     fresh.user = who->user;
     fresh.grants = std::move(who->channels);
@@ -461,6 +462,7 @@ void gate::channel_bound(socketio::socket_ptr const& s, std::string const& name,
     }
     it->second.joined = true;
     hub_.join(name, s->session(), &it->second.joined_at);
+    roster_.joined(name, m->user);
     stats_.channel_subscribes.fetch_add(1, std::memory_order_relaxed);
     for (auto id : acks) {
         answer_channel(s, id, std::nullopt);
@@ -475,6 +477,7 @@ void gate::leave_channel(socketio::socket_ptr const& s, std::string_view name) {
     }
     if (it->second.joined) {
         hub_.leave(name, *s->session());
+        roster_.left(std::string(name), m->user);
     }
     for (auto id : it->second.acks) {
         answer_channel(s, id, channels::refusal{"unsubscribed", "unsubscribed before the subscription completed"});
@@ -523,6 +526,7 @@ void gate::on_disconnect(socketio::socket_ptr const& s, socketio::disconnect_rea
         return;
     }
     m->gone = true;
+    roster_.remove(m->user, s.get());
     log::debug("gate: user {} left ({})", m->user, socketio::to_string(why));
     release_reservation(m->user, m->reserved);
     auto joined = joined_channels(*s);
@@ -553,6 +557,7 @@ void gate::on_disconnect(socketio::socket_ptr const& s, socketio::disconnect_rea
     hub_.detach(m->user, *s->session());
     for (auto const& c : joined) {
         hub_.leave(c.channel, *s->session());
+        roster_.left(c.channel, m->user);
         broker_.unsubscribe_channel(c.channel);
     }
     m->channels.clear();
@@ -580,8 +585,46 @@ void gate::give_up(held_sessions::held const& h, broker::undelivered_reason why)
     undeliver_all(lost, why);
     broker_.unsubscribe(h.user);
     for (auto const& c : h.channels) {
+        roster_.left(c.channel, h.user);
         broker_.unsubscribe_channel(c.channel);
     }
+}
+
+cluster::answer gate::answer(cluster::query const& q) {
+    cluster::answer a;
+    switch (q.kind) {
+        case cluster::query_kind::users:
+            for (auto const& u : q.users) {
+                a.sessions.emplace_back(u, hub_.sessions_of(u)->size());
+            }
+            break;
+        case cluster::query_kind::channel:
+            a.members = roster_.members(q.channel);
+            break;
+        case cluster::query_kind::totals:
+            a.users = hub_.users();
+            a.total_sessions = hub_.sessions();
+            break;
+        case cluster::query_kind::disconnect:
+            for (auto const& u : q.users) {
+                for (auto const& s : roster_.sockets_of(u)) {
+                    s->disconnect();  // a server-side disconnect: not recoverable, so nothing is held
+                    ++a.disconnected;
+                }
+                if (recovery_.held != nullptr) {
+                    for (auto const& h : recovery_.held->take_user(u)) {
+                        give_up(h, broker::undelivered_reason::recovery_expired);
+                        ++a.disconnected;
+                    }
+                }
+            }
+            if (a.disconnected > 0) {
+                log::info("gate: ended {} sessions of {} users (disconnect request from {})", a.disconnected,
+                          q.users.size(), q.from);
+            }
+            break;
+    }
+    return a;
 }
 
 void gate::undeliver_all(hub::lost_messages const& lost, broker::undelivered_reason why) {

@@ -18,9 +18,11 @@
 // sends that, minus what also reached this node (by dedup key), then what waited here, then live frames.
 #include "app/handover.hpp"
 #include "app/held_sessions.hpp"
+#include "app/roster.hpp"
 #include "auth/verifier.hpp"
 #include "broker/broker.hpp"
 #include "channels/channel.hpp"
+#include "cluster/cluster_query.hpp"
 #include "common/frame.hpp"
 #include "hub/history.hpp"
 #include "socketio/scheduler.hpp"
@@ -98,6 +100,10 @@ class gate final : public socketio::namespace_handler {
     // Channels one socket may be subscribed to at once (before the server starts).
     void limit_channels(std::size_t per_session) { channels_per_session_ = per_session; }
 
+    // This node's answer to a cluster query (app/control_plane.hpp): sessions of users, a channel's members, totals,
+    // or the end of every session of some users (a Socket.IO server disconnect; held ones are given up). Any thread.
+    cluster::answer answer(cluster::query const& q);
+
     // Another node asks for a session this node holds (handover::serve_fn). Any thread; `answer` runs once, maybe
     // later (after a take-over), maybe never when the request is passed on to the node the session went to.
     void serve_handover(cluster::handover_request r, handover::answer_fn answer, bool waited = false);
@@ -145,5 +151,6 @@ class gate final : public socketio::namespace_handler {
     gate_recovery recovery_;
     gate_stats stats_;
     std::size_t channels_per_session_ = 100;
+    roster roster_;
 };
 }  // namespace pusher::app

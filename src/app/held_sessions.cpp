@@ -158,4 +158,18 @@ std::vector<held_sessions::held> held_sessions::take_all() {
     held_.clear();
     return out;
 }
+
+std::vector<held_sessions::held> held_sessions::take_user(std::string_view user) {
+    std::lock_guard lock(mutex_);
+    std::vector<held> out;
+    for (auto it = held_.begin(); it != held_.end();) {
+        if (it->second.user == user) {
+            out.push_back(std::move(it->second));
+            it = held_.erase(it);
+        } else {
+            ++it;
+        }
+    }
+    return out;
+}
 }  // namespace pusher::app

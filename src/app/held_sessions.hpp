@@ -82,6 +82,8 @@ class held_sessions {
     std::optional<held> expire(std::string const& pid, std::uint64_t gen);
     // Every held record (shutdown).
     std::vector<held> take_all();
+    // Every held record of `user` (a logout: POST /api/disconnect).
+    std::vector<held> take_user(std::string_view user);
 
   private:
     struct live_entry {

@@ -1,7 +1,9 @@
 #include "app/http_routes.hpp"
 
+#include "api/cluster_api.hpp"
 #include "api/endpoints.hpp"
 #include "api/request.hpp"
+#include "app/control_plane.hpp"
 #include "broker/broker.hpp"
 #include "web/assets.hpp"
 
@@ -61,6 +63,35 @@ class publish_route final : public httpd::route {
     api::publish_settings settings_;
 };
 
+// GET /api/presence, POST /api/disconnect: parse, ask every node (control_plane), answer with what came back.
+class cluster_route final : public httpd::route {
+  public:
+    using parse_fn = api::query_result (*)(api::request const&, api::publish_settings const&);
+    cluster_route(control_plane& cp, api::publish_settings s, parse_fn parse)
+        : plane_(cp), settings_(std::move(s)), parse_(parse) {}
+
+    std::size_t body_limit() const override { return settings_.max_body; }
+
+    void handle(httpd::request req, httpd::reply rep) override {
+        auto parsed = parse_(to_api(req), settings_);
+        if (auto* err = std::get_if<api::response>(&parsed)) {
+            rep.send(to_http(std::move(*err)));
+            return;
+        }
+        auto q = std::get<cluster::query>(std::move(parsed));
+        auto answer = std::make_shared<httpd::reply>(std::move(rep));
+        auto asked = std::make_shared<cluster::query const>(q);
+        plane_.ask(std::move(q), [answer, asked](control_plane::result r) {
+            answer->send(to_http(api::cluster_response(*asked, r.answers, r.answered)));
+        });
+    }
+
+  private:
+    control_plane& plane_;
+    api::publish_settings settings_;
+    parse_fn parse_;
+};
+
 // The demo's files are static: a strict Content-Security-Policy (same-origin scripts, styles, images and
 // connections only), no sniffing, no framing.
 httpd::response demo_response(httpd::request const& req) {
@@ -90,6 +121,14 @@ httpd::response demo_response(httpd::request const& req) {
 
 std::shared_ptr<httpd::route> make_publish_route(broker::broker& b, api::publish_settings settings) {
     return std::make_shared<publish_route>(b, std::move(settings));
+}
+
+std::shared_ptr<httpd::route> make_presence_route(control_plane& cp, api::publish_settings settings) {
+    return std::make_shared<cluster_route>(cp, std::move(settings), api::parse_presence);
+}
+
+std::shared_ptr<httpd::route> make_disconnect_route(control_plane& cp, api::publish_settings settings) {
+    return std::make_shared<cluster_route>(cp, std::move(settings), api::parse_disconnect);
 }
 
 std::shared_ptr<httpd::route> make_healthz_route() {

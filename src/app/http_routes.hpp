@@ -27,6 +27,10 @@ using readiness_fn = std::function<readiness()>;
 // POST /api/publish: parse, publish through the broker, answer 202 once the broker accepted every message (publisher
 // confirms with AMQP) or 503 when it could not.
 std::shared_ptr<httpd::route> make_publish_route(broker::broker& b, api::publish_settings settings);
+// GET /api/presence and POST /api/disconnect: asked of every node through the control plane (api/cluster_api.hpp).
+class control_plane;
+std::shared_ptr<httpd::route> make_presence_route(control_plane& cp, api::publish_settings settings);
+std::shared_ptr<httpd::route> make_disconnect_route(control_plane& cp, api::publish_settings settings);
 // GET /healthz, GET /readyz, GET /metrics.
 std::shared_ptr<httpd::route> make_healthz_route();
 std::shared_ptr<httpd::route> make_readyz_route(readiness_fn fn);

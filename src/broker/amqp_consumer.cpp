@@ -67,6 +67,7 @@ void amqp_consumer::setup(amqp_connection& conn) {
     conn.bind_queue(queue_, settings_.broadcast_exchange, "");
     if (!o.control_exchange.empty() && !o.node_id.empty()) {
         conn.bind_queue(queue_, o.control_exchange, o.node_id);  // other nodes reach this one by its id
+        conn.bind_queue(queue_, o.control_exchange, std::string(broker::every_node));  // ... and every node at once
     }
     probe_key_.clear();
     if (settings_.probe && settings_.routing_check > std::chrono::milliseconds::zero()) {

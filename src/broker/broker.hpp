@@ -174,6 +174,9 @@ class broker {
     // Any thread; returns at once.
     virtual void undeliver(undelivered u) { (void)u; }
 
+    // The address of every node at once for send_control: each node binds it on the control exchange beside its
+    // own id (a node id cannot contain a dot).
+    static constexpr std::string_view every_node = "all.nodes";
     // Sends a message to node `node` of the cluster (its sink's on_control gets it): amqp_broker publishes it on the
     // control exchange with routing key `node`. `done` gets success once the broker routed it to that node's queue,
     // error::unroutable when no such node is connected, or another error (not connected, stopped...). The memory

@@ -1,3 +1,4 @@
+#include "api/cluster_api.hpp"
 #include "api/endpoints.hpp"
 #include "api/json_members.hpp"
 #include "api/publish.hpp"
@@ -136,6 +137,77 @@ TEST(api_publish, scalar_and_string_data) {
     EXPECT_EQ(ok(parse_publish(post(R"({"user":"a","data":-0.5e-3})"), defaults)).payload, "-0.5e-3");
     EXPECT_EQ(ok(parse_publish(post(R"({"user":"a","data":[]})"), defaults)).payload, "[]");
     EXPECT_EQ(ok(parse_publish(post(R"({"user":"a","data":null})"), defaults)).payload, "null");
+}
+
+request get(std::string_view path, std::string_view query) {
+    request r;
+    r.method = "GET";
+    r.path = path;
+    r.query = query;
+    return r;
+}
+
+cluster::query asked(query_result r) {
+    if (auto* e = std::get_if<response>(&r)) {
+        ADD_FAILURE() << "expected a query, got " << e->status << " " << e->body;
+        return {};
+    }
+    return std::get<cluster::query>(std::move(r));
+}
+
+TEST(api_cluster, presence_queries_are_read_from_the_query_string) {
+    EXPECT_EQ(asked(parse_presence(get("/api/presence", ""), defaults)).kind, cluster::query_kind::totals);
+    auto u = asked(parse_presence(get("/api/presence", "user=alice&user=b%C3%A9a&user=alice"), defaults));
+    EXPECT_EQ(u.kind, cluster::query_kind::users);
+    EXPECT_EQ(u.users, (std::vector<std::string>{"alice", "b\u00e9a"}));
+    auto c = asked(parse_presence(get("/api/presence", "channel=chat%3A1"), defaults));
+    EXPECT_EQ(c.kind, cluster::query_kind::channel);
+    EXPECT_EQ(c.channel, "chat:1");
+    EXPECT_EQ(std::get<response>(parse_presence(get("/api/presence", "channel=bad%20name"), defaults)).status, 400u);
+    EXPECT_EQ(std::get<response>(parse_presence(get("/api/presence", "user=a&channel=b"), defaults)).status, 400u);
+    EXPECT_EQ(std::get<response>(parse_presence(get("/api/presence", "usr=a"), defaults)).status, 400u);
+    auto post_req = get("/api/presence", "");
+    post_req.method = "POST";
+    EXPECT_EQ(std::get<response>(parse_presence(post_req, defaults)).status, 405u);
+    publish_settings keyed;
+    keyed.api_keys = {"k"};
+    EXPECT_EQ(std::get<response>(parse_presence(get("/api/presence", ""), keyed)).status, 401u);
+}
+
+TEST(api_cluster, a_disconnect_names_one_user_or_several) {
+    auto one = asked(parse_disconnect(post(R"({"user":"alice"})"), defaults));
+    EXPECT_EQ(one.kind, cluster::query_kind::disconnect);
+    EXPECT_EQ(one.users, std::vector<std::string>{"alice"});
+    EXPECT_EQ(asked(parse_disconnect(post(R"({"users":["b","a","b"]})"), defaults)).users,
+              (std::vector<std::string>{"a", "b"}));
+    for (auto body : {R"([])", R"({})", R"({"user":1})", R"({"users":[]})", R"({"user":"a","users":["b"]})",
+                      R"({"who":"a"})", "nope"}) {
+        EXPECT_EQ(std::get<response>(parse_disconnect(post(body), defaults)).status, 400u) << body;
+    }
+}
+
+TEST(api_cluster, answers_are_summed_over_the_nodes) {
+    cluster::query q;
+    q.kind = cluster::query_kind::users;
+    q.users = {"alice", "carol"};
+    cluster::answer a{"1", "na", {{"alice", 2}, {"carol", 0}}, {}, 0, 0, 0};
+    cluster::answer b{"1", "nb", {{"alice", 1}, {"carol", 0}}, {}, 0, 0, 0};
+    EXPECT_EQ(cluster_response(q, {a, b}, 2).body,
+              R"({"users":{"alice":{"online":true,"sessions":3},"carol":{"online":false,"sessions":0}},"answered":2})");
+    q.kind = cluster::query_kind::channel;
+    q.channel = "chat:1";
+    a.members = {"bob", "alice"};
+    b.members = {"alice", "dave"};
+    EXPECT_EQ(cluster_response(q, {a, b}, 2).body,
+              R"({"channel":"chat:1","users":["alice","bob","dave"],"answered":2})");
+    q.kind = cluster::query_kind::totals;
+    a.users = 5;
+    a.total_sessions = 7;
+    EXPECT_EQ(cluster_response(q, {a}, 1).body, R"({"nodes":[{"node":"na","users":5,"sessions":7}],"answered":1})");
+    q.kind = cluster::query_kind::disconnect;
+    a.disconnected = 2;
+    b.disconnected = 1;
+    EXPECT_EQ(cluster_response(q, {a, b}, 2).body, R"({"disconnected":3,"answered":2})");
 }
 
 TEST(api_publish, a_channel_or_channels_are_targets_with_checked_names) {
