@@ -132,6 +132,9 @@ struct application::parts {
                 "refused");
         }
         gate_.limit_channels(cfg_.channels.per_session);
+        if (!cfg_.broker.upstream_exchange.empty()) {
+            gate_.enable_upstream(cfg_.channels.upstream_rate);
+        }
         socketio_.add_namespace("/", gate_);
         // Control messages from other nodes: the cluster queries, and (with recovery) the session hand-overs.
         fanout_.on_control_messages([this](std::string_view type, std::string_view body) {

@@ -10,6 +10,10 @@
 #include "hub/hub.hpp"
 #include "socketio/event_frame.hpp"
 
+#include <boost/json.hpp>
+
+#include <algorithm>
+#include <chrono>
 #include <map>
 #include <memory>
 #include <optional>
@@ -30,6 +34,9 @@ struct membership {
     std::string user;
     std::vector<std::string> grants;  // the connection token's `channels` claim
     std::map<std::string, channel_sub, std::less<>> channels;
+    // Upstream rate limit: a token bucket (tokens, refilled at the rate, at most `rate`).
+    double upstream_tokens = -1;  // < 0: full (not used yet)
+    std::chrono::steady_clock::time_point upstream_at{};
     bool subscribed = false;  // we hold one broker subscription for this socket
     bool gone = false;        // the socket left before its admission was decided
     bool admitted = false;
@@ -392,8 +399,16 @@ bool gate::try_recover(socketio::socket_ptr const& s, socketio::admission const&
 void gate::on_event(socketio::socket_ptr const& s, socketio::event& e) {
     auto const what = channels::action_of(e.name);
     auto* m = membership_of(*s);
-    if (!what || m == nullptr || !m->admitted || m->gone) {
+    if (m == nullptr || !m->admitted || m->gone) {
         stats_.client_events.fetch_add(1, std::memory_order_relaxed);
+        return;
+    }
+    if (!what) {
+        if (e.ack_id) {
+            upstream(s, e);
+        } else {
+            stats_.client_events.fetch_add(1, std::memory_order_relaxed);  // nobody waits for it: ignored
+        }
         return;
     }
     auto const ack_id = e.ack_id;
@@ -437,6 +452,66 @@ void gate::on_event(socketio::socket_ptr const& s, socketio::event& e) {
     // published after the client saw it reaches it.
     broker_.subscribe_channel(req.channel, [this, s, name = req.channel](boost::system::error_code ec) {
         s->session()->dispatch([this, s, name, ec] { channel_bound(s, name, ec); });
+    });
+}
+
+void gate::upstream(socketio::socket_ptr const& s, socketio::event& e) {
+    auto* m = membership_of(*s);
+    auto const reply = [s, id = *e.ack_id](std::string_view error) {
+        socketio::arguments a;
+        if (error.empty()) {
+            a.json = "[{\"ok\":true}]";
+        } else {
+            a.json = "[{\"error\":";
+            json_text::append_string(a.json, error);
+            a.json += "}]";
+        }
+        s->ack(id, std::move(a));
+    };
+    if (!upstream_on_) {
+        stats_.upstream_refused.fetch_add(1, std::memory_order_relaxed);
+        reply("upstream is off on this server");
+        return;
+    }
+    if (!e.args.binary.empty()) {
+        stats_.upstream_refused.fetch_add(1, std::memory_order_relaxed);
+        reply("binary arguments are not supported upstream");
+        return;
+    }
+    // The token bucket: `rate` per second, bursts of `rate`.
+    auto const now = std::chrono::steady_clock::now();
+    double const rate = static_cast<double>(upstream_rate_);
+    if (m->upstream_tokens < 0) {
+        m->upstream_tokens = rate;
+    } else {
+        m->upstream_tokens =
+            std::min(rate, m->upstream_tokens + std::chrono::duration<double>(now - m->upstream_at).count() * rate);
+    }
+    m->upstream_at = now;
+    if (m->upstream_tokens < 1) {
+        stats_.upstream_rate_limited.fetch_add(1, std::memory_order_relaxed);
+        reply("rate limit: at most " + std::to_string(upstream_rate_) + " events per second");
+        return;
+    }
+    m->upstream_tokens -= 1;
+    // The body is the event's first argument, as JSON (the client sent valid JSON: the packet decoded).
+    broker::publication p;
+    p.upstream_key = e.name;
+    p.event = e.name;
+    boost::system::error_code ec;
+    auto const args = boost::json::parse(e.args.json, ec);
+    auto const* arr = ec ? nullptr : args.if_array();
+    p.payload = arr == nullptr || arr->empty() ? std::string("null") : boost::json::serialize(arr->front());
+    p.headers = {
+        {"x-pusher-user", m->user}, {"x-pusher-node", recovery_.node_id}, {"x-pusher-sid", std::string(s->id())}};
+    broker_.publish(std::move(p), [this, reply](boost::system::error_code pec) {
+        if (pec) {
+            stats_.upstream_failed.fetch_add(1, std::memory_order_relaxed);
+            reply("not delivered to the backend, retry later");
+        } else {
+            stats_.upstream_published.fetch_add(1, std::memory_order_relaxed);
+            reply({});
+        }
     });
 }
 

@@ -49,6 +49,11 @@ struct gate_stats {
     std::atomic<std::uint64_t> client_events{0};  // events clients sent that are none of ours (ignored)
     // Channels.
     std::atomic<std::uint64_t> channel_subscribes{0};  // subscriptions that took effect
+    // Upstream events (client events with an ack), by outcome.
+    std::atomic<std::uint64_t> upstream_published{0};     // confirmed by the broker
+    std::atomic<std::uint64_t> upstream_failed{0};        // the broker did not take it (down, nacked, timed out)
+    std::atomic<std::uint64_t> upstream_rate_limited{0};  // over the per-socket rate: not published
+    std::atomic<std::uint64_t> upstream_refused{0};       // upstream off, or binary arguments
     // Subscribe (and malformed unsubscribe) refusals by reason: channels::refusal::reason, in this order.
     static constexpr std::array<std::string_view, 7> channel_refusal_reasons{
         "bad_request", "bad_name", "not_allowed", "bad_token", "too_many", "unavailable", "unsubscribed"};
@@ -100,6 +105,15 @@ class gate final : public socketio::namespace_handler {
     // Channels one socket may be subscribed to at once (before the server starts).
     void limit_channels(std::size_t per_session) { channels_per_session_ = per_session; }
 
+    // Upstream (client to backend): a client event other than subscribe / unsubscribe that carries an ack is
+    // published through the broker with routing key = the event name and the authenticated user in `x-pusher-user`;
+    // the ack says {"ok":true} once the broker confirmed it. `rate` per second per socket (bursts of `rate`).
+    // Off (every such ack says so) unless enabled before the server starts.
+    void enable_upstream(std::size_t rate) {
+        upstream_rate_ = rate;
+        upstream_on_ = true;
+    }
+
     // This node's answer to a cluster query (app/control_plane.hpp): sessions of users, a channel's members, totals,
     // or the end of every session of some users (a Socket.IO server disconnect; held ones are given up). Any thread.
     cluster::answer answer(cluster::query const& q);
@@ -142,6 +156,7 @@ class gate final : public socketio::namespace_handler {
     static void answer_channel(socketio::socket_ptr const& s, std::optional<std::uint64_t> ack_id,
                                std::optional<channels::refusal> const& no);
     static std::vector<hub::channel_point> joined_channels(socketio::socket& s);
+    void upstream(socketio::socket_ptr const& s, socketio::event& e);
 
     hub::hub& hub_;
     broker::broker& broker_;
@@ -151,6 +166,8 @@ class gate final : public socketio::namespace_handler {
     gate_recovery recovery_;
     gate_stats stats_;
     std::size_t channels_per_session_ = 100;
+    bool upstream_on_ = false;
+    std::size_t upstream_rate_ = 10;
     roster roster_;
 };
 }  // namespace pusher::app

@@ -111,6 +111,15 @@ void register_server_metrics(metrics::registry& reg, server_parts p) {
                          kind::counter, {{"reason", std::string(gate_stats::channel_refusal_reasons[i])}},
                          [&gate, i] { return load(gate.channel_refusals[i]); });
     }
+    for (auto [outcome, member] :
+         {std::pair{"published", &gate_stats::upstream_published}, std::pair{"failed", &gate_stats::upstream_failed},
+          std::pair{"rate_limited", &gate_stats::upstream_rate_limited},
+          std::pair{"refused", &gate_stats::upstream_refused}}) {
+        reg.add_callback("pusher_upstream_events_total",
+                         "Client events with an ack for the backend, by outcome: published (confirmed), failed (the "
+                         "broker did not take it), rate_limited, refused (upstream off, binary arguments)",
+                         kind::counter, {{"outcome", outcome}}, [&gate, member] { return load(gate.*member); });
+    }
     reg.add_callback("pusher_channels", "Channels with at least one member on this node", kind::gauge, {},
                      [&hub] { return static_cast<double>(hub.channels()); });
     reg.add_callback("pusher_channel_subscriptions", "Channel memberships of connections on this node", kind::gauge, {},

@@ -77,6 +77,7 @@ struct amqp_broker::parts {
         s.undelivered_exchange = o.undelivered_exchange;
         s.control_exchange = o.control_exchange;
         s.presence_exchange = o.presence_exchange;
+        s.upstream_exchange = o.upstream_exchange;
         s.window = o.publish_window == 0 ? 1 : o.publish_window;
         s.backlog = o.publish_backlog;
         s.timeout = o.publish_timeout;
@@ -132,6 +133,9 @@ std::string amqp_broker::validate(options const& o) {
         (o.control_exchange == o.exchange || o.control_exchange == o.broadcast_exchange ||
          o.control_exchange == o.undelivered_exchange)) {
         return "the control exchange must differ from the other exchanges";
+    }
+    if (o.upstream_exchange.size() > 255) {
+        return "the upstream exchange name is longer than 255 bytes";
     }
     if (o.presence_exchange.size() > 255) {
         return "the presence exchange name is longer than 255 bytes";

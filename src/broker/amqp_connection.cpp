@@ -269,6 +269,9 @@ alternate_exchange declare_exchanges(amqp_connection& c, amqp_options const& o) 
     if (!o.presence_exchange.empty()) {
         c.declare_exchange(o.presence_exchange, "topic");
     }
+    if (!o.upstream_exchange.empty()) {
+        c.declare_exchange(o.upstream_exchange, "topic");
+    }
     if (!o.control_exchange.empty()) {
         c.declare_exchange(o.control_exchange, "direct");
     }

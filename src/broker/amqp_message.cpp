@@ -9,7 +9,8 @@
 
 namespace pusher::broker {
 outgoing_properties::outgoing_properties(std::string_view event, std::string_view message_id, std::int64_t timestamp_ms,
-                                         std::string_view reason, bool content_is_json) {
+                                         std::string_view reason, bool content_is_json,
+                                         std::vector<std::pair<std::string, std::string>> const* extra) {
     headers_[0].key = amqp_cstring_bytes("timestamp_ms");
     headers_[0].value.kind = AMQP_FIELD_KIND_I64;
     headers_[0].value.value.i64 = timestamp_ms;
@@ -19,6 +20,14 @@ outgoing_properties::outgoing_properties(std::string_view event, std::string_vie
         headers_[1].value.kind = AMQP_FIELD_KIND_UTF8;
         headers_[1].value.value.bytes = bytes(reason);
         header_count = 2;
+    }
+    if (extra != nullptr) {
+        for (std::size_t i = 0; i < extra->size() && i < max_extra_headers; ++i) {
+            auto& h = headers_[header_count++];
+            h.key = bytes((*extra)[i].first);
+            h.value.kind = AMQP_FIELD_KIND_UTF8;
+            h.value.value.bytes = bytes((*extra)[i].second);
+        }
     }
     props_._flags = AMQP_BASIC_CONTENT_TYPE_FLAG | AMQP_BASIC_DELIVERY_MODE_FLAG | AMQP_BASIC_TYPE_FLAG |
                     AMQP_BASIC_MESSAGE_ID_FLAG | AMQP_BASIC_TIMESTAMP_FLAG | AMQP_BASIC_HEADERS_FLAG;

@@ -8,9 +8,13 @@
 
 #include <amqp.h>
 
+#include <cstddef>
 #include <cstdint>
 #include <optional>
+#include <string>
 #include <string_view>
+#include <utility>
+#include <vector>
 
 namespace pusher::broker {
 inline std::string_view view(amqp_bytes_t b) {
@@ -29,14 +33,17 @@ inline amqp_bytes_t bytes(std::string_view s) {
 // when it came as JSON (application/octet-stream otherwise: the original bytes, whatever they are).
 class outgoing_properties {
   public:
+    // `extra` headers (string values) follow timestamp_ms and the reason; at most max_extra_headers.
+    static constexpr std::size_t max_extra_headers = 4;
     outgoing_properties(std::string_view event, std::string_view message_id, std::int64_t timestamp_ms,
-                        std::string_view reason = {}, bool content_is_json = true);
+                        std::string_view reason = {}, bool content_is_json = true,
+                        std::vector<std::pair<std::string, std::string>> const* extra = nullptr);
     outgoing_properties(outgoing_properties const&) = delete;
     outgoing_properties& operator=(outgoing_properties const&) = delete;
     amqp_basic_properties_t const* get() const { return &props_; }
 
   private:
-    amqp_table_entry_t headers_[2]{};
+    amqp_table_entry_t headers_[2 + max_extra_headers]{};
     amqp_basic_properties_t props_{};
 };
 

@@ -40,6 +40,9 @@ struct amqp_options {
     // topic, durable: `online` / `offline` events with routing key = user id, body {"user","node","sessions","at"}.
     // Empty = off.
     std::string presence_exchange = "pusher.presence";
+    // topic, durable: events clients send with an ack (routing key = event name, headers x-pusher-user / -node /
+    // -sid). Empty = off.
+    std::string upstream_exchange;
     std::string node_id;  // this node's routing key on the control exchange; empty = not reachable (config: random)
 };
 }  // namespace pusher::broker

@@ -47,7 +47,11 @@ void amqp_publisher::publish(publication p, broker::done_fn done) {
             complete(done, error::invalid_publication, link_.who());
             return;
         }
-        std::size_t const count = p.broadcast ? 1 : p.users.size() + p.channels.size();
+        if (!p.upstream_key.empty() && settings_.upstream_exchange.empty()) {
+            complete(done, error::invalid_publication, link_.who());
+            return;
+        }
+        std::size_t const count = p.broadcast || !p.upstream_key.empty() ? 1 : p.users.size() + p.channels.size();
         if (!link_.connection()) {
             // Fail fast rather than hold publishes for a broker that may stay away: the API answers at once.
             counters_.add(counters_.failed, count);
@@ -243,19 +247,23 @@ void amqp_publisher::pump() {
 
 bool amqp_publisher::send_one(std::shared_ptr<batch> const& b) {
     publication const& p = b->pub;
-    // A batch's messages: its users', then its channels'.
-    bool const to_channel = !p.broadcast && b->next >= p.users.size();
-    std::string_view const exchange = b->undelivered ? settings_.undelivered_exchange
-                                      : b->presence  ? settings_.presence_exchange
-                                      : b->control   ? settings_.control_exchange
-                                      : p.broadcast  ? settings_.broadcast_exchange
-                                      : to_channel   ? settings_.channel_exchange
-                                                     : settings_.exchange;
-    std::string_view const key = p.broadcast  ? std::string_view()
-                                 : to_channel ? std::string_view(p.channels[b->next - p.users.size()])
-                                              : std::string_view(p.users[b->next]);
+    // A batch's messages: its users', then its channels' (or its one upstream event).
+    bool const upstream = !p.upstream_key.empty();
+    bool const to_channel = !upstream && !p.broadcast && b->next >= p.users.size();
+    std::string_view const exchange = upstream         ? settings_.upstream_exchange
+                                      : b->undelivered ? settings_.undelivered_exchange
+                                      : b->presence    ? settings_.presence_exchange
+                                      : b->control     ? settings_.control_exchange
+                                      : p.broadcast    ? settings_.broadcast_exchange
+                                      : to_channel     ? settings_.channel_exchange
+                                                       : settings_.exchange;
+    std::string_view const key = upstream      ? std::string_view(p.upstream_key)
+                                 : p.broadcast ? std::string_view()
+                                 : to_channel  ? std::string_view(p.channels[b->next - p.users.size()])
+                                               : std::string_view(p.users[b->next]);
     outgoing_properties props(p.event, b->message_id, b->timestamp_ms,
-                              b->undelivered ? to_string(b->reason) : std::string_view(), b->content_is_json);
+                              b->undelivered ? to_string(b->reason) : std::string_view(), b->content_is_json,
+                              p.headers.empty() ? nullptr : &p.headers);
     // Only routing checks and control messages are mandatory: an unroutable one comes back (basic.return) before its
     // confirm.
     int const rc = amqp_basic_publish(link_.connection()->get(), 1, bytes(exchange), bytes(key),

@@ -29,6 +29,7 @@ class amqp_publisher final : private amqp_link::role {
         std::string undelivered_exchange;  // empty = off (undeliver() does nothing)
         std::string control_exchange;      // empty = off (send_control() fails)
         std::string presence_exchange;     // empty = off (presence() does nothing)
+        std::string upstream_exchange;     // empty = off (an upstream publication is refused)
         std::size_t window = 1024;         // messages sent and not yet confirmed
         std::size_t backlog = 100'000;     // messages waiting for the window; beyond it publish fails (overloaded)
         std::chrono::milliseconds timeout{10'000};  // publish -> all confirms

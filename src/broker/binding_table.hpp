@@ -73,6 +73,9 @@ class binding_table {
             }
             return true;
         };
+        if (!p.upstream_key.empty()) {
+            return valid_key(p.upstream_key);
+        }
         return p.broadcast ||
                ((!p.users.empty() || !p.channels.empty()) && all_valid(p.users) && all_valid(p.channels));
     }

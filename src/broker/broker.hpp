@@ -23,6 +23,7 @@
 #include <optional>
 #include <string>
 #include <string_view>
+#include <utility>
 #include <vector>
 
 namespace pusher::broker {
@@ -100,6 +101,10 @@ struct publication {
     std::string payload;            // JSON text
     std::string message_id;         // optional
     std::int64_t timestamp_ms = 0;  // 0 = now
+    // An upstream event (a client's, for the backend): published to the upstream exchange with this routing key (the
+    // event name) and `headers` (x-pusher-user, ...); users, channels and broadcast are ignored then.
+    std::string upstream_key;
+    std::vector<std::pair<std::string, std::string>> headers;
 };
 
 // A latency histogram as counted so far: the sum, the count, and the buckets (not cumulative).

@@ -57,7 +57,7 @@ struct memory_broker::state {
             complete(done, error::stopped, who);
             return;
         }
-        if (!binding_table::valid_publication(p)) {
+        if (!binding_table::valid_publication(p) || !p.upstream_key.empty()) {  // no upstream exchange here
             complete(done, error::invalid_publication, who);
             return;
         }

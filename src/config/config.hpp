@@ -75,7 +75,8 @@ struct config {
 
     // Channels (channels/channel.hpp).
     struct channels {
-        std::size_t per_session = 100;  // channels one connection may be subscribed to at once
+        std::size_t per_session = 100;   // channels one connection may be subscribed to at once
+        std::size_t upstream_rate = 10;  // upstream events per second per connection (and the burst)
     } channels;
     // Connection state recovery (hub/history.hpp): the window, and the caps on what is kept for it.
     struct recovery {

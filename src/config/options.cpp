@@ -293,6 +293,9 @@ std::vector<option> build_table() {
     t.push_back(make("Server", "--channels-per-session", "N", vt::integer, "100",
                      "channels one connection may be subscribed to at once (1-100000)",
                      [](config& c, std::string_view s) { return set_uint(s, 1, 100'000, c.channels.per_session); }));
+    t.push_back(make("Server", "--upstream-rate", "N", vt::integer, "10",
+                     "upstream events one connection may send per second (bursts of up to N; 1-100000)",
+                     [](config& c, std::string_view s) { return set_uint(s, 1, 100'000, c.channels.upstream_rate); }));
     // Engine.IO
     t.push_back(make("Engine.IO", "--ping-interval-ms", "N", vt::integer, "25000",
                      "heartbeat: the server pings each session this often",
@@ -366,6 +369,13 @@ std::vector<option> build_table() {
                      [](config& c, std::string_view s) {
                          auto e = check_amqp_name(s, true);
                          return e.empty() ? set_text(s, c.broker.presence_exchange) : e;
+                     }));
+    t.push_back(make("Broker", "--upstream-exchange", "NAME", vt::text, "none",
+                     "topic exchange for events clients send with an ack (routing key = event name; needs --broker "
+                     "amqp); empty = off",
+                     [](config& c, std::string_view s) {
+                         auto e = check_amqp_name(s, true);
+                         return e.empty() ? set_text(s, c.broker.upstream_exchange) : e;
                      }));
     t.push_back(make("Broker", "--undelivered-exchange", "NAME", vt::text, "pusher.undelivered",
                      "fanout exchange for events that reach no connected user: the exchange's alternate exchange, "
@@ -575,6 +585,18 @@ void cross_check(config const& cfg, std::vector<std::string>& errors) {
         ch == cfg.broker.exchange || ch == cfg.broker.broadcast_exchange || ch == cfg.broker.undelivered_exchange ||
         ch == cfg.broker.control_exchange) {
         errors.push_back("--channel-exchange must differ from the other exchanges (got " + json_text::quote(ch) + ")");
+    }
+    if (auto const& up = cfg.broker.upstream_exchange; !up.empty()) {
+        if (cfg.broker.kind != broker_kind::amqp) {
+            errors.push_back(
+                "--upstream-exchange needs --broker amqp (the embedded broker has no exchange to publish to)");
+        }
+        if (up == cfg.broker.exchange || up == cfg.broker.broadcast_exchange || up == cfg.broker.undelivered_exchange ||
+            up == cfg.broker.control_exchange || up == cfg.broker.channel_exchange ||
+            up == cfg.broker.presence_exchange) {
+            errors.push_back("--upstream-exchange must differ from the other exchanges (got " + json_text::quote(up) +
+                             ")");
+        }
     }
     if (auto const& pr = cfg.broker.presence_exchange;
         !pr.empty() &&

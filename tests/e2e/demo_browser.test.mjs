@@ -1,7 +1,10 @@
 // The demo inbox page in a real browser (Debian Chromium via puppeteer-core), against the real pusher binary:
 // the page loads the embedded Socket.IO client, connects as ?user=NAME over each transport, shows a published
 // notification to its user only, renders payload text as text (no markup), counts unread items, and raises no page
-// or console error. Screenshots land in $PUSHER_BUILD_DIR/artifacts/demo-*.png.
+// or console error. The room panel joins a channel (`demo:lobby`): its events are listed in #room-log, never in the
+// inbox, and per-user events never in #room-log; a leave stops them, a bad name is refused, a recovered connection
+// stays a member and a new one (server restart) joins again on its own. Screenshots land in
+// $PUSHER_BUILD_DIR/artifacts/demo-*.png.
 //
 // Each flow is { name, args, publisher(server) -> publish(user, event, data) }: another way in (e.g. RabbitMQ with
 // `pusher send`) is one more entry in `flows`.
@@ -37,7 +40,9 @@ const flows = [
         name: 'RabbitMQ, pusher send --amqp-url',
         tag: 'amqp',
         skip: amqpMissing,
-        args: ['--listen', '127.0.0.1:0', '--dev-auth', ...(amqpMissing ? [] : amqpArgs(amqpNames))],
+        // a channel exchange of its own too: a room test elsewhere on the shared node must not reach this one's pages
+        args: ['--listen', '127.0.0.1:0', '--dev-auth', ...(amqpMissing ? [] : amqpArgs(amqpNames)),
+            '--channel-exchange', `${amqpNames.exchange}.channels`],
         publisher: () => async (user, event, data) => {
             const answer = await amqpSend(amqpNames, { user }, event, data);
             assert.equal(answer.accepted, 1);
@@ -57,17 +62,59 @@ async function inboxItems(page) {
     );
 }
 
-async function waitForItem(page, marker, { timeout = 10000 } = {}) {
+// What a channel event looks like in the room panel: one .room-item per event, newest first.
+async function roomItems(page) {
+    return page.$$eval('#room-log .room-item', (items) =>
+        items.map((item) => ({
+            event: item.querySelector('.event')?.textContent,
+            channel: item.querySelector('.channel')?.textContent,
+            text: item.textContent,
+            elements: item.querySelectorAll('img, script, iframe, b').length,
+        })),
+    );
+}
+
+// Waits until an entry of the list (`selector`) contains `marker`; the error shows what the list holds instead.
+async function waitForEntry(page, selector, marker, describe, { timeout = 10000 } = {}) {
     try {
         await page.waitForFunction(
-            (m) => [...document.querySelectorAll('#inbox .item')].some((i) => i.textContent.includes(m)),
+            (sel, m) => [...document.querySelectorAll(sel)].some((i) => i.textContent.includes(m)),
             { timeout, polling: 50 },
+            selector,
             marker,
         );
     } catch (err) {
-        throw new Error(`no item with "${marker}" (${err.message}); items: ${JSON.stringify(await inboxItems(page))}`);
+        const entries = JSON.stringify(await describe(page));
+        throw new Error(`no ${selector} with "${marker}" (${err.message}); entries: ${entries}`);
     }
 }
+
+const waitForItem = (page, marker, options) => waitForEntry(page, '#inbox .item', marker, inboxItems, options);
+const waitForRoomItem = (page, marker, options) =>
+    waitForEntry(page, '#room-log .room-item', marker, roomItems, options);
+
+// Types `channel` into the room panel and presses Join (the button must say Join, not Leave).
+async function joinRoom(page, channel) {
+    assert.equal(await textOf(page, 'room-join'), 'Join');
+    await page.evaluate((c) => {
+        document.getElementById('room-channel').value = c;
+    }, channel);
+    await click(page, '#room-join');
+}
+
+async function waitForRoomRefused(page) {
+    try {
+        await page.waitForFunction(() => document.getElementById('room-state').textContent.startsWith('refused: '), {
+            timeout: 10000,
+            polling: 50,
+        });
+    } catch (err) {
+        const seen = await textOf(page, 'room-state');
+        throw new Error(`#room-state is "${seen}", expected "refused: ..." (${err.message})`);
+    }
+}
+
+const LOBBY = 'demo:lobby';
 
 async function openInbox(browser, server, user, transport, viewport) {
     const page = await newRecordedPage(browser, viewport);
@@ -157,6 +204,114 @@ for (const flow of flows) {
                 }
             });
         }
+
+        test('room: alice and bob in demo:lobby, channel events in #room-log only, bob leaves, a bad name', async () => {
+            const alice = await openInbox(browser, server, 'alice', 'websocket');
+            const bob = await openInbox(browser, server, 'bob', 'polling', { width: 390, height: 844 });
+            try {
+                const marker = `room-${flow.tag}-${Date.now().toString(36)}`;
+                for (const page of [alice, bob]) {
+                    assert.equal(await textOf(page, 'room-state'), 'not joined');
+                    assert.equal(await page.$eval('#room-channel', (i) => i.value), LOBBY, 'prefilled channel');
+                    assert.equal(await page.$eval('#room-send', (b) => b.disabled), true, 'no sending before joining');
+                    await joinRoom(page, LOBBY);
+                }
+                for (const page of [alice, bob]) {
+                    await waitForText(page, 'room-state', `joined ${LOBBY}`);
+                    assert.equal(await textOf(page, 'room-join'), 'Leave');
+                }
+
+                // alice says something with the room form (markup in it stays text): both see it in the room panel
+                const probe = '<img src=x onerror="window.__xss=1"><b>bold</b>';
+                const said = `hello ${marker} ${probe}`;
+                await alice.evaluate((t) => {
+                    document.getElementById('room-text').value = t;
+                }, said);
+                await click(alice, '#room-send');
+                for (const page of [alice, bob]) {
+                    await waitForRoomItem(page, `hello ${marker}`);
+                }
+                await alice.waitForFunction(
+                    () => document.getElementById('room-result').textContent.startsWith('202'),
+                    { timeout: 5000, polling: 50 },
+                );
+                assert.equal(await alice.$eval('#room-text', (i) => i.value), '', 'the message input is cleared');
+                for (const page of [alice, bob]) {
+                    const items = await roomItems(page);
+                    assert.equal(items.length, 1, JSON.stringify(items));
+                    assert.equal(items[0].event, 'chat.message');
+                    assert.equal(items[0].channel, LOBBY);
+                    assert.ok(items[0].text.includes('from alice'), items[0].text);
+                    assert.ok(items[0].text.includes(said), items[0].text);
+                    assert.equal(items[0].elements, 0, 'payload markup became elements');
+                    assert.equal(await page.evaluate(() => window.__xss), undefined);
+                    assert.deepEqual(await inboxItems(page), [], 'a channel event is not an inbox notification');
+                    assert.equal(await textOf(page, 'unread'), '0');
+                }
+
+                // a channel event published with the API: both, newest first
+                const notice = `notice ${marker}`;
+                const toLobby = (event, data) => apiPublish(server.url, { channel: LOBBY, event, data });
+                let r = await toLobby('room.notice', { text: notice, level: 2 });
+                assert.equal(r.status, 202, `POST /api/publish answered ${r.status} ${JSON.stringify(r.body)}`);
+                assert.deepEqual(r.body, { accepted: 1 });
+                for (const page of [alice, bob]) {
+                    await waitForRoomItem(page, notice);
+                    const items = await roomItems(page);
+                    assert.deepEqual(items.map((i) => i.event), ['room.notice', 'chat.message']);
+                    assert.ok(items[0].text.includes('level:'), items[0].text);
+                    assert.ok(!/"\d+"|\b\d{12,}\b/.test(items[0].text), `no offset shown: ${items[0].text}`);
+                }
+
+                // and the other way: a per-user event goes to the inbox, not to the room panel
+                const direct = `direct ${marker}`;
+                await publish('alice', 'notification', { text: direct });
+                await waitForItem(alice, direct);
+                assert.equal((await inboxItems(alice)).length, 1);
+                assert.equal((await roomItems(alice)).length, 2);
+                assert.ok(!(await textOf(alice, 'room-log')).includes(direct), 'a per-user event in the room panel');
+
+                // bob leaves: "not joined" comes with the server's ack, so what is published next is not for him
+                await click(bob, '#room-join');
+                await waitForText(bob, 'room-state', 'not joined');
+                assert.equal(await textOf(bob, 'room-join'), 'Join');
+                const after = `after-leave ${marker}`;
+                r = await toLobby('room.notice', { text: after });
+                assert.equal(r.status, 202);
+                await waitForRoomItem(alice, after);
+                // One connection's events arrive in order: had the channel event reached bob, it would be there before
+                // his own notification published after it.
+                const fence = `fence ${marker}`;
+                await publish('bob', 'notification', { text: fence });
+                await waitForItem(bob, fence);
+                assert.equal((await roomItems(bob)).length, 2, JSON.stringify(await roomItems(bob)));
+                assert.ok(!(await textOf(bob, 'room-log')).includes(after), 'bob got a channel event after leaving');
+                assert.equal((await roomItems(alice)).length, 3);
+
+                // an invalid name: refused with the server's message, the connection stays; then the lobby again
+                await joinRoom(bob, 'not a channel!');
+                await waitForRoomRefused(bob);
+                assert.ok((await textOf(bob, 'room-state')).length > 'refused: '.length);
+                assert.equal(await textOf(bob, 'room-join'), 'Join');
+                assert.equal(await textOf(bob, 'status'), 'connected');
+                await joinRoom(bob, LOBBY);
+                await waitForText(bob, 'room-state', `joined ${LOBBY}`);
+                const back = `back ${marker}`;
+                r = await toLobby('room.notice', { text: back });
+                assert.equal(r.status, 202);
+                for (const page of [alice, bob]) {
+                    await waitForRoomItem(page, back);
+                }
+
+                await screenshot(alice, `demo-${flow.tag}-room-alice`);
+                await screenshot(bob, `demo-${flow.tag}-room-bob-phone`);
+                assert.deepEqual(alice.errors, []);
+                assert.deepEqual(bob.errors, []);
+            } finally {
+                await alice.close();
+                await bob.close();
+            }
+        });
 
         test('default transport: starts on polling and upgrades to websocket', async () => {
             const page = await newRecordedPage(browser);
@@ -250,7 +405,7 @@ describe('demo page: server restart', () => {
         await Promise.all(servers.map((s) => s.stop()));
     });
 
-    test('shows reconnecting while the server is away, then connected with the reconnect counted', async () => {
+    test('reconnecting while the server is away, then connected, the reconnect counted, the room joined again', async () => {
         const first = await startPusher(['--listen', '127.0.0.1:0', '--broker', 'memory', '--dev-auth']);
         servers.push(first);
         const page = await newRecordedPage(browser);
@@ -258,6 +413,8 @@ describe('demo page: server restart', () => {
             await page.goto(`${first.url}/?user=erin&transport=websocket`, { waitUntil: 'load' });
             await waitForText(page, 'status', 'connected');
             assert.equal(await textOf(page, 'reconnects'), '0');
+            await joinRoom(page, LOBBY);
+            await waitForText(page, 'room-state', `joined ${LOBBY}`);
 
             await first.stop();
             await waitForText(page, 'status', 'reconnecting');
@@ -267,6 +424,14 @@ describe('demo page: server restart', () => {
             await waitForText(page, 'status', 'connected', { timeout: 20000 });
             assert.equal(await textOf(page, 'reconnects'), '1');
             assert.equal(await textOf(page, 'transport'), 'websocket');
+            // Not recovered (the new server does not know the old session): the page subscribes again by itself. It
+            // does so in the same task that shows "connected", so the state seen now is "joining" or already the
+            // answer to that new subscribe, never the old "joined".
+            await waitForText(page, 'room-state', `joined ${LOBBY}`);
+            const again = `rejoined-${Date.now()}`;
+            const published = await apiPublish(second.url, { channel: LOBBY, event: 'room.notice', data: again });
+            assert.equal(published.status, 202);
+            await waitForRoomItem(page, again);
 
             const marker = `after-restart-${Date.now()}`;
             const { status } = await apiPublish(second.url, { user: 'erin', event: 'notification', data: marker });
@@ -307,6 +472,8 @@ describe('demo page: connection state recovery', () => {
         try {
             await page.goto(`${proxy.url}/?user=rita&transport=websocket`, { waitUntil: 'load' });
             await waitForText(page, 'status', 'connected');
+            await joinRoom(page, LOBBY);
+            await waitForText(page, 'room-state', `joined ${LOBBY}`);
             const tag = Date.now().toString(36); // no long digit runs: the offsets are 64-bit decimals
             const first = `before-${tag}`;
             assert.equal((await apiPublish(server.url, { user: 'rita', event: 'notification', data: first })).status, 202);
@@ -319,15 +486,29 @@ describe('demo page: connection state recovery', () => {
             for (const m of missed) {
                 assert.equal((await apiPublish(server.url, { user: 'rita', event: 'notification', data: m })).status, 202);
             }
+            // the server keeps the membership of a connection it holds: a channel event is missed and replayed too
+            const missedInRoom = `missed-c-${tag}`;
+            const toLobby = (data) => apiPublish(server.url, { channel: LOBBY, event: 'room.notice', data });
+            assert.equal((await toLobby(missedInRoom)).status, 202);
             proxy.up();
             await waitForText(page, 'status', 'connected', { timeout: 20000 });
-            await waitForText(page, 'status-detail', 'reconnected - recovered 2 missed');
+            await waitForText(page, 'status-detail', 'reconnected - recovered 3 missed');
             // The replayed events follow the CONNECT reply, so they may render just after the status line.
             await page.waitForFunction((ms) => ms.every((m) => document.getElementById('inbox').textContent.includes(m)),
                 { timeout: 10000, polling: 50 }, missed);
+            await waitForRoomItem(page, missedInRoom);
             const inbox = await textOf(page, 'inbox');
             assert.equal(inbox.split(first).length, 2, 'the event read before the cut is not shown twice');
             assert.ok(!/"\d+"|\b\d{12,}\b/.test(inbox), 'no offset is shown as part of a payload');
+            assert.ok(!inbox.includes(missedInRoom), 'the replayed channel event is not in the inbox');
+            const roomLog = await textOf(page, 'room-log');
+            assert.ok(!missed.some((m) => roomLog.includes(m)), 'a replayed per-user event is in the room panel');
+            assert.ok(!/"\d+"|\b\d{12,}\b/.test(roomLog), 'no offset is shown as part of a channel event');
+            // still a member, without subscribing again: the state never left "joined", the next event arrives
+            assert.equal(await textOf(page, 'room-state'), `joined ${LOBBY}`);
+            const later = `after-recovery-${tag}`;
+            assert.equal((await toLobby(later)).status, 202);
+            await waitForRoomItem(page, later);
             await screenshot(page, 'demo-recovered');
             const unexpected = page.errors.filter((e) => !/WebSocket connection to .* failed/.test(e));
             assert.deepEqual(unexpected, []);

@@ -2,10 +2,13 @@
 // URL parameters: ?user=NAME (dev mode, auth {user}) or ?token=JWT (auth {token});
 // ?transport=polling|websocket forces one transport (default: polling first, then upgrade to websocket).
 // Payload data is only ever written with textContent (never innerHTML), so a notification cannot inject markup.
+// The room panel joins one channel (emit "subscribe" / "unsubscribe" with an ack) and lists its events: a channel event
+// arrives as (data, {channel}, offset?), a per-user one as (data, offset?); each goes to its own list.
 'use strict';
 
 (() => {
     const MAX_ITEMS = 200;  // keep the page light when a publisher floods it; older items drop off the end
+    const ACK_TIMEOUT_MS = 10000;  // a subscribe / unsubscribe the server has not answered by then failed
     const HIGHLIGHTED = ['subject', 'from', 'text'];
 
     const $ = (id) => document.getElementById(id);
@@ -29,6 +32,16 @@
         formData: $('publish-data'),
         formSend: $('publish-send'),
         formResult: $('publish-result'),
+        roomState: $('room-state'),
+        roomJoinForm: $('room-join-form'),
+        roomChannel: $('room-channel'),
+        roomJoin: $('room-join'),
+        roomForm: $('room-form'),
+        roomText: $('room-text'),
+        roomSend: $('room-send'),
+        roomResult: $('room-result'),
+        roomLog: $('room-log'),
+        roomEmpty: $('room-empty'),
     };
 
     const params = new URLSearchParams(window.location.search);
@@ -38,6 +51,13 @@
 
     let unread = 0;
     let reconnects = 0;
+    let me = '';          // the user shown (the token's sub with a token): "from" of room messages
+    let current = null;   // the Socket.IO socket, once connect() made it
+
+    // The room panel. `state`: idle (not joined), joining (subscribe sent or waiting for a connection), joined,
+    // leaving (unsubscribe sent or waiting for a connection; the state text stays until it is answered), refused.
+    // `attempt` numbers the requests: an answer to an older one (superseded by a leave, a reconnect) is ignored.
+    const room = {channel: '', state: 'idle', error: '', attempt: 0, sending: false};
 
     // ---- connection state ---------------------------------------------------------------------------------------
 
@@ -64,6 +84,8 @@
         }
         const socket = window.io(options);
         const manager = socket.io;
+        current = socket;
+        renderRoom();
         let connectReply = {};  // the last CONNECT reply's payload
         let offsets = false;    // events carry their offset last (the server gave a pid)
 
@@ -98,6 +120,8 @@
             }
             setTransport(manager.engine.transport.name);
             ui.reconnect.hidden = true;
+            // In the same task as the status: once the page says "connected", the room already asked again if needed.
+            roomConnected(socket.recovered);
         });
         socket.on('connect_error', (err) => {
             if (socket.active) {
@@ -140,7 +164,13 @@
             if (offsets && args.length > 1 && typeof args[args.length - 1] === 'string') {
                 args.pop();
             }
-            addItem(event, args);
+            // A channel event is (data, {channel}); a per-user one is (data): one argument only.
+            const meta = args.length === 2 ? channelMeta(args[1]) : null;
+            if (meta) {
+                addRoomItem(event, meta.channel, args[0]);
+            } else {
+                addItem(event, args);
+            }
         });
 
         ui.reconnect.addEventListener('click', () => {
@@ -329,6 +359,197 @@
         }
     });
 
+    // ---- room: one channel, joined with "subscribe", its events listed apart from the inbox -------------------------
+
+    // The second argument of a channel event: exactly {"channel": "<name>"}.
+    function channelMeta(value) {
+        if (value === null || typeof value !== 'object' || Array.isArray(value) || isBinary(value)) {
+            return null;
+        }
+        const keys = Object.keys(value);
+        return keys.length === 1 && keys[0] === 'channel' && typeof value.channel === 'string' ? value : null;
+    }
+
+    function setRoomState(state, text) {
+        ui.roomState.textContent = text;
+        ui.roomState.dataset.state = state;
+    }
+
+    function renderRoom() {
+        switch (room.state) {
+            case 'idle':
+                setRoomState('idle', 'not joined');
+                break;
+            case 'joining':
+                setRoomState('joining', 'joining');
+                break;
+            case 'joined':
+                setRoomState('joined', `joined ${room.channel}`);
+                break;
+            case 'refused':
+                setRoomState('refused', `refused: ${room.error}`);
+                break;
+            default:
+                break;  // leaving: what it showed stays until the server answered
+        }
+        const member = room.state === 'joining' || room.state === 'joined' || room.state === 'leaving';
+        ui.roomJoin.textContent = member ? 'Leave' : 'Join';
+        ui.roomJoin.disabled = current === null || room.state === 'leaving';
+        ui.roomChannel.disabled = current === null;
+        ui.roomChannel.readOnly = member;  // the name of the channel joined; editable again once left
+        ui.roomText.disabled = room.state !== 'joined';
+        ui.roomSend.disabled = room.state !== 'joined' || room.sending;
+    }
+
+    // Emits subscribe / unsubscribe for the room's channel; `done(reply)` gets the ack ({ok: true} or {error}), or
+    // null when the server did not answer in time. Nothing when the request was superseded, or when the connection
+    // dropped before the answer: roomConnected() asks again on the next connection.
+    function roomRequest(kind, done) {
+        const socket = current;
+        const attempt = ++room.attempt;
+        socket.timeout(ACK_TIMEOUT_MS).emit(kind, {channel: room.channel}, (err, reply) => {
+            if (attempt !== room.attempt || (err && !socket.connected)) {
+                return;
+            }
+            done(err ? null : reply);
+        });
+    }
+
+    function subscribe() {
+        room.state = 'joining';
+        renderRoom();
+        roomRequest('subscribe', (reply) => {
+            if (reply !== null && typeof reply === 'object' && reply.ok === true) {
+                room.state = 'joined';
+            } else {
+                room.state = 'refused';
+                if (reply === null) {
+                    room.error = 'no answer from the server';
+                    current.emit('unsubscribe', {channel: room.channel});  // in case it joins after all
+                } else {
+                    room.error = typeof reply?.error === 'string' ? reply.error : `unexpected answer ${scalarText(reply)}`;
+                }
+            }
+            renderRoom();
+        });
+    }
+
+    function unsubscribe() {
+        room.state = 'leaving';
+        renderRoom();
+        // {ok: true}; an error (none expected for a name that was accepted) or no answer leaves nothing joined either.
+        roomRequest('unsubscribe', () => {
+            room.state = 'idle';
+            renderRoom();
+        });
+    }
+
+    // On every (re)connection. A recovered connection is still a member of its channels (the server kept them); a new
+    // one (the server restarted, the session expired, another node) is in none: join again if the page was joined.
+    function roomConnected(recovered) {
+        switch (room.state) {
+            case 'joining':
+                subscribe();  // asked while disconnected, or the answer was lost with the connection
+                break;
+            case 'joined':
+                if (!recovered) {
+                    subscribe();
+                }
+                break;
+            case 'leaving':
+                if (recovered) {
+                    unsubscribe();
+                } else {
+                    room.state = 'idle';  // a new connection is in no channel
+                    renderRoom();
+                }
+                break;
+            default:
+                break;
+        }
+    }
+
+    ui.roomJoinForm.addEventListener('submit', (e) => {
+        e.preventDefault();
+        if (current === null || room.state === 'leaving') {
+            return;
+        }
+        if (room.state === 'idle' || room.state === 'refused') {
+            room.channel = ui.roomChannel.value.trim();  // the server checks the name: a bad one is refused
+            room.state = 'joining';
+            if (current.connected) {
+                subscribe();
+            } else {
+                renderRoom();  // roomConnected() subscribes once connected
+            }
+        } else if (current.connected) {
+            unsubscribe();  // from joining too: the pending subscribe is answered "unsubscribed", and ignored
+        } else {
+            room.attempt += 1;  // an answer still on its way is moot
+            room.state = 'leaving';
+            renderRoom();  // roomConnected() finishes it
+        }
+    });
+
+    function addRoomItem(event, channel, data) {
+        const now = new Date();
+        const item = el('li', 'room-item');
+        item.dataset.event = event;
+        item.dataset.channel = channel;
+        item.setAttribute('aria-label', `${event} in ${channel}`);
+        const head = el('div', 'item-head');
+        const time = el('time', 'time', now.toLocaleTimeString());
+        time.dateTime = now.toISOString();
+        const name = el('span', 'room-item-name');
+        name.append(el('span', 'event mono', event), el('span', 'channel mono', channel));
+        head.append(name, time);
+        item.append(head, renderPayload(data));
+        ui.roomLog.prepend(item);  // newest first
+        while (ui.roomLog.children.length > MAX_ITEMS) {
+            ui.roomLog.lastElementChild.remove();
+        }
+        ui.roomEmpty.hidden = true;
+    }
+
+    function showRoomResult(ok, text) {
+        ui.roomResult.textContent = text;
+        ui.roomResult.dataset.ok = ok ? 'true' : 'false';
+    }
+
+    // A message to the joined channel: POST /api/publish {"channel", "event": "chat.message", "data": {from, text}}.
+    ui.roomForm.addEventListener('submit', async (e) => {
+        e.preventDefault();
+        const text = ui.roomText.value.trim();
+        if (room.state !== 'joined' || room.sending) {
+            return;
+        }
+        if (text === '') {
+            showRoomResult(false, 'Type a message first.');
+            return;
+        }
+        const body = JSON.stringify({channel: room.channel, event: 'chat.message', data: {from: me, text}});
+        room.sending = true;
+        renderRoom();
+        showRoomResult(true, 'Sending…');
+        try {
+            const res = await fetch('/api/publish', {
+                method: 'POST',
+                headers: {'Content-Type': 'application/json'},
+                body,
+            });
+            const answer = (await res.text()).trim();
+            showRoomResult(res.ok, `${res.status} ${answer || res.statusText}`);
+            if (res.ok) {
+                ui.roomText.value = '';
+            }
+        } catch (err) {
+            showRoomResult(false, `Request failed: ${err.message}`);
+        } finally {
+            room.sending = false;
+            renderRoom();
+        }
+    });
+
     function tokenSubject(jwt) {
         try {
             const part = jwt.split('.')[1].replace(/-/g, '+').replace(/_/g, '/');
@@ -343,6 +564,7 @@
     // ---- start ------------------------------------------------------------------------------------------------------
 
     setUnread(0);
+    renderRoom();  // no connection yet: the room cannot be joined
     if (!user && !token) {
         // Nobody to connect as: offer a name (dev mode) instead of opening a connection the server would refuse.
         setStatus('disconnected', 'Choose a user to open an inbox.');
@@ -359,8 +581,8 @@
         return;
     }
     // With a token the user is its "sub"; read it for display only (the server verifies the token, not the page).
-    const shown = token ? tokenSubject(token) || '(token)' : user;
-    ui.user.textContent = shown;
+    me = token ? tokenSubject(token) || '(token)' : user;
+    ui.user.textContent = me;
     ui.formUser.value = token ? tokenSubject(token) : user;
     connect();
 })();
