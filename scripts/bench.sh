@@ -311,6 +311,20 @@ if want s7 && want_target pusher; then
         fi
     fi
 fi
+# (8) a presence query answered across two nodes through the control plane, against GET /healthz of the same node
+# (bench/presence_query.mjs: its own summary and JSON).
+if want s8 && want_target pusher; then
+    if [ -z "$amqp_url" ] || [ ! -d "$top/tests/e2e/node_modules/socket.io-client" ]; then
+        say "s8-presence skipped (needs RabbitMQ and tests/e2e/node_modules: make test installs them)"
+    else
+        if [ $smoke = 1 ]; then requests=20; else requests=$((100 * repeat)); fi
+        if ! PUSHER_TEST_AMQP_URL="$amqp_url" PUSHER_BUILD_DIR="$build" \
+            node "$top/bench/presence_query.mjs" --requests "$requests" --out "$out/presence.json" >&2; then
+            say "s8-presence: not clean"
+            failures=$((failures + 1))
+        fi
+    fi
+fi
 
 # ---------------------------------------------------------------- report
 runs=$(wc -l <"$results")

@@ -22,6 +22,20 @@
 
 namespace pusher::app {
 namespace {
+// The answer to a client's request with an ack (subscribe, unsubscribe, upstream): `{"ok":true}`, or
+// `{"error":"<error>"}` when `error` is not empty.
+void ack_result(socketio::socket_ptr const& s, std::uint64_t id, std::string_view error) {
+    socketio::arguments a;
+    if (error.empty()) {
+        a.json = "[{\"ok\":true}]";
+    } else {
+        a.json = "[{\"error\":";
+        json_text::append_string(a.json, error);
+        a.json += "}]";
+    }
+    s->ack(id, std::move(a));
+}
+
 // A channel the socket is subscribed to, or being subscribed to (the binding is not confirmed yet).
 struct channel_sub {
     bool joined = false;              // a member in the hub: its events reach the socket
@@ -457,17 +471,7 @@ void gate::on_event(socketio::socket_ptr const& s, socketio::event& e) {
 
 void gate::upstream(socketio::socket_ptr const& s, socketio::event& e) {
     auto* m = membership_of(*s);
-    auto const reply = [s, id = *e.ack_id](std::string_view error) {
-        socketio::arguments a;
-        if (error.empty()) {
-            a.json = "[{\"ok\":true}]";
-        } else {
-            a.json = "[{\"error\":";
-            json_text::append_string(a.json, error);
-            a.json += "}]";
-        }
-        s->ack(id, std::move(a));
-    };
+    auto const reply = [s, id = *e.ack_id](std::string_view error) { ack_result(s, id, error); };
     if (!upstream_on_) {
         stats_.upstream_refused.fetch_add(1, std::memory_order_relaxed);
         reply("upstream is off on this server");
@@ -570,18 +574,9 @@ void gate::refuse_channel(socketio::socket_ptr const& s, std::optional<std::uint
 
 void gate::answer_channel(socketio::socket_ptr const& s, std::optional<std::uint64_t> ack_id,
                           std::optional<channels::refusal> const& no) {
-    if (!ack_id) {
-        return;
+    if (ack_id) {
+        ack_result(s, *ack_id, no ? std::string_view(no->message) : std::string_view());
     }
-    socketio::arguments a;
-    if (no) {
-        a.json = "[{\"error\":";
-        json_text::append_string(a.json, no->message);
-        a.json += "}]";
-    } else {
-        a.json = "[{\"ok\":true}]";
-    }
-    s->ack(*ack_id, std::move(a));
 }
 
 // The channels a socket is a member of, as the hub holds them with the socket.
