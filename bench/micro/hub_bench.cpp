@@ -94,4 +94,27 @@ void fanout_broadcast(benchmark::State& state) {
     state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * n));  // frames
 }
 BENCHMARK(fanout_broadcast)->Arg(100)->Arg(1000)->Arg(10000);
+
+void fanout_channel(benchmark::State& state) {
+    // The same notification to a channel of N members (and meta {"channel":...} in the frame): encode once,
+    // deliver_channel, one frame per member. Against fanout_broadcast at the same N.
+    std::size_t const n = static_cast<std::size_t>(state.range(0));
+    hub::hub h;
+    auto const users = user_names(n);
+    std::vector<std::shared_ptr<counting_session>> sessions;
+    for (auto const& u : users) {
+        sessions.push_back(std::make_shared<counting_session>());
+        h.attach(u, sessions.back());
+        h.join("chat:lobby", sessions.back());
+    }
+    std::string body = R"({"t":1764191655123456789,"u":"*","seq":1,"p":")";
+    body.append(100 - body.size() - 2, 'x');
+    body += "\"}";
+    for (auto _ : state) {
+        auto const f = app::fanout::encode("bench", body, true, nullptr, {}, R"({"channel":"chat:lobby"})");
+        benchmark::DoNotOptimize(h.deliver_channel("chat:lobby", f));
+    }
+    state.SetItemsProcessed(static_cast<std::int64_t>(state.iterations() * n));  // frames
+}
+BENCHMARK(fanout_channel)->Arg(100)->Arg(1000)->Arg(10000);
 }  // namespace
