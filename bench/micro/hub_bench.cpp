@@ -14,6 +14,14 @@ namespace {
 using namespace pusher;
 using micro::counting_session;
 
+// A 100-byte notification body, as the load generator sends them.
+std::string body_100() {
+    std::string body = R"({"t":1764191655123456789,"u":"*","seq":1,"p":")";
+    body.append(100 - body.size() - 2, 'x');
+    body += "\"}";
+    return body;
+}
+
 std::vector<std::string> user_names(std::size_t n) {
     std::vector<std::string> v;
     v.reserve(n);
@@ -84,9 +92,7 @@ void fanout_broadcast(benchmark::State& state) {
         sessions.push_back(std::make_shared<counting_session>());
         h.attach(u, sessions.back());
     }
-    std::string body = R"({"t":1764191655123456789,"u":"*","seq":1,"p":")";
-    body.append(100 - body.size() - 2, 'x');
-    body += "\"}";
+    std::string const body = body_100();
     for (auto _ : state) {
         auto const f = app::fanout::encode("bench", body, true, nullptr);
         benchmark::DoNotOptimize(h.deliver_all(f));
@@ -107,9 +113,7 @@ void fanout_channel(benchmark::State& state) {
         h.attach(u, sessions.back());
         h.join("chat:lobby", sessions.back());
     }
-    std::string body = R"({"t":1764191655123456789,"u":"*","seq":1,"p":")";
-    body.append(100 - body.size() - 2, 'x');
-    body += "\"}";
+    std::string const body = body_100();
     for (auto _ : state) {
         auto const f = app::fanout::encode("bench", body, true, nullptr, {}, R"({"channel":"chat:lobby"})");
         benchmark::DoNotOptimize(h.deliver_channel("chat:lobby", f));

@@ -116,26 +116,44 @@ struct control_plane::state : std::enable_shared_from_this<state> {
         p->done(std::move(p->got));
     }
 
-    void on_query(std::string_view body) {
+    // `decode(body)`, or nothing: a malformed message, counted and logged.
+    template <class Message>
+    std::optional<Message> decoded(std::optional<Message> (*decode)(std::string_view, std::string&),
+                                   std::string_view body, char const* what) {
         std::string why;
-        auto q = cluster::decode_query(body, why);
-        if (!q) {
+        auto m = decode(body, why);
+        if (!m) {
             malformed.inc();
-            log::warn("control: refused a malformed query ({})", why);
-            return;
+            log::warn("control: refused a malformed {} ({})", what, why);
         }
-        if (q->from == node_id) {
-            return;  // our own, back through every_node: answered locally already
+        return m;
+    }
+
+    // A node was heard from: when it is new, it learns of this one at once.
+    void greet_if_new(std::string const& node) {
+        if (heard(node)) {
+            log::info("control: node {} joined the cluster", node);
+            send(node, cluster::hello_type, cluster::encode_hello(node_id));
         }
-        if (heard(q->from)) {
-            send(q->from, cluster::hello_type, cluster::encode_hello(node_id));
-        }
+    }
+
+    // This node's answer to `q` (the serve function's, when set).
+    cluster::answer answer_here(cluster::query const& q) {
         serve_fn fn;
         {
             std::lock_guard lock(mutex);
             fn = serve;
         }
-        cluster::answer a = fn ? fn(*q) : cluster::answer{};
+        return fn ? fn(q) : cluster::answer{};
+    }
+
+    void on_query(std::string_view body) {
+        auto q = decoded(cluster::decode_query, body, "query");
+        if (!q || q->from == node_id) {
+            return;  // malformed, or our own back through every_node (answered locally already)
+        }
+        greet_if_new(q->from);
+        cluster::answer a = answer_here(*q);
         a.id = q->id;
         a.from = node_id;
         served.inc();
@@ -143,11 +161,8 @@ struct control_plane::state : std::enable_shared_from_this<state> {
     }
 
     void on_answer(std::string_view body) {
-        std::string why;
-        auto a = cluster::decode_answer(body, why);
+        auto a = decoded(cluster::decode_answer, body, "answer");
         if (!a) {
-            malformed.inc();
-            log::warn("control: refused a malformed answer ({})", why);
             return;
         }
         heard(a->from);
@@ -179,16 +194,8 @@ struct control_plane::state : std::enable_shared_from_this<state> {
     }
 
     void on_hello(std::string_view body) {
-        std::string why;
-        auto from = cluster::decode_hello(body, why);
-        if (!from) {
-            malformed.inc();
-            log::warn("control: refused a malformed hello ({})", why);
-            return;
-        }
-        if (heard(*from)) {
-            log::info("control: node {} joined the cluster", *from);
-            send(*from, cluster::hello_type, cluster::encode_hello(node_id));  // so that it knows us at once
+        if (auto from = decoded(cluster::decode_hello, body, "hello")) {
+            greet_if_new(*from);
         }
     }
 
@@ -233,22 +240,20 @@ void control_plane::start() {
 void control_plane::ask(cluster::query q, done_fn done) {
     auto& s = *state_;
     q.from = s.node_id;
-    serve_fn fn;
     {
         std::lock_guard lock(s.mutex);
         q.id = s.node_id + "-" + std::to_string(++s.next_id);
-        fn = s.serve;
     }
     result mine;
-    mine.answers.push_back(fn ? fn(q) : cluster::answer{});
+    mine.answers.push_back(s.answer_here(q));
     mine.answers.back().from = s.node_id;
     mine.answered = 1;
-    auto peers = s.clustered() ? s.alive() : std::set<std::string>{};
     if (!s.clustered()) {
         done(std::move(mine));
         return;
     }
     std::string const id = q.id;
+    auto peers = s.alive();
     {
         std::lock_guard lock(s.mutex);
         s.waiting.emplace(id, state::pending{std::move(peers), std::move(mine), std::move(done)});

@@ -5,6 +5,8 @@
 
 #include <boost/json.hpp>
 
+#include <cstdint>
+
 namespace pusher::cluster {
 namespace {
 constexpr std::size_t max_body = std::size_t{64} << 20;
@@ -67,18 +69,36 @@ std::string text(boost::json::value const& v) {
     return std::string(v.get_string().data(), v.get_string().size());
 }
 
-std::optional<std::uint64_t> count(boost::json::object const& o, std::string_view key) {
-    auto const* v = o.if_contains(key);
-    if (v == nullptr) {
-        return 0;
+// An array of `min` to `max` user ids (each valid_user) into `out`; false otherwise.
+bool read_users(boost::json::value const* v, std::size_t min, std::size_t max, std::vector<std::string>& out) {
+    auto const* arr = v != nullptr ? v->if_array() : nullptr;
+    if (arr == nullptr || arr->size() < min || arr->size() > max) {
+        return false;
     }
-    if (v->is_uint64()) {
-        return v->get_uint64();
+    for (auto const& u : *arr) {
+        if (!u.is_string() || !valid_user(u.get_string())) {
+            return false;
+        }
+        out.push_back(text(u));
     }
-    if (v->is_int64() && v->get_int64() >= 0) {
-        return static_cast<std::uint64_t>(v->get_int64());
+    return true;
+}
+
+// A JSON number that is a non-negative integer.
+std::optional<std::uint64_t> unsigned_of(boost::json::value const& v) {
+    if (v.is_uint64()) {
+        return v.get_uint64();
+    }
+    if (v.is_int64() && v.get_int64() >= 0) {
+        return static_cast<std::uint64_t>(v.get_int64());
     }
     return std::nullopt;
+}
+
+// The count `key` of `o` (0 when absent).
+std::optional<std::uint64_t> count(boost::json::object const& o, std::string_view key) {
+    auto const* v = o.if_contains(key);
+    return v == nullptr ? std::optional<std::uint64_t>(0) : unsigned_of(*v);
 }
 }  // namespace
 
@@ -160,18 +180,9 @@ std::optional<query> decode_query(std::string_view body, std::string& why) {
         return std::nullopt;
     }
     if (q.kind == query_kind::users || q.kind == query_kind::disconnect) {
-        auto const* users = o->if_contains("users");
-        auto const* arr = users != nullptr ? users->if_array() : nullptr;
-        if (arr == nullptr || arr->empty() || arr->size() > max_query_users) {
+        if (!read_users(o->if_contains("users"), 1, max_query_users, q.users)) {
             why = "invalid users";
             return std::nullopt;
-        }
-        for (auto const& u : *arr) {
-            if (!u.is_string() || !valid_user(u.get_string())) {
-                why = "invalid users";
-                return std::nullopt;
-            }
-            q.users.push_back(text(u));
         }
     }
     if (q.kind == query_kind::channel) {
@@ -201,14 +212,11 @@ std::optional<answer> decode_answer(std::string_view body, std::string& why) {
             return std::nullopt;
         }
         for (auto const& [user, n] : *so) {
-            if (user.empty() || user.size() > 255 || !utf8::is_valid(std::string_view(user)) || !n.is_number()) {
+            if (user.empty() || user.size() > 255 || !utf8::is_valid(std::string_view(user))) {
                 why = "invalid sessions";
                 return std::nullopt;
             }
-            auto const c = n.is_uint64() ? std::optional<std::uint64_t>(n.get_uint64())
-                           : n.is_int64() && n.get_int64() >= 0
-                               ? std::optional<std::uint64_t>(static_cast<std::uint64_t>(n.get_int64()))
-                               : std::nullopt;
+            auto const c = unsigned_of(n);
             if (!c) {
                 why = "invalid sessions";
                 return std::nullopt;
@@ -216,19 +224,9 @@ std::optional<answer> decode_answer(std::string_view body, std::string& why) {
             a.sessions.emplace_back(std::string(user), *c);
         }
     }
-    if (auto const* m = o->if_contains("members"); m != nullptr) {
-        auto const* arr = m->if_array();
-        if (arr == nullptr) {
-            why = "invalid members";
-            return std::nullopt;
-        }
-        for (auto const& u : *arr) {
-            if (!u.is_string() || !valid_user(u.get_string())) {
-                why = "invalid members";
-                return std::nullopt;
-            }
-            a.members.push_back(text(u));
-        }
+    if (auto const* m = o->if_contains("members"); m != nullptr && !read_users(m, 0, SIZE_MAX, a.members)) {
+        why = "invalid members";
+        return std::nullopt;
     }
     auto const users = count(*o, "users");
     auto const total = count(*o, "total_sessions");

@@ -374,26 +374,33 @@ std::size_t hub::send_to_all(frame const& f, std::optional<seq_t> seq) const {
 delivery hub::deliver_recorded(std::string_view user, frame const& f, seq_t seq,
                                std::function<std::shared_ptr<broker::undelivered const>()> const& origin,
                                std::uint64_t key) {
+    return record_and_send(kind::user, user, f, seq, key, &origin);
+}
+
+delivery hub::record_and_send(kind k, std::string_view name, frame const& f, seq_t seq, std::uint64_t key,
+                              origin_fn const* origin) {
     delivery d;
     std::shared_ptr<session_list const> list;
     {
-        auto& sh = shard_for(user);
+        auto& sh = shard_for(name);
         std::lock_guard lock(sh.mutex);
         sh.through = seq;
-        auto it = sh.users.find(user);
-        if (it == sh.users.end()) {
+        auto& map = map_of(sh, k);
+        auto it = map.find(name);
+        if (it == map.end()) {
             return d;
         }
         auto& rec = it->second;
         list = rec.sessions;
         d.held = rec.held;
-        history::entry e{seq, f, !list->empty(), nullptr, key};
+        // Without an origin (a channel event: for whoever is subscribed) an entry never counts as undelivered.
+        history::entry e{seq, f, origin == nullptr || !list->empty(), nullptr, key};
         if (!e.delivered) {
-            e.origin = origin();
+            e.origin = (*origin)();
         }
         std::size_t const before = rec.recorded.bytes();
         rec.recorded.append(std::move(e), rec_.per_user, d.lost);
-        // The node-wide budget, split over the shards: this user's oldest go first.
+        // The node-wide budget, split over the shards: this record's oldest go first.
         while (sh.bytes - before + rec.recorded.bytes() > shard_budget_ && rec.recorded.drop_oldest(d.lost)) {
         }
         account(sh, before, rec.recorded.bytes());
@@ -417,31 +424,7 @@ std::size_t hub::deliver_all_recorded(frame const& f, seq_t seq, std::uint64_t k
 }
 
 delivery hub::deliver_channel_recorded(std::string_view channel, frame const& f, seq_t seq, std::uint64_t key) {
-    delivery d;
-    std::shared_ptr<session_list const> list;
-    {
-        auto& sh = shard_for(channel);
-        std::lock_guard lock(sh.mutex);
-        sh.through = seq;
-        auto it = sh.channels.find(channel);
-        if (it == sh.channels.end()) {
-            return d;
-        }
-        auto& rec = it->second;
-        list = rec.sessions;
-        d.held = rec.held;
-        lost_messages none;  // a channel event is for whoever is subscribed: never republished, so never lost
-        std::size_t const before = rec.recorded.bytes();
-        rec.recorded.append(history::entry{seq, f, true, nullptr, key}, rec_.per_user, none);
-        while (sh.bytes - before + rec.recorded.bytes() > shard_budget_ && rec.recorded.drop_oldest(none)) {
-        }
-        account(sh, before, rec.recorded.bytes());
-    }
-    for (auto const& s : *list) {
-        s->send(f);
-    }
-    d.sessions = list->size();
-    return d;
+    return record_and_send(kind::channel, channel, f, seq, key, nullptr);
 }
 
 std::shared_ptr<session_list const> hub::sessions_of(std::string_view user) const {

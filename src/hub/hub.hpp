@@ -188,6 +188,11 @@ class hub {
     bool remove(kind k, std::string_view key, engineio::session const& s, bool keep_held);
     // Under the shard lock: one held session of the record ends (`lost` gets what reached nobody when it was the last).
     void end_held(shard& sh, kind k, user_map::iterator it, lost_messages& lost);
+    // deliver_recorded() and deliver_channel_recorded(): records `f` in the record's history and sends it to its
+    // sessions; `origin` (null for a channel) makes the copy for the undelivered exchange when nobody live got it.
+    using origin_fn = std::function<std::shared_ptr<broker::undelivered const>()>;
+    delivery record_and_send(kind k, std::string_view name, frame const& f, seq_t seq, std::uint64_t key,
+                             origin_fn const* origin);
     // Sends `f` to the sessions of a record (deliver and deliver_channel).
     std::size_t send_to(kind k, std::string_view key, frame const& f) const;
     // recover() and hand_over(): under the locks of the user's and the channels' shards, what a held session gets
