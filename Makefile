@@ -3,7 +3,7 @@ BUILD ?= build
 JOBS ?= 2
 CMAKE_FLAGS ?=
 
-.PHONY: all build test run bench deps clean format test-asan test-tsan fuzz
+.PHONY: all build test run cluster bench deps clean format test-asan test-tsan fuzz
 
 all: build
 
@@ -25,6 +25,13 @@ test:
 
 run: build
 	@scripts/run.sh $(BUILD)
+
+# A local cluster in the foreground until Ctrl-C: RabbitMQ cluster of 2 (5701/5702), pusher nodes 8081-8083, nginx on
+# 8080 (scripts/cluster.sh, deploy/nginx.conf.template).
+cluster:
+	@scripts/deps.sh cluster
+	@$(MAKE) --no-print-directory build
+	@scripts/cluster.sh $(BUILD)
 
 bench:
 	@scripts/deps.sh bench

@@ -94,6 +94,7 @@ engineio::options engine_options(config::config const& c) {
     o.max_outbox_bytes = c.engineio.outbox_max_bytes;
     o.max_frames_per_write = c.engineio.max_frames_per_write;
     o.allowed_origins = c.server.allowed_origins;
+    o.sid_prefix = c.broker.node_id + ".";  // a proxy routes polling requests to their node by it (docs/deployment.md)
     return o;
 }
 }  // namespace
@@ -153,6 +154,8 @@ struct application::parts {
                   broker_->clustered() ? " (sessions can be handed over between nodes)" : "");
         register_server_metrics(metrics_, {httpd_.stats(), engineio_->stats(), socketio_.stats(), hub_, *broker_,
                                            gate_.stats(), [this] { return ready(); }});
+        metrics_.add_callback("pusher_node_info", "This node; its --node-id as the label `node` (join on it)",
+                              metrics::kind::gauge, {{"node", cfg_.broker.node_id}}, [] { return 1.0; });
         httpd_.add_route("/socket.io/", engineio_);
         api::publish_settings publish;
         publish.api_keys = cfg_.api.api_keys;

@@ -28,8 +28,8 @@ int serve(std::vector<std::string> const& args) {
         return 2;
     }
     auto cfg = std::move(*loaded);
-    if (!log::init(cfg.log.level,
-                   cfg.log.format == config::log_format::json ? log::format::json : log::format::plain)) {
+    if (!log::init(cfg.log.level, cfg.log.format == config::log_format::json ? log::format::json : log::format::plain,
+                   cfg.broker.node_id)) {
         std::cerr << "pusher: unknown log level '" << cfg.log.level << "'\n";
         return 2;
     }

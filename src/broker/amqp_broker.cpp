@@ -91,7 +91,7 @@ struct amqp_broker::parts {
 };
 
 std::string amqp_broker::validate(options const& o) {
-    if (auto why = check_amqp_url(o.url); !why.empty()) {
+    if (auto why = check_amqp_urls(o.url); !why.empty()) {
         return why;
     }
     auto const check_name = [](std::string const& name, char const* what) -> std::string {

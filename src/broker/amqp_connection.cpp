@@ -55,6 +55,35 @@ std::string check_amqp_url(std::string_view url) {
     return {};
 }
 
+std::vector<std::string> amqp_urls(std::string_view list) {
+    std::vector<std::string> out;
+    for (;;) {
+        auto const comma = list.find(',');
+        auto item = list.substr(0, comma);
+        while (!item.empty() && item.front() == ' ') {
+            item.remove_prefix(1);
+        }
+        while (!item.empty() && item.back() == ' ') {
+            item.remove_suffix(1);
+        }
+        out.emplace_back(item);
+        if (comma == std::string_view::npos) {
+            return out;
+        }
+        list.remove_prefix(comma + 1);
+    }
+}
+
+std::string check_amqp_urls(std::string_view list) {
+    auto const urls = amqp_urls(list);
+    for (std::size_t i = 0; i < urls.size(); ++i) {
+        if (auto why = check_amqp_url(urls[i]); !why.empty()) {
+            return urls.size() == 1 ? why : fmt::format("--amqp-url entry {} of {}: {}", i + 1, urls.size(), why);
+        }
+    }
+    return {};
+}
+
 std::string amqp_url_address(std::string_view url) {
     parsed_url p(url);
     if (p.status != AMQP_STATUS_OK) {
@@ -85,10 +114,10 @@ std::string describe(amqp_rpc_reply_t const& reply) {
     return "unknown reply";
 }
 
-amqp_connection::amqp_connection(amqp_options const& o, std::string const& name) {
-    parsed_url url(o.url);
+amqp_connection::amqp_connection(amqp_options const& o, std::string_view url_text, std::string const& name) {
+    parsed_url url(url_text);
     if (url.status != AMQP_STATUS_OK) {
-        throw amqp_failure(check_amqp_url(o.url));
+        throw amqp_failure(check_amqp_url(url_text));
     }
     state_ = amqp_new_connection();
     if (state_ == nullptr) {
@@ -288,7 +317,7 @@ std::string undelivered_policy_command(amqp_options const& o) {
     }
     pattern += '$';
     std::string vhost;
-    parsed_url url(o.url);
+    parsed_url url(amqp_urls(o.url).front());  // the nodes of one cluster share their vhosts
     if (url.status == AMQP_STATUS_OK && std::string_view(url.info.vhost) != "/") {
         vhost = fmt::format("-p '{}' ", url.info.vhost);
     }

@@ -11,6 +11,7 @@
 #include <stdexcept>
 #include <string>
 #include <string_view>
+#include <vector>
 
 namespace pusher::broker {
 // A failed connect or setup step, with a reason fit for a log line.
@@ -21,6 +22,8 @@ class amqp_failure : public std::runtime_error {
 
 // Checks an AMQP URL without connecting: empty when usable, else why not.
 std::string check_amqp_url(std::string_view url);
+// Checks every URL of a list (amqp_urls): empty when all are usable, else why not (naming the bad one of several).
+std::string check_amqp_urls(std::string_view list);
 
 // "host:port" of a URL, for log lines (never the password).
 std::string amqp_url_address(std::string_view url);
@@ -50,9 +53,9 @@ std::string undelivered_policy_command(amqp_options const& o);
 
 class amqp_connection {
   public:
-    // Connects to o.url (TLS, timeouts and heartbeat as `o` says), logs in and opens channel 1; `name` is the
-    // `connection_name` client property that rabbitmqctl shows. Throws amqp_failure.
-    amqp_connection(amqp_options const& o, std::string const& name);
+    // Connects to `url` (one of o.url's; TLS, timeouts and heartbeat as `o` says), logs in and opens channel 1;
+    // `name` is the `connection_name` client property that rabbitmqctl shows. Throws amqp_failure.
+    amqp_connection(amqp_options const& o, std::string_view url, std::string const& name);
     ~amqp_connection();
     amqp_connection(amqp_connection const&) = delete;
     amqp_connection& operator=(amqp_connection const&) = delete;

@@ -85,8 +85,8 @@ void amqp_consumer::setup(amqp_connection& conn) {
 // Re-binds every subscribed user with pipelined queue.bind and reports ready once all of them are confirmed.
 void amqp_consumer::up() {
     inflight_.clear();
-    log::info("{}: connected to {}, consuming from queue {} (exchanges {} and {})", link_.who(),
-              amqp_url_address(settings_.link.options.url), queue_, settings_.exchange, settings_.broadcast_exchange);
+    log::info("{}: connected to {}, consuming from queue {} (exchanges {} and {})", link_.who(), link_.address(),
+              queue_, settings_.exchange, settings_.broadcast_exchange);
     auto const first_seq = next_seq_;
     auto const sent = subs_.link_up() + (link_.connection() ? channel_subs_.link_up() : 0);
     if (!link_.connection()) {

@@ -5,6 +5,8 @@
 #include "common/log.hpp"
 
 #include <amqp_framing.h>
+#include <fmt/format.h>
+#include <boost/asio/post.hpp>
 #include <boost/system/system_error.hpp>
 
 #include <sys/time.h>
@@ -22,7 +24,12 @@ amqp_link::amqp_link(settings s, broker_counters& counters, std::atomic<bool>& c
     : settings_(std::move(s)),
       counters_(counters),
       gauge_(connected),
-      backoff_(settings_.options.reconnect_min, settings_.options.reconnect_max, std::random_device{}()) {}
+      backoff_(settings_.options.reconnect_min, settings_.options.reconnect_max, std::random_device{}()),
+      urls_(amqp_urls(settings_.options.url)) {}
+
+std::string amqp_link::address() const {
+    return amqp_url_address(urls_[url_]);
+}
 
 amqp_link::~amqp_link() {
     stop();
@@ -60,13 +67,14 @@ void amqp_link::connect() {
     }
     std::unique_ptr<amqp_connection> conn;
     try {
-        conn = std::make_unique<amqp_connection>(settings_.options, settings_.connection_name);
+        conn = std::make_unique<amqp_connection>(settings_.options, urls_[url_], settings_.connection_name);
         role_->setup(*conn);
     } catch (amqp_failure const& e) {
         counters_.add(counters_.connection_failures);
-        schedule_reconnect(e.what());
+        connect_failed(e.what());
         return;
     }
+    failed_in_round_ = 0;
     int const fd = ::dup(conn->fd());  // a dup: closing Asio's copy never closes the library's fd
     if (fd < 0) {
         schedule_reconnect(std::string("dup() failed: ") + std::strerror(errno));
@@ -121,7 +129,30 @@ void amqp_link::lost(std::string const& reason, bool polite) {
     heartbeat_timer_.cancel();
     coalesce_timer_.cancel();
     role_->down(error::connection_lost);
-    schedule_reconnect("connection lost: " + reason);
+    if (urls_.size() > 1) {
+        auto const from = address();
+        url_ = (url_ + 1) % urls_.size();
+        schedule_reconnect(fmt::format("connection to {} lost: {}; failing over to {}", from, reason, address()));
+    } else {
+        schedule_reconnect("connection lost: " + reason);
+    }
+}
+
+// One node did not answer (or refused the setup): the next one at once, until every node of the list failed in this
+// round; then the backoff, from the next node again.
+void amqp_link::connect_failed(std::string const& reason) {
+    url_ = (url_ + 1) % urls_.size();
+    if (++failed_in_round_ < urls_.size()) {
+        log::warn("{}: {}; trying {}", settings_.who, reason, address());
+        asio::post(loop_.context(), [this] {
+            if (!stopping_) {
+                connect();
+            }
+        });
+        return;
+    }
+    failed_in_round_ = 0;
+    schedule_reconnect(reason);
 }
 
 void amqp_link::schedule_reconnect(std::string const& reason) {

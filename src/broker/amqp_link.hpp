@@ -19,6 +19,7 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 namespace pusher::broker {
 class amqp_link {
@@ -75,9 +76,12 @@ class amqp_link {
     // The connection got all the way to useful: the next loss starts the backoff from its minimum again.
     void reset_backoff() { backoff_.reset(); }
     std::string const& who() const { return settings_.who; }
+    // "host:port" of the node this link is connected to (or tries next), for log lines.
+    std::string address() const;
 
   private:
     void connect();
+    void connect_failed(std::string const& reason);
     void schedule_reconnect(std::string const& reason);
     void drop_socket();
     void arm_wait();
@@ -105,5 +109,10 @@ class amqp_link {
     boost::asio::steady_timer reconnect_timer_{loop_.context()};
     boost::asio::steady_timer coalesce_timer_{loop_.context()};
     backoff backoff_;
+    // The nodes of the cluster (--amqp-url's list), tried in order: a connect that fails moves on to the next at
+    // once, a round where none answered waits for the backoff, a lost connection fails over to the next.
+    std::vector<std::string> urls_;
+    std::size_t url_ = 0;              // the one connected to, or tried next
+    std::size_t failed_in_round_ = 0;  // connects that failed since the last success or backoff
 };
 }  // namespace pusher::broker

@@ -4,18 +4,25 @@
 #include <chrono>
 #include <cstddef>
 #include <string>
+#include <string_view>
+#include <vector>
 
 namespace pusher::broker {
+// The URLs of `--amqp-url`: one, or the comma-separated nodes of one RabbitMQ cluster (spaces around each trimmed).
+// An empty entry stays in the list as "" so that it is refused by the checks. Defined in amqp_connection.cpp.
+std::vector<std::string> amqp_urls(std::string_view list);
+
 struct amqp_options {
-    std::string url = "amqp://guest:guest@127.0.0.1:5672/";  // amqps:// for TLS
-    std::string exchange = "pusher";                         // direct, durable: routing key = user
-    std::string broadcast_exchange = "pusher.broadcast";     // fanout, durable
-    std::string channel_exchange = "pusher.channels";        // direct, durable: routing key = channel name
-    std::string queue;                                       // empty = server-named; exclusive, auto-delete
-    std::chrono::milliseconds unbind_grace{2000};            // 0 = unbind at once
-    std::chrono::seconds heartbeat{30};                      // AMQP heartbeat; 0 = none
-    std::chrono::milliseconds connect_timeout{5000};         // TCP/TLS connect, login, each setup step, close
-    std::chrono::milliseconds reconnect_min{500};            // backoff: min, doubling, capped at max
+    // amqps:// for TLS; several comma-separated = the nodes of one RabbitMQ cluster, tried in order (amqp_link)
+    std::string url = "amqp://guest:guest@127.0.0.1:5672/";
+    std::string exchange = "pusher";                      // direct, durable: routing key = user
+    std::string broadcast_exchange = "pusher.broadcast";  // fanout, durable
+    std::string channel_exchange = "pusher.channels";     // direct, durable: routing key = channel name
+    std::string queue;                                    // empty = server-named; exclusive, auto-delete
+    std::chrono::milliseconds unbind_grace{2000};         // 0 = unbind at once
+    std::chrono::seconds heartbeat{30};                   // AMQP heartbeat; 0 = none
+    std::chrono::milliseconds connect_timeout{5000};      // TCP/TLS connect, login, each setup step, close
+    std::chrono::milliseconds reconnect_min{500};         // backoff: min, doubling, capped at max
     std::chrono::milliseconds reconnect_max{30'000};
     std::chrono::milliseconds subscribe_timeout{10'000};  // bind not confirmed by then -> error::subscribe_timeout
     std::chrono::milliseconds publish_timeout{10'000};    // publish not confirmed by then -> error::publish_timeout

@@ -13,6 +13,7 @@
 #include <algorithm>
 #include <chrono>
 #include <cstdio>
+#include <memory>
 #include <string_view>
 
 namespace pusher::broker {
@@ -91,17 +92,30 @@ int publish_once(amqp_options const& options, publication p) {
         std::fprintf(stderr, "pusher send: %s\n", why.c_str());
         return 1;
     }
-    try {
-        amqp_connection c(o, "pusher send");
-        declare_exchanges(c, o);  // with the server's arguments: a different alternate-exchange would be refused
-        c.confirm_select();
-        auto const n = publish_confirmed(c, o, p);
-        c.close();
-        std::printf("{\"accepted\":%zu}\n", n);
-        return 0;
-    } catch (amqp_failure const& e) {
-        std::fprintf(stderr, "pusher send: %s\n", e.what());
-        return 1;
+    // The nodes of a cluster in order: the first that answers. A failure after the connection (a refused publish,
+    // no confirm) is final: trying the next node could publish the message twice.
+    std::string reasons;
+    for (auto const& url : amqp_urls(o.url)) {
+        std::unique_ptr<amqp_connection> c;
+        try {
+            c = std::make_unique<amqp_connection>(o, url, "pusher send");
+        } catch (amqp_failure const& e) {
+            reasons += fmt::format("{}{}", reasons.empty() ? "" : "; ", e.what());  // each names its address
+            continue;
+        }
+        try {
+            declare_exchanges(*c, o);  // with the server's arguments: a different alternate-exchange would be refused
+            c->confirm_select();
+            auto const n = publish_confirmed(*c, o, p);
+            c->close();
+            std::printf("{\"accepted\":%zu}\n", n);
+            return 0;
+        } catch (amqp_failure const& e) {
+            std::fprintf(stderr, "pusher send: %s\n", e.what());
+            return 1;
+        }
     }
+    std::fprintf(stderr, "pusher send: %s\n", reasons.c_str());
+    return 1;
 }
 }  // namespace pusher::broker

@@ -186,7 +186,7 @@ void amqp_publisher::setup(amqp_connection& conn) {
 void amqp_publisher::up() {
     next_tag_ = 0;
     link_.reset_backoff();
-    log::info("{}: connected to {} (confirm mode)", link_.who(), amqp_url_address(settings_.link.options.url));
+    log::info("{}: connected to {} (confirm mode)", link_.who(), link_.address());
     pump();
 }
 

@@ -7,8 +7,9 @@
 namespace pusher::log {
 enum class format { plain, json };
 
-// level: trace, debug, info, warn, error, off. Returns false for an unknown level name.
-bool init(std::string_view level, format fmt = format::plain);
+// level: trace, debug, info, warn, error, off. Returns false for an unknown level name. `node` (the cluster node id,
+// A-Z a-z 0-9 _ - only) names this process in every line: `[node]` in plain lines, a "node" member in JSON lines.
+bool init(std::string_view level, format fmt = format::plain, std::string_view node = {});
 
 using spdlog::debug;
 using spdlog::error;

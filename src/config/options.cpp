@@ -338,12 +338,15 @@ std::vector<option> build_table() {
                          return "expected memory or amqp" + got(s);
                      }));
     t.push_back(make("Broker", "--amqp-url", "URL", vt::text, "amqp://guest:guest@127.0.0.1:5672/",
-                     "RabbitMQ address, amqp://USER:PASS@HOST:PORT/VHOST (amqps:// for TLS)",
+                     "RabbitMQ address, amqp://USER:PASS@HOST:PORT/VHOST (amqps:// for TLS); several "
+                     "comma-separated = the nodes of one cluster: the first that answers, the next when it is lost",
                      [](config& c, std::string_view s) {
-                         auto l = lower(s.substr(0, 8));
-                         if (!l.starts_with("amqp://") && !l.starts_with("amqps://")) {
-                             // The URL may carry a password: do not echo it.
-                             return std::string("expected an amqp:// or amqps:// URL");
+                         for (auto const& url : broker::amqp_urls(s)) {
+                             auto l = lower(std::string_view(url).substr(0, 8));
+                             if (!l.starts_with("amqp://") && !l.starts_with("amqps://")) {
+                                 // The URL may carry a password: do not echo it.
+                                 return std::string("expected amqp:// or amqps:// URLs, comma-separated");
+                             }
                          }
                          c.broker.url = std::string(s);
                          return std::string();
@@ -744,7 +747,7 @@ std::vector<std::string> warnings(config const& cfg) {
                       ": a benchmark baseline, slower on purpose");
     }
     if (cfg.broker.kind == broker_kind::amqp && !cfg.broker.tls_verify_hostname &&
-        cfg.broker.url.starts_with("amqps")) {
+        cfg.broker.url.find("amqps") != std::string::npos) {
         out.push_back(cfg.broker.tls_verify_peer
                           ? "--amqp-tls-verify peer: RabbitMQ's certificate is not checked against the URL's host"
                           : "--amqp-tls-verify none: RabbitMQ's certificate is not checked at all");

@@ -6,6 +6,7 @@
 #include "engineio/server.hpp"
 
 #include <array>
+#include <atomic>
 #include <functional>
 #include <memory>
 #include <mutex>
@@ -23,7 +24,10 @@ enum class http_error {
     bad_handshake_method,
     bad_request,
     forbidden,
-    unsupported_protocol_version
+    unsupported_protocol_version,
+    // Not the reference server's: a handshake after close_all (the node is shutting down) gets 503 with this code,
+    // so that a proxy tries another node (nginx: proxy_next_upstream http_503) and a client reconnects elsewhere.
+    shutting_down
 };
 
 class engine : public std::enable_shared_from_this<engine> {
@@ -39,10 +43,13 @@ class engine : public std::enable_shared_from_this<engine> {
     void respond_error(httpd::reply& rep, http_error e, std::string_view origin);
     static httpd::response error_response(http_error e);
 
-    void add(std::shared_ptr<server_session> const& s);
+    // False once close_all has run: the session must close at once (a handshake that raced with the shutdown).
+    bool add(std::shared_ptr<server_session> const& s);
     void remove(std::string_view sid);
     std::shared_ptr<server_session> find(std::string_view sid) const;
     std::size_t count() const;
+    // Closes every session, and from now on refuses handshakes (http_error::shutting_down): a node that is shutting
+    // down must not open sessions that its shutdown would then cut.
     void close_all(disconnect_reason why);
 
     options const opts;
@@ -65,7 +72,8 @@ class engine : public std::enable_shared_from_this<engine> {
     void handshake(httpd::request& req, httpd::reply& rep, bool websocket, std::string_view origin);
 
     mutable std::array<shard, shard_count> shards_;
-    std::string open_tail_polling_;  // everything after the sid in the open packet
+    std::atomic<bool> closing_{false};  // close_all ran; read under a shard's lock by add()
+    std::string open_tail_polling_;     // everything after the sid in the open packet
     std::string open_tail_websocket_;
 };
 }  // namespace pusher::engineio

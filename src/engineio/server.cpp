@@ -30,6 +30,8 @@ std::string_view error_message(http_error e) {
             return "Forbidden";
         case http_error::unsupported_protocol_version:
             return "Unsupported protocol version";
+        case http_error::shutting_down:
+            return "Server shutting down";
     }
     return "Bad request";
 }
@@ -99,7 +101,8 @@ httpd::response engine::error_response(http_error e) {
     std::string body = "{\"code\":" + std::to_string(static_cast<int>(e)) + ",\"message\":\"";
     body += error_message(e);
     body += "\"}";
-    return httpd::response::json(e == http_error::forbidden ? 403 : 400, std::move(body));
+    int const status = e == http_error::forbidden ? 403 : e == http_error::shutting_down ? 503 : 400;
+    return httpd::response::json(status, std::move(body));
 }
 
 void engine::respond(httpd::reply& rep, httpd::response res, std::string_view origin) {
@@ -168,6 +171,10 @@ void engine::handle(httpd::request req, httpd::reply rep) {
             respond_error(rep, http_error::bad_handshake_method, origin);
             return;
         }
+        if (closing_.load(std::memory_order_acquire)) {
+            respond(rep, error_response(http_error::shutting_down), origin);
+            return;
+        }
         handshake(req, rep, is_websocket, origin);
         return;
     }
@@ -221,10 +228,13 @@ void engine::handshake(httpd::request& req, httpd::reply& rep, bool websocket, s
     s->open_polling(std::move(rep), std::string(origin));
 }
 
-void engine::add(std::shared_ptr<server_session> const& s) {
+bool engine::add(std::shared_ptr<server_session> const& s) {
     auto& sh = shard_for(s->id());
     std::lock_guard lock(sh.mutex);
     sh.sessions.emplace(std::string(s->id()), s);
+    // close_all sets the flag before it takes each shard's lock: a session added after close_all saw this shard
+    // finds the flag set; one added before is in close_all's snapshot.
+    return !closing_.load(std::memory_order_acquire);
 }
 
 void engine::remove(std::string_view sid) {
@@ -252,6 +262,7 @@ std::size_t engine::count() const {
 }
 
 void engine::close_all(disconnect_reason why) {
+    closing_.store(true, std::memory_order_release);
     std::vector<std::shared_ptr<server_session>> all;
     for (auto& sh : shards_) {
         std::lock_guard lock(sh.mutex);

@@ -37,6 +37,9 @@ struct options {
     // measuring what batching buys (1 = the one-write-per-frame baseline of docs/benchmarks.md; `pusher
     // --max-frames-per-write`).
     std::size_t max_frames_per_write = 0;
+    // The start of every sid this server issues (pusher: "<node id>."), so that a proxy in front of several nodes can
+    // send a polling request to the node that owns its session by the sid alone. Empty: bare random sids.
+    std::string sid_prefix;
 };
 
 inline constexpr std::size_t disconnect_reason_count = static_cast<std::size_t>(disconnect_reason::server_shutdown) + 1;

@@ -45,7 +45,7 @@ void count_open(counters& c, transport_kind t, std::int64_t delta) {
 server_session::server_session(std::shared_ptr<engine> e, asio::io_context& ctx, std::string remote, transport_kind t)
     : engine_(std::move(e)),
       ctx_(ctx),
-      sid_(make_sid()),
+      sid_(make_sid(engine_->opts.sid_prefix)),
       remote_(std::move(remote)),
       transport_(t),
       mailbox_(session_mailbox::of(ctx)),
@@ -127,12 +127,16 @@ void server_session::dispatch(std::function<void()> fn) {
 void server_session::start_open(transport_kind t) {
     transport_ = t;
     state_ = state::open;
-    engine_->add(shared_from_this());
+    bool const accepted = engine_->add(shared_from_this());
     engine_->stats.opened_total.fetch_add(1, std::memory_order_relaxed);
     count_open(engine_->stats, t, +1);
     enqueue(make_frame(engine_->open_packet(sid_, t == transport_kind::websocket)), false);
     heartbeat_.start(clock::now());
     arm_timer();
+    if (!accepted) {
+        do_close(disconnect_reason::server_shutdown);  // raced with close_all: open, then closed like the others
+        return;
+    }
     try {
         handler_ = engine_->app.on_open(shared_from_this());
     } catch (std::exception const& e) {

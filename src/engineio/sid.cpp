@@ -50,12 +50,13 @@ class random_pool {
 };
 }  // namespace
 
-std::string make_sid() {
+std::string make_sid(std::string_view prefix) {
     thread_local random_pool pool;
     std::array<std::uint8_t, sid_bytes> raw{};
     pool.fill(raw.data(), raw.size());
     std::string out;
-    out.reserve(sid_bytes / 3 * 4);
+    out.reserve(prefix.size() + sid_bytes / 3 * 4);
+    out.append(prefix);
     for (std::size_t i = 0; i < sid_bytes; i += 3) {
         std::uint32_t const v = (std::uint32_t{raw[i]} << 16) | (std::uint32_t{raw[i + 1]} << 8) | raw[i + 2];
         out.push_back(alphabet[(v >> 18) & 63]);

@@ -6,6 +6,7 @@
 #include "broker/amqp_connection.hpp"
 #include "broker/error.hpp"
 
+#include <gmock/gmock.h>
 #include <spdlog/sinks/ringbuffer_sink.h>
 
 #include <chrono>
@@ -665,6 +666,50 @@ TEST(amqp_broker_options, validate) {
     EXPECT_NE(amqp_broker::validate(o), "");
     o.undelivered_exchange = "";  // off
     EXPECT_EQ(amqp_broker::validate(o), "");
+}
+
+TEST(amqp_broker_options, a_list_of_urls_is_checked_entry_by_entry) {
+    EXPECT_EQ(amqp_urls("amqp://a/"), (std::vector<std::string>{"amqp://a/"}));
+    EXPECT_EQ(amqp_urls(" amqp://a:5701/ ,amqp://b:5702/"),
+              (std::vector<std::string>{"amqp://a:5701/", "amqp://b:5702/"}));
+    EXPECT_EQ(amqp_urls("amqp://a/,"), (std::vector<std::string>{"amqp://a/", ""}));
+    amqp_broker::options o;
+    o.url = "amqp://u:p@a:5701/, amqps://u:p@b:5702/";
+    EXPECT_EQ(amqp_broker::validate(o), "");
+    o.url = "amqp://u:p@a:5701/,,amqp://u:p@b:5702/";
+    EXPECT_THAT(amqp_broker::validate(o), ::testing::HasSubstr("--amqp-url entry 2 of 3: invalid AMQP URL"));
+}
+
+// The nodes of a cluster are tried in order within one round, without the reconnect backoff between them: a first
+// node that does not answer costs one refused connect, not a backoff.
+TEST_F(amqp_broker_test, a_node_that_does_not_answer_is_skipped_for_the_next_url_at_once) {
+    auto o = options();
+    o.url = "amqp://guest:guest@127.0.0.1:1/," + amqp_url();
+    o.reconnect_min = 30s;  // a backoff would show as a 30-s wait
+    o.reconnect_max = 30s;
+    auto const t0 = std::chrono::steady_clock::now();
+    auto& b = start(o);
+    EXPECT_TRUE(eventually([&] { return b.ready(); }, 10s));
+    EXPECT_LT(std::chrono::steady_clock::now() - t0, 10s);
+    ASSERT_FALSE(subscribe("alice"));
+    EXPECT_EQ(send("alice", R"("via the second node")"), outcome::routed);
+    EXPECT_EQ(sink_.wait_for(1).size(), 1u);
+    EXPECT_GE(b.stats().connection_failures, 2u);  // the consumer's and the publisher's first try
+}
+
+TEST_F(amqp_broker_test, publish_once_takes_the_first_node_that_answers) {
+    start(options());
+    ASSERT_FALSE(subscribe("alice"));
+    publication p;
+    p.users = {"alice"};
+    p.event = "cli.test";
+    p.payload = "1";
+    auto o = options();
+    o.url = "amqp://guest:guest@127.0.0.1:1/," + amqp_url();
+    EXPECT_EQ(publish_once(o, p), 0);
+    EXPECT_EQ(sink_.wait_for(1).size(), 1u);
+    o.url = "amqp://guest:guest@127.0.0.1:1/,amqp://guest:guest@127.0.0.1:2/";
+    EXPECT_EQ(publish_once(o, p), 1);
 }
 
 TEST(amqp_broker_options, the_policy_command_names_the_vhost_and_escapes_the_exchange) {

@@ -316,6 +316,24 @@ TEST_F(EngineIoTest, CloseAllAnswersHeldGetWithClose) {
     EXPECT_EQ(held.get().body, "1");
     EXPECT_TRUE(wait_until([&] { return eio_->session_count() == 0; }));
     EXPECT_EQ(handler_.close_reason(sid), disconnect_reason::server_shutdown);
+    // A node that is shutting down opens no new session (a proxy then tries another node): 503.
+    http_client late(port_);
+    auto const r = late.get(path("EIO=4&transport=polling"));
+    EXPECT_EQ(r.status, 503u);
+    EXPECT_EQ(r.body, R"({"code":6,"message":"Server shutting down"})");
+    EXPECT_EQ(eio_->session_count(), 0u);
+}
+
+TEST_F(EngineIoTest, SidsStartWithTheConfiguredPrefix) {
+    engineio::options o = quiet_options();
+    o.sid_prefix = "node-7.";
+    start(o);
+    http_client c(port_);
+    auto const sid = handshake(c);
+    ASSERT_EQ(sid.size(), 7u + 20u);
+    EXPECT_TRUE(sid.starts_with("node-7."));
+    EXPECT_EQ(sid.find('.', 7), std::string::npos);        // the random part is base64url: the prefix is unambiguous
+    EXPECT_EQ(c.post(polling(sid), "4hello").body, "ok");  // and the sid works as any other
 }
 
 TEST_F(EngineIoTest, AbandonedSessionsDoNotLeak) {

@@ -340,9 +340,16 @@ TEST_F(config_test, broker_must_be_memory_or_amqp) {
 
 TEST_F(config_test, amqp_url_must_be_amqp_and_is_never_echoed) {
     auto e = error_of({"--amqp-url", "http://user:hunter2@mq:5672/"});
-    EXPECT_EQ(e, "--amqp-url: expected an amqp:// or amqps:// URL");
+    EXPECT_EQ(e, "--amqp-url: expected amqp:// or amqps:// URLs, comma-separated");
     EXPECT_THAT(e, ::testing::Not(HasSubstr("hunter2")));
     EXPECT_EQ(ok({"--dev-auth", "--amqp-url", "AMQPS://h/"}).broker.url, "AMQPS://h/");
+    // The nodes of a cluster: every entry must be an AMQP URL; the list is kept as given.
+    EXPECT_EQ(ok({"--dev-auth", "--amqp-url", "amqp://a:5701/, amqp://b:5702/"}).broker.url,
+              "amqp://a:5701/, amqp://b:5702/");
+    auto e2 = error_of({"--amqp-url", "amqp://a/,http://u:hunter2@b/"});
+    EXPECT_EQ(e2, "--amqp-url: expected amqp:// or amqps:// URLs, comma-separated");
+    EXPECT_THAT(e2, ::testing::Not(HasSubstr("hunter2")));
+    EXPECT_EQ(error_of({"--amqp-url", "amqp://a/,"}), "--amqp-url: expected amqp:// or amqps:// URLs, comma-separated");
 }
 
 TEST_F(config_test, exchange_and_queue_names_follow_amqp_rules) {
