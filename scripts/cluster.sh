@@ -69,7 +69,8 @@ cleanup() {
   local p
   for p in "${started_pushers[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
   for p in "${started_pushers[@]}"; do
-    timeout 10 tail --pid="$p" -f /dev/null 2>/dev/null || kill -KILL "$p" 2>/dev/null || true
+    # --drain-ms (10 s by default) and a margin: a node waits for its held sessions to be handed over
+    timeout 15 tail --pid="$p" -f /dev/null 2>/dev/null || kill -KILL "$p" 2>/dev/null || true
   done
   local n
   for n in "${rabbit_names[@]}"; do
