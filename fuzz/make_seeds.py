@@ -42,6 +42,10 @@ eio = {
     "empty-binary": "b", "binary-event": '451-["message",{"_placeholder":true,"num":0}]' + RS + "bAQIDBA==",
     "utf8": "4\u00e9\u20ac\U0001f600", "bad-empty-record": "4a" + RS + RS + "4b", "bad-type": "7",
     "bad-base64": "bA===",
+    # Engine.IO v3 polling payloads (engineio/payload_v3.hpp): `len:packet`, lengths in UTF-16 code units
+    "v3-text": '6:4hello1:214:42["a","caf\u00e9"]', "v3-surrogate": "3:4\U0001f600",
+    "v3-binary-b64": "6:b4AQID", "v3-binary-form": b"\x00\x06\xff4hello\x01\x04\xff\x04\x01\x02\x03",
+    "v3-bad-length": "7:4hello", "v3-cut": "6:4hello1:",
 }
 
 # --- websocket frames (RFC 6455 §5) --------------------------------------------------------------------------------

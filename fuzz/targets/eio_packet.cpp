@@ -1,8 +1,10 @@
-// Fuzz target: the Engine.IO v4 codec (engineio/packet.hpp): one text packet, a long-polling payload, base64.
+// Fuzz target: the Engine.IO v4 codec (engineio/packet.hpp): one text packet, a long-polling payload, base64; and
+// the v3 polling payload (engineio/payload_v3.hpp: what a socket.io-client 2.x POSTs with --allow-eio3).
 // Input: the bytes of a websocket text message or a polling POST body, as a client would send them.
 // Invariants: whatever decodes re-encodes to the same bytes (base64 up to its optional padding) and decodes again to
 // the same packets; the record count is the separator count + 1; base64 round-trips any bytes.
 #include "engineio/packet.hpp"
+#include "engineio/payload_v3.hpp"
 #include "fuzz_support.hpp"
 
 #include <algorithm>
@@ -75,10 +77,32 @@ void check_payload(std::string_view in) {
 }
 }  // namespace
 
+// v3: whatever decodes is re-encoded packet by packet and decodes to the same packets; a text packet is valid
+// UTF-8 (its length prefix counts UTF-16 units).
+void check_payload_v3(std::string_view in) {
+    auto const decoded = eio::decode_payload_v3(in);
+    if (!decoded) {
+        return;
+    }
+    FUZZ_CHECK(!decoded->empty());
+    std::string encoded;
+    for (auto const& p : *decoded) {
+        if (p.binary) {
+            FUZZ_CHECK(p.type == eio::packet_type::message);
+            eio::append_record_v3(encoded, p.data, true);
+        } else {
+            eio::append_record_v3(encoded, eio::encode_packet(p.type, p.data), false);
+        }
+    }
+    auto const again = eio::decode_payload_v3(encoded);
+    FUZZ_CHECK(again && *again == *decoded);
+}
+
 extern "C" int LLVMFuzzerTestOneInput(std::uint8_t const* data, std::size_t size) {
     std::string_view const in = pusher::fuzz::as_text(data, size);
     check_packet(in);
     check_payload(in);
+    check_payload_v3(in);
     check_base64(in);
     return 0;
 }

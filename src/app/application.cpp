@@ -93,6 +93,7 @@ engineio::options engine_options(config::config const& c) {
     o.max_outbox_frames = c.engineio.outbox_max_frames;
     o.max_outbox_bytes = c.engineio.outbox_max_bytes;
     o.max_frames_per_write = c.engineio.max_frames_per_write;
+    o.allow_eio3 = c.engineio.allow_eio3;
     o.allowed_origins = c.server.allowed_origins;
     o.sid_prefix = c.broker.node_id + ".";  // a proxy routes polling requests to their node by it (docs/deployment.md)
     return o;

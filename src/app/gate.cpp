@@ -171,7 +171,9 @@ void gate::admit(socketio::socket_ptr const& s, socketio::admission const& a,
     if (rr && try_recover(s, a, rr)) {
         return;
     }
-    if (recovery_.held == nullptr) {
+    // Socket.IO protocol v4 (an EIO=3 client) has no connection state recovery: such a session gets no pid and is
+    // never held.
+    if (recovery_.held == nullptr || s->session()->protocol() < 4) {
         m->admitted = true;
         a.accept();  // the CONNECT reply goes out before any frame the hub may send from now on
         hub_.attach(m->user, s->session());

@@ -43,6 +43,7 @@ struct config {
         std::size_t outbox_max_frames = 4096;               // per session, queued unwritten frames before
         std::size_t outbox_max_bytes = 4u << 20;            // ... the session is closed as a slow consumer
         std::size_t max_frames_per_write = 0;               // websocket batching cap; 0 = none (a benchmark knob)
+        bool allow_eio3 = false;  // also serve EIO=3 clients (socket.io-client 2.x, Socket.IO protocol v4)
     } engineio;
 
     // The broker: every AMQP option with its default is broker::amqp_options (one copy, which amqp_broker takes as

@@ -311,6 +311,10 @@ std::vector<option> build_table() {
         make("Engine.IO", "--connect-timeout-ms", "N", vt::integer, "45000",
              "a session that joins no namespace (Socket.IO CONNECT) within this is closed",
              [](config& c, std::string_view s) { return set_uint(s, 10, hour_ms, c.engineio.connect_timeout); }));
+    t.push_back(make("Engine.IO", "--allow-eio3", "", vt::boolean, "off",
+                     "also serve socket.io-client 2.x (Engine.IO v3, Socket.IO protocol v4; the token in the "
+                     "handshake query: io(url, {query: {token}})); such sessions are not recovered",
+                     [](config& c, std::string_view s) { return set_bool(s, c.engineio.allow_eio3); }));
     t.push_back(make("Engine.IO", "--max-payload", "BYTES", vt::integer, "1000000",
                      "largest HTTP POST body / websocket message from a client; larger closes the session",
                      [](config& c, std::string_view s) { return set_uint(s, 64, 1u << 30, c.engineio.max_payload); }));

@@ -108,6 +108,8 @@ int run(int argc, char** argv) {
     cli.add_option("--mode", mode, "endpoints to serve")->check(CLI::IsMember({"socketio", "engineio", "both"}));
     cli.add_option("--threads", threads, "worker threads")->check(CLI::Range(1, 64));
     cli.add_option("--log-level", log_level, "trace, debug, info, warn, error, off");
+    bool allow_eio3 = false;
+    cli.add_flag("--allow-eio3", allow_eio3, "also serve EIO=3 clients (socket.io-client 2.x, Socket.IO protocol v4)");
     CLI11_PARSE(cli, argc, argv);
     if (!log::init(log_level)) {
         std::cerr << "conformance_server: unknown log level '" << log_level << "'\n";
@@ -132,6 +134,7 @@ int run(int argc, char** argv) {
     eio.ping_interval = 300ms;
     eio.ping_timeout = 200ms;
     eio.max_payload = 1'000'000;
+    eio.allow_eio3 = allow_eio3;
 
     socketio::options sio_opts;
     sio_opts.connect_timeout = 1000ms;

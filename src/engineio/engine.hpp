@@ -36,8 +36,9 @@ class engine : public std::enable_shared_from_this<engine> {
 
     void handle(httpd::request req, httpd::reply rep);
 
-    // The open packet for a new session: `0{"sid":...,"upgrades":[...],"pingInterval":...}` (exactly five keys).
-    std::string open_packet(std::string_view sid, bool websocket) const;
+    // The open packet for a new session: `0{"sid":...,"upgrades":[...],"pingInterval":...}` (exactly five keys; four
+    // for EIO=3, which has no maxPayload).
+    std::string open_packet(std::string_view sid, bool websocket, int protocol = 4) const;
     // Answers `rep` with `res` plus the CORS headers for `origin` (none when origin is empty).
     void respond(httpd::reply& rep, httpd::response res, std::string_view origin);
     void respond_error(httpd::reply& rep, http_error e, std::string_view origin);
@@ -69,11 +70,13 @@ class engine : public std::enable_shared_from_this<engine> {
     shard& shard_for(std::string_view sid) const { return shards_[std::hash<std::string_view>{}(sid) % shard_count]; }
 
     bool origin_allowed(std::string_view origin) const;
-    void handshake(httpd::request& req, httpd::reply& rep, bool websocket, std::string_view origin);
+    void handshake(httpd::request& req, httpd::reply& rep, bool websocket, std::string_view origin, bool eio3);
 
     mutable std::array<shard, shard_count> shards_;
     std::atomic<bool> closing_{false};  // close_all ran; read under a shard's lock by add()
     std::string open_tail_polling_;     // everything after the sid in the open packet
     std::string open_tail_websocket_;
+    std::string open_tail_polling_v3_;
+    std::string open_tail_websocket_v3_;
 };
 }  // namespace pusher::engineio

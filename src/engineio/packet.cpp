@@ -16,6 +16,8 @@ class codec_category_impl final : public boost::system::error_category {
                 return "unknown packet type";
             case codec_error::bad_base64:
                 return "invalid base64 in binary packet";
+            case codec_error::bad_payload:
+                return "malformed v3 payload (length prefix)";
         }
         return "unknown engine.io codec error";
     }

@@ -25,6 +25,7 @@ enum class codec_error {
     empty_packet = 1,  // a packet with no type character (also: an empty payload, or `\x1e\x1e`)
     unknown_type,      // a type character other than 0-6 (or `b` outside a polling payload)
     bad_base64,        // a `b` packet whose data is not base64
+    bad_payload,       // an EIO=3 polling payload whose lengths do not match its packets (payload_v3.hpp)
 };
 boost::system::error_category const& codec_category();
 boost::system::error_code make_error_code(codec_error e);

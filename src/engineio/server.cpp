@@ -75,25 +75,33 @@ void run_on(server_session& s, Fn&& fn) {
 }  // namespace
 
 engine::engine(options o, handler& h) : opts(std::move(o)), app(h) {
-    auto tail = [&](bool upgrades) {
+    auto tail = [&](bool upgrades, bool v3) {
         std::string t = "\",\"upgrades\":[";
         if (upgrades) {
             t += "\"websocket\"";
         }
         t += "],\"pingInterval\":" + std::to_string(opts.ping_interval.count()) +
-             ",\"pingTimeout\":" + std::to_string(opts.ping_timeout.count()) +
-             ",\"maxPayload\":" + std::to_string(opts.max_payload) + "}";
-        return t;
+             ",\"pingTimeout\":" + std::to_string(opts.ping_timeout.count());
+        if (!v3) {
+            t += ",\"maxPayload\":" + std::to_string(opts.max_payload);
+        }
+        return t + "}";
     };
-    open_tail_polling_ = tail(opts.allow_upgrades && opts.websocket);
-    open_tail_websocket_ = tail(false);
+    open_tail_polling_ = tail(opts.allow_upgrades && opts.websocket, false);
+    open_tail_websocket_ = tail(false, false);
+    open_tail_polling_v3_ = tail(opts.allow_upgrades && opts.websocket, true);
+    open_tail_websocket_v3_ = tail(false, true);
 }
 
-std::string engine::open_packet(std::string_view sid, bool websocket) const {
+std::string engine::open_packet(std::string_view sid, bool websocket, int protocol) const {
     // engine.io v4 handshake: exactly sid, upgrades, pingInterval, pingTimeout, maxPayload, in that order.
     std::string out = "0{\"sid\":\"";
     out += sid;
-    out += websocket ? open_tail_websocket_ : open_tail_polling_;
+    if (protocol == 3) {
+        out += websocket ? open_tail_websocket_v3_ : open_tail_polling_v3_;
+    } else {
+        out += websocket ? open_tail_websocket_ : open_tail_polling_;
+    }
     return out;
 }
 
@@ -156,7 +164,8 @@ void engine::handle(httpd::request req, httpd::reply rep) {
         respond_error(rep, http_error::unknown_transport, origin);
         return;
     }
-    if (q->eio != "4") {
+    bool const eio3 = q->eio == "3" && opts.allow_eio3;
+    if (q->eio != "4" && !eio3) {
         respond_error(rep, http_error::unsupported_protocol_version, origin);
         return;
     }
@@ -175,7 +184,7 @@ void engine::handle(httpd::request req, httpd::reply rep) {
             respond(rep, error_response(http_error::shutting_down), origin);
             return;
         }
-        handshake(req, rep, is_websocket, origin);
+        handshake(req, rep, is_websocket, origin, eio3);
         return;
     }
 
@@ -214,10 +223,13 @@ void engine::handle(httpd::request req, httpd::reply rep) {
     }
 }
 
-void engine::handshake(httpd::request& req, httpd::reply& rep, bool websocket, std::string_view origin) {
+void engine::handshake(httpd::request& req, httpd::reply& rep, bool websocket, std::string_view origin, bool eio3) {
     assert(req.io != nullptr);
     auto s = std::make_shared<server_session>(shared_from_this(), *req.io, req.remote_address,
                                               websocket ? transport_kind::websocket : transport_kind::polling);
+    if (eio3) {
+        s->use_eio3(std::string(req.query()));
+    }
     if (websocket) {
         auto up = rep.take_upgrade();
         if (up) {

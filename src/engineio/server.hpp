@@ -40,6 +40,10 @@ struct options {
     // The start of every sid this server issues (pusher: "<node id>."), so that a proxy in front of several nodes can
     // send a polling request to the node that owns its session by the sid alone. Empty: bare random sids.
     std::string sid_prefix;
+    // Also serve EIO=3 clients (socket.io-client 2.x): the client pings, `len:packet` polling payloads, no
+    // maxPayload in the handshake. Off: an EIO=3 request gets "Unsupported protocol version", as from the reference
+    // server without allowEIO3.
+    bool allow_eio3 = false;
 };
 
 inline constexpr std::size_t disconnect_reason_count = static_cast<std::size_t>(disconnect_reason::server_shutdown) + 1;

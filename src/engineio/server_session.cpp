@@ -1,6 +1,7 @@
 #include "engineio/server_session.hpp"
 
 #include "common/log.hpp"
+#include "engineio/payload_v3.hpp"
 #include "engineio/session_mailbox.hpp"
 #include "engineio/sid.hpp"
 #include "httpd/upgrade.hpp"
@@ -130,8 +131,8 @@ void server_session::start_open(transport_kind t) {
     bool const accepted = engine_->add(shared_from_this());
     engine_->stats.opened_total.fetch_add(1, std::memory_order_relaxed);
     count_open(engine_->stats, t, +1);
-    enqueue(make_frame(engine_->open_packet(sid_, t == transport_kind::websocket)), false);
-    heartbeat_.start(clock::now());
+    enqueue(make_frame(engine_->open_packet(sid_, t == transport_kind::websocket, protocol_)), false);
+    heartbeat_.start(clock::now(), protocol_ == 3);
     arm_timer();
     if (!accepted) {
         do_close(disconnect_reason::server_shutdown);  // raced with close_all: open, then closed like the others
@@ -178,7 +179,7 @@ void server_session::poll(httpd::reply rep, std::string origin) {
     if (!outbox_.empty()) {
         flush_polling();
     } else if (state_ == state::upgrading) {
-        answer_held("6");  // engine.io v4 upgrade: a noop lets the client's last poll return
+        answer_held_noop();  // engine.io v4 upgrade: a noop lets the client's last poll return
     } else {
         log::trace("engineio: {} holds a GET", sid_);  // tests await this line rather than sleep
     }
@@ -200,7 +201,7 @@ void server_session::post(httpd::reply rep, std::string origin, std::string body
         engine_->respond(rep, httpd::response::text(413, "payload too large"), origin);
         return;
     }
-    auto packets = decode_payload(body);
+    auto packets = protocol_ == 3 ? decode_payload_v3(body) : decode_payload(body);
     if (!packets) {
         log::debug("engineio: {} sent a bad payload: {}", sid_, packets.error().message());
         do_close(disconnect_reason::parse_error);
@@ -220,6 +221,20 @@ void server_session::post(httpd::reply rep, std::string origin, std::string body
     flush();
 }
 
+void server_session::append_polling(std::string& body, std::string_view packet_or_bytes, bool binary) const {
+    if (protocol_ == 3) {
+        append_record_v3(body, packet_or_bytes, binary);
+    } else {
+        append_record(body, packet_or_bytes, binary);
+    }
+}
+
+void server_session::answer_held_noop() {
+    std::string body;
+    append_polling(body, "6", false);
+    answer_held(std::move(body));
+}
+
 void server_session::answer_held(std::string body) {
     auto rep = std::move(held_get_);
     auto origin = std::move(held_origin_);
@@ -234,7 +249,7 @@ void server_session::flush_polling() {
     std::string body;
     body.reserve(outbox_bytes_ + outbox_.size() * 2);
     for (auto const& item : outbox_) {
-        append_record(body, *item.data, item.binary);
+        append_polling(body, *item.data, item.binary);
     }
     engine_->stats.frames_out_total.fetch_add(outbox_.size(), std::memory_order_relaxed);
     engine_->stats.bytes_out_total.fetch_add(body.size(), std::memory_order_relaxed);
@@ -296,6 +311,14 @@ void server_session::flush_websocket() {
     if (!ws_ || state_ == state::opening || ws_->writing() || outbox_.empty()) {
         return;
     }
+    if (protocol_ == 3) {
+        // engine.io v3: a binary websocket message starts with its packet type as a byte (4, message).
+        for (auto& item : outbox_) {
+            if (item.binary) {
+                item.data = make_frame("\x04" + *item.data);
+            }
+        }
+    }
     std::size_t const limit = engine_->opts.max_frames_per_write;
     if (limit != 0 && outbox_.size() > limit) {
         // The benchmark baseline: only the first `limit` frames now, the rest after this write completes.
@@ -324,11 +347,18 @@ void server_session::flush_websocket() {
 
 void server_session::handle_packet(packet_type type, std::string_view data, bool binary) {
     engine_->stats.frames_in_total.fetch_add(1, std::memory_order_relaxed);
+    if (heartbeat_.client_pings() && !heartbeat_.on_client_packet(clock::now())) {
+        do_close(disconnect_reason::ping_timeout);  // v3: whatever arrives is a sign of life, unless too late
+        return;
+    }
     switch (type) {
         case packet_type::message:
             deliver_message(data, binary);
             break;
         case packet_type::pong:
+            if (heartbeat_.client_pings()) {
+                break;  // v3: the server does not ping; a stray pong means nothing
+            }
             if (!heartbeat_.on_pong(clock::now())) {
                 do_close(disconnect_reason::ping_timeout);
             } else {
@@ -339,6 +369,10 @@ void server_session::handle_packet(packet_type type, std::string_view data, bool
             do_close(disconnect_reason::client_close);
             break;
         case packet_type::ping:
+            if (heartbeat_.client_pings()) {
+                enqueue(make_frame(encode_packet(packet_type::pong, data)), false);  // v3: the client pings
+                break;
+            }
             // engine.io v4: only the server pings (the reference server closes with "invalid heartbeat direction").
             do_close(disconnect_reason::transport_error);
             break;
@@ -408,6 +442,14 @@ void server_session::on_ws_message(websocket_transport& t, std::string_view data
         return;
     }
     if (binary) {
+        if (protocol_ == 3) {
+            // engine.io v3: the first byte is the packet type; only a message carries binary data.
+            if (data.empty() || data.front() != 4) {
+                do_close(disconnect_reason::parse_error);
+                return;
+            }
+            data.remove_prefix(1);
+        }
         handle_packet(packet_type::message, data, true);
         return;
     }
@@ -435,7 +477,7 @@ void server_session::on_probe_message(std::string_view data, bool binary) {
         }
         state_ = state::upgrading;
         if (held_get_ && outbox_.empty()) {
-            answer_held("6");
+            answer_held_noop();
         }
         return;
     }
@@ -449,7 +491,7 @@ void server_session::on_probe_message(std::string_view data, bool binary) {
         transport_ = transport_kind::websocket;
         ws_ = std::exchange(probe_, nullptr);
         if (held_get_) {
-            answer_held("6");
+            answer_held_noop();
         }
         arm_timer();
         flush_websocket();
@@ -574,15 +616,15 @@ void server_session::do_close(disconnect_reason why) {
     if (transport_ == transport_kind::polling) {
         if (held_get_) {
             if (why == disconnect_reason::client_close) {
-                answer_held("6");  // the client asked to close: its pending poll just returns
+                answer_held_noop();  // the client asked to close: its pending poll just returns
             } else {
                 std::string body;
                 if (!drop) {
                     for (auto const& item : outbox_) {
-                        append_record(body, *item.data, item.binary);
+                        append_polling(body, *item.data, item.binary);
                     }
                 }
-                append_record(body, "1", false);
+                append_polling(body, "1", false);
                 answer_held(std::move(body));
             }
         }

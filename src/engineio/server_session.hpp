@@ -32,6 +32,13 @@ class server_session final : public session, public ws_listener, public std::ena
     std::string_view id() const override { return sid_; }
     transport_kind transport() const override { return transport_; }
     std::string_view remote_address() const override { return remote_; }
+    int protocol() const override { return protocol_; }
+    std::string_view handshake_query() const override { return query_; }
+    // Before open_polling / open_websocket: the client speaks EIO=3 (`query`: its handshake's query string).
+    void use_eio3(std::string query) {
+        protocol_ = 3;
+        query_ = std::move(query);
+    }
 
     boost::asio::io_context& context() { return ctx_; }
     bool on_own_thread() const { return ctx_.get_executor().running_in_this_thread(); }
@@ -69,6 +76,10 @@ class server_session final : public session, public ws_listener, public std::ena
     void flush_polling();
     void flush_websocket();
     void answer_held(std::string body);
+    // One packet appended to a polling body in the session's encoding (v4: records joined by 0x1e; v3: `len:packet`).
+    void append_polling(std::string& body, std::string_view packet_or_bytes, bool binary) const;
+    // Answers the held GET with a noop (upgrade, or a client's close).
+    void answer_held_noop();
     void do_close(disconnect_reason why);
     // True when the session is dead by its heartbeat (closes it with ping_timeout).
     bool check_alive();
@@ -85,6 +96,8 @@ class server_session final : public session, public ws_listener, public std::ena
     std::string const sid_;
     std::string const remote_;
     transport_kind transport_;
+    int protocol_ = 4;
+    std::string query_;  // EIO=3 only
     state state_ = state::opening;
 
     std::unique_ptr<session_handler> handler_;

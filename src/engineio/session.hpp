@@ -41,5 +41,10 @@ class session {
     virtual transport_kind transport() const = 0;
     // The client's address as seen by the server ("ip:port"); safe from any thread.
     virtual std::string_view remote_address() const = 0;
+    // The Engine.IO protocol revision of the client: 4, or 3 (socket.io-client 2.x, served with
+    // options::allow_eio3; its Socket.IO layer speaks protocol v4). Fixed at the handshake; any thread.
+    virtual int protocol() const { return 4; }
+    // EIO=3 only: the handshake's query string (a 2.x client has no CONNECT payload: it authenticates there).
+    virtual std::string_view handshake_query() const { return {}; }
 };
 }  // namespace pusher::engineio

@@ -2,14 +2,22 @@
 
 #include "socketio/server.hpp"
 
+#include "common/json_text.hpp"
+
 #include <boost/json/parse.hpp>
+#include <boost/url/params_view.hpp>
+#include <boost/url/parse_query.hpp>
 
 #include <algorithm>
 
 namespace pusher::socketio::detail {
-client::client(server& srv, std::shared_ptr<engineio::session> session) : server_(srv), session_(std::move(session)) {}
+client::client(server& srv, std::shared_ptr<engineio::session> session)
+    : server_(srv), session_(std::move(session)), v4_(session_->protocol() == 3) {}
 
 void client::start() {
+    if (v4_) {
+        connect_v4();
+    }
     auto const timeout = server_.opts_.connect_timeout;
     if (timeout <= std::chrono::milliseconds::zero()) {
         return;
@@ -137,11 +145,39 @@ void client::handle(packet& p, std::vector<frame> const& received) {
     }
 }
 
+void client::connect_v4() {
+    // socket.io-client 2.x: io(url, {query: {token}}). Only these two parameters, as strings; the rest of the query
+    // (EIO, transport, t, ...) is the transport's.
+    std::string auth = "{";
+    auto const query = session_->handshake_query();
+    if (boost::urls::parse_query(query)) {
+        for (auto const& param : boost::urls::params_view(query)) {
+            if (!param.has_value || (param.key != "token" && param.key != "user") ||
+                auth.find("\"" + param.key + "\"") != std::string::npos) {
+                continue;
+            }
+            if (auth.size() > 1) {
+                auth.push_back(',');
+            }
+            json_text::append_string(auth, param.key);
+            auth.push_back(':');
+            json_text::append_string(auth, param.value);
+        }
+    }
+    auth.push_back('}');
+    packet p;
+    p.type = packet_type::connect;
+    p.nsp = "/";
+    p.data = std::move(auth);
+    on_connect_packet(p);
+}
+
 void client::on_connect_packet(packet& p) {
     namespace_entry const* ns = server_.find_namespace(p.nsp);
     if (!ns) {
         server_.stats_.invalid_namespaces.fetch_add(1, std::memory_order_relaxed);
-        session_->send(encode_connect_error(p.nsp, "Invalid namespace"));
+        session_->send(v4_ ? encode_error_v4(p.nsp, "Invalid namespace")
+                           : encode_connect_error(p.nsp, "Invalid namespace"));
         return;
     }
     if (socket_ptr old = find(p.nsp)) {
@@ -182,12 +218,13 @@ void client::admit(socket_ptr const& s, bool accepted, std::string const& messag
         joined_ = true;
         timeout_moot_.store(true, std::memory_order_relaxed);
         server_.stats_.connects.fetch_add(1, std::memory_order_relaxed);
-        session_->send(encode_connect(s->nsp(), s->id(), ids.pid, ids.missed));
+        // Protocol v4: a bare CONNECT (no sid, no recovery: the client keeps its Engine.IO id).
+        session_->send(v4_ ? encode_connect_v4(s->nsp()) : encode_connect(s->nsp(), s->id(), ids.pid, ids.missed));
         return;
     }
     detach(*s);
     server_.stats_.rejects.fetch_add(1, std::memory_order_relaxed);
-    session_->send(encode_connect_error(s->nsp(), message));
+    session_->send(v4_ ? encode_error_v4(s->nsp(), message) : encode_connect_error(s->nsp(), message));
 }
 
 void client::leave(socket_ptr const& s, bool close_session) {
@@ -200,7 +237,8 @@ void client::leave(socket_ptr const& s, bool close_session) {
         session_->send(encode_disconnect(s->nsp()));
     } else {
         // Still waiting for its admission: the client is waiting for a CONNECT reply, give it a refusal.
-        session_->send(encode_connect_error(s->nsp(), "Disconnected by the server"));
+        session_->send(v4_ ? encode_error_v4(s->nsp(), "Disconnected by the server")
+                           : encode_connect_error(s->nsp(), "Disconnected by the server"));
     }
     call_app("on_disconnect",
              [&] { s->ns_->handler->on_disconnect(s, disconnect_reason::server_namespace_disconnect); });

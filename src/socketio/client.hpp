@@ -40,7 +40,9 @@ class client : public std::enable_shared_from_this<client> {
     client(client const&) = delete;
     client& operator=(client const&) = delete;
 
-    // Arms the connect timeout (needs shared_from_this, hence not in the constructor).
+    // Arms the connect timeout (needs shared_from_this, hence not in the constructor). For a protocol v4 client
+    // (EIO=3: socket.io-client 2.x), which sends no CONNECT for the main namespace, also joins it at once with the
+    // handshake's `token` / `user` query parameters as the auth payload.
     void start();
 
     // engineio::session_handler, forwarded by client_link.
@@ -63,6 +65,8 @@ class client : public std::enable_shared_from_this<client> {
 
     void handle(packet& p, std::vector<frame> const& received);
     void on_connect_packet(packet& p);
+    // The CONNECT a protocol v4 client implies: "/" with {"token":...,"user":...} from its handshake query.
+    void connect_v4();
     void on_connect_timeout();
     void fail(decode_error e, std::string_view detail = {});
     socket_ptr find(std::string_view nsp) const;
@@ -74,6 +78,7 @@ class client : public std::enable_shared_from_this<client> {
     std::shared_ptr<engineio::session> session_;
     std::vector<socket_ptr> sockets_;  // joined or waiting for admission; usually one
     std::unique_ptr<partial> partial_;
+    bool const v4_;  // Socket.IO protocol v4 (an EIO=3 session): no CONNECT payloads, ERROR packets as `4"message"`
     bool closed_ = false;
     bool joined_ = false;  // some namespace was accepted: the connect timeout no longer applies
     // joined_ || closed_, readable from the scheduler's thread: an expired connect timeout that no longer matters

@@ -492,6 +492,16 @@ frame encode_connect_error(std::string_view nsp, std::string_view message) {
     return make_frame(std::move(out));
 }
 
+frame encode_connect_v4(std::string_view nsp) {
+    return make_frame(header(packet_type::connect, nsp, std::nullopt, 0, 0));
+}
+
+frame encode_error_v4(std::string_view nsp, std::string_view message) {
+    std::string out = header(packet_type::connect_error, nsp, std::nullopt, 0, message.size() + 2);
+    json_text::append_string(out, message);
+    return make_frame(std::move(out));
+}
+
 frame encode_disconnect(std::string_view nsp) {
     return make_frame(header(packet_type::disconnect, nsp, std::nullopt, 0, 0));
 }

@@ -102,6 +102,10 @@ frame encode_connect(std::string_view nsp, std::string_view sid, std::string_vie
                      std::optional<std::size_t> missed = std::nullopt);
 // CONNECT_ERROR with the payload {"message":"<message>"}.
 frame encode_connect_error(std::string_view nsp, std::string_view message);
+// Protocol v4 (socket.io-client 2.x): CONNECT without payload (`40`), and ERROR (the same type digit) with the
+// message as a JSON string (`44"Not authorized"`), which the client emits as its `error` event.
+frame encode_connect_v4(std::string_view nsp);
+frame encode_error_v4(std::string_view nsp, std::string_view message);
 frame encode_disconnect(std::string_view nsp);
 frame encode_event(std::string_view nsp, std::string_view event, arguments const& args,
                    std::optional<std::uint64_t> ack_id = std::nullopt);

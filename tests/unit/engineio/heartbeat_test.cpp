@@ -31,6 +31,20 @@ TEST_F(HeartbeatTest, NoPongTimesOutAtTheDeadline) {
     EXPECT_EQ(hb.poll(t0 + 500ms), action::timed_out);
 }
 
+// engine.io v3: the client pings; the server never asks for a ping and gives up after interval + timeout of silence.
+TEST_F(HeartbeatTest, V3WaitsForTheClientAndNeverPings) {
+    hb.start(t0, true);
+    EXPECT_TRUE(hb.client_pings());
+    EXPECT_EQ(hb.next_deadline(), t0 + 500ms);
+    EXPECT_EQ(hb.poll(t0 + 499ms), action::none);
+    EXPECT_TRUE(hb.on_client_packet(t0 + 400ms));  // a ping (or anything) moves the deadline
+    EXPECT_EQ(hb.next_deadline(), t0 + 900ms);
+    EXPECT_EQ(hb.poll(t0 + 600ms), action::none);
+    EXPECT_FALSE(hb.dead(t0 + 899ms));
+    EXPECT_EQ(hb.poll(t0 + 900ms), action::timed_out);
+    EXPECT_FALSE(hb.on_client_packet(t0 + 901ms));  // too late: already dead
+}
+
 TEST_F(HeartbeatTest, TimeoutCountsFromWhenThePingIsQueued) {
     hb.start(t0);
     ASSERT_EQ(hb.poll(t0 + 310ms), action::send_ping);  // the timer ran 10 ms late
