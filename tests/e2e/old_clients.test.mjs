@@ -108,6 +108,20 @@ describe('socket.io-client 2.x and 3.x against --allow-eio3', () => {
         });
     }
 
+    test('2.5.0: broadcasts and channels work as for current clients', async () => {
+        const claims = { sub: 'v2-rooms', channels: ['room:*'], exp: nowS() + 600 };
+        const socket = track(ioV2(server.url, { query: { token: hs256(claims, secret) }, transports: ['websocket'], forceNew: true, reconnection: false }));
+        await once(socket, 'connect', { failOn: ['error'] });
+        const reply = await new Promise((resolve) => socket.emit('subscribe', { channel: 'room:1' }, resolve));
+        assert.deepEqual(reply, { ok: true });
+        assert.equal((await apiPublish(server.url, { channel: 'room:1', event: 'note', data: { i: 'room' } })).status, 202);
+        assert.equal((await apiPublish(server.url, { broadcast: true, event: 'note', data: { i: 'all' } })).status, 202);
+        assert.deepEqual(
+            (await notes(socket, 2)).map((n) => n.i),
+            ['room', 'all'],
+        );
+    });
+
     test('2.5.0 with a bad token: the error event carries the refusal, nothing is delivered', async () => {
         const socket = track(ioV2(server.url, { query: { token: 'not.a.token' }, transports: ['websocket'], forceNew: true, reconnection: false }));
         const [message] = await once(socket, 'error', { failOn: ['connect'] });
