@@ -170,6 +170,7 @@ for i in 0 1 2; do
   if [ $((i % 2)) = 0 ]; then urls="$url_a,$url_b"; else urls="$url_b,$url_a"; fi
   # shellcheck disable=SC2086
   "$bin" --node-id "$id" --listen "127.0.0.1:${node_ports[$i]}" --broker amqp --amqp-url "$urls" --dev-auth \
+    --trusted-proxies 127.0.0.1 \
     ${CLUSTER_PUSHER_ARGS:-} >"$dir/pusher-$id.log" 2>&1 &
   started_pushers+=($!)
 done

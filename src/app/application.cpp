@@ -126,6 +126,7 @@ struct application::parts {
                                        .max_connections = cfg_.server.max_connections,
                                        .max_connections_per_ip = cfg_.server.max_connections_per_ip,
                                        .connection_rate_per_ip = cfg_.server.connection_rate_per_ip,
+                                       .trusted_proxies = cfg_.server.trusted_proxies,
                                        .tls_cert_file = cfg_.server.tls_cert,
                                        .tls_key_file = cfg_.server.tls_key}) {
         if (verifier_ == nullptr && !cfg_.auth.dev_auth) {

@@ -37,7 +37,8 @@ void register_server_metrics(metrics::registry& reg, server_parts p) {
                      [&http] { return load(http.accepted_total); });
     for (std::size_t i = 0; i < httpd::refusal_count; ++i) {
         auto const r = static_cast<httpd::refusal>(i);
-        reg.add_callback("pusher_connections_refused_total", "TCP connections refused by a limit, by reason",
+        reg.add_callback("pusher_connections_refused_total",
+                         "TCP connections (behind a trusted proxy: sessions) refused by a limit, by reason",
                          kind::counter, {{"reason", std::string(httpd::to_string(r))}},
                          [&http, r] { return static_cast<double>(http.refused(r)); });
     }

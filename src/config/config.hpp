@@ -32,6 +32,8 @@ struct config {
         std::size_t max_connections = 100'000;     // open connections at once; 0 = unlimited
         std::size_t max_connections_per_ip = 0;    // 0 = unlimited (behind a proxy every client shares its IP)
         std::size_t connection_rate_per_ip = 0;    // new connections per second per client IP; 0 = unlimited
+        std::string
+            trusted_proxies;  // CIDRs whose X-Forwarded-For / Forwarded names the client (httpd/trusted_proxies)
     } server;
 
     struct engineio {

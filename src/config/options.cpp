@@ -2,6 +2,7 @@
 #include "cluster/handover_message.hpp"
 #include "common/json_text.hpp"
 #include "config/option_table.hpp"
+#include "httpd/trusted_proxies.hpp"
 
 #include <arpa/inet.h>
 
@@ -289,6 +290,16 @@ std::vector<option> build_table() {
     t.push_back(make("Server", "--connection-rate-per-ip", "N", vt::integer, "0",
                      "new connections per second per client IP (0 = unlimited)", [](config& c, std::string_view s) {
                          return set_uint(s, 0, 100'000'000, c.server.connection_rate_per_ip);
+                     }));
+    t.push_back(make("Server", "--trusted-proxies", "CIDR[,CIDR...]", vt::list, "none",
+                     "proxies (nginx) whose X-Forwarded-For / Forwarded header names the client: its address is the "
+                     "one per-IP limits, logs and metrics use, and the per-IP limits then apply per session",
+                     [](config& c, std::string_view s) {
+                         std::string error;
+                         if (!httpd::trusted_proxies::parse(s, error)) {
+                             return error;
+                         }
+                         return set_text(s, c.server.trusted_proxies);
                      }));
     t.push_back(make("Server", "--channels-per-session", "N", vt::integer, "100",
                      "channels one connection may be subscribed to at once (1-100000)",

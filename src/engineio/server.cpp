@@ -225,8 +225,15 @@ void engine::handle(httpd::request req, httpd::reply rep) {
 
 void engine::handshake(httpd::request& req, httpd::reply& rep, bool websocket, std::string_view origin, bool eio3) {
     assert(req.io != nullptr);
+    // Behind a trusted proxy the per-address limits apply here, per session, to the client it forwards for.
+    httpd::connection_ticket ticket;
+    if (auto refused = req.admit_client(ticket)) {
+        respond(rep, httpd::refusal_response(*refused), origin);
+        return;
+    }
     auto s = std::make_shared<server_session>(shared_from_this(), *req.io, req.remote_address,
                                               websocket ? transport_kind::websocket : transport_kind::polling);
+    s->hold(std::move(ticket));
     if (eio3) {
         s->use_eio3(std::string(req.query()));
     }

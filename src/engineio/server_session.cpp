@@ -598,6 +598,7 @@ void server_session::do_close(disconnect_reason why) {
     }
     bool const was_open = state_ != state::opening;
     state_ = state::closed;
+    client_ticket_.reset();  // its place in the per-address limits (behind a trusted proxy)
     if (was_open) {
         engine_->remove(sid_);
         engine_->stats.closed_total[static_cast<std::size_t>(why)].fetch_add(1, std::memory_order_relaxed);

@@ -34,6 +34,9 @@ class server_session final : public session, public ws_listener, public std::ena
     std::string_view remote_address() const override { return remote_; }
     int protocol() const override { return protocol_; }
     std::string_view handshake_query() const override { return query_; }
+    // Before open_polling / open_websocket: the client's place in the per-address limits, when it came through a
+    // trusted proxy (httpd::request::admit_client); released with the session.
+    void hold(httpd::connection_ticket ticket) { client_ticket_ = std::move(ticket); }
     // Before open_polling / open_websocket: the client speaks EIO=3 (`query`: its handshake's query string).
     void use_eio3(std::string query) {
         protocol_ = 3;
@@ -97,7 +100,8 @@ class server_session final : public session, public ws_listener, public std::ena
     std::string const remote_;
     transport_kind transport_;
     int protocol_ = 4;
-    std::string query_;  // EIO=3 only
+    std::string query_;                       // EIO=3 only
+    httpd::connection_ticket client_ticket_;  // behind a trusted proxy only
     state state_ = state::opening;
 
     std::unique_ptr<session_handler> handler_;

@@ -51,8 +51,11 @@ void admit(std::shared_ptr<server::state> const& st, tcp::socket socket, tcp::en
     auto const& limits = st->limiter->limits();
     auto const now =
         limits.rate_per_address != 0 ? std::chrono::steady_clock::now() : std::chrono::steady_clock::time_point{};
-    auto verdict = st->limiter->admit(key, now);
-    admission adm{std::move(verdict.ticket), verdict.refused, {}, tcp::endpoint(addr, peer_endpoint.port())};
+    // A trusted proxy carries many clients: its connections count only against the total (per request, the client
+    // behind it is admitted by the route: request::admit_client).
+    bool const via_proxy = !st->proxies.empty() && st->proxies.contains(addr);
+    auto verdict = st->limiter->admit(key, now, via_proxy ? admission_scope::total_only : admission_scope::connection);
+    admission adm{std::move(verdict.ticket), verdict.refused, {}, tcp::endpoint(addr, peer_endpoint.port()), via_proxy};
     if (adm.refused) {
         warn_refusal(*st, *adm.refused);
         if (st->refusing.fetch_add(1, std::memory_order_relaxed) >= max_refusing) {

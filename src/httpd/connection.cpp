@@ -61,24 +61,6 @@ bool contains_token(std::string_view list, std::string_view token) {
     return false;
 }
 
-response refusal_response(refusal r) {
-    // 503 for the server as a whole (another node may take the client), 429 for this client's address.
-    response res = [r] {
-        switch (r) {
-            case refusal::max_connections:
-                return response::json(503, R"({"error":"too many connections, try again later"})");
-            case refusal::max_connections_per_ip:
-                return response::json(429, R"({"error":"too many connections from your address"})");
-            case refusal::connection_rate_per_ip:
-                break;
-        }
-        return response::json(429, R"({"error":"too many new connections from your address, slow down"})");
-    }();
-    res.with_header("Retry-After", "1");
-    res.close = true;
-    return res;
-}
-
 // One HTTP/1.1 connection over `Stream` (beast::tcp_stream, or tls_socket when the listener speaks TLS): reads a
 // request, hands it to its route, writes the reply, then the next request. Owns the stream (until a websocket route
 // takes it), its read buffer and its ticket in the limits; lives on one io_context, where every member is touched.
@@ -101,6 +83,8 @@ class connection final : public connection_base {
           slot_(std::move(adm.slot)) {
         remote_ip_ = adm.peer.address().to_string();
         remote_address_ = format_endpoint(adm.peer.address(), adm.peer.port());
+        via_proxy_ = adm.via_proxy;
+        peer_ = adm.peer;
     }
 
     ~connection() override {
@@ -321,6 +305,17 @@ class connection final : public connection_base {
         }
         req.remote_address = remote_address_;
         req.remote_ip = remote_ip_;
+        if (via_proxy_) {
+            // The client behind the proxy: its address for the route, its logs and its per-address limits.
+            req.via_proxy = true;
+            req.limiter = state_->limiter;
+            auto client = state_->proxies.client(msg["X-Forwarded-For"], msg["Forwarded"]);
+            auto const a = client ? *client : peer_.address();
+            req.remote_ip = a.to_string();
+            req.remote_address = !client ? remote_address_ : a.is_v6() ? "[" + req.remote_ip + "]" : req.remote_ip;
+            req.client_key =
+                a.is_v4() ? make_address_key(a.to_v4().to_bytes()) : make_address_key(a.to_v6().to_bytes());
+        }
         req.body_too_large = too_large_;
         req.websocket_upgrade = upgrade_request_;
         req.io = &static_cast<asio::io_context&>(stream_.get_executor().context());
@@ -406,6 +401,8 @@ class connection final : public connection_base {
     std::shared_ptr<server::state> state_;
     connection_ticket ticket_;
     std::optional<refusal> refused_;
+    bool via_proxy_ = false;
+    tcp::endpoint peer_;
     refusal_slot slot_;
     route* route_ = nullptr;  // the server's route table outlives us (held by state_)
     std::string remote_address_;

@@ -48,6 +48,7 @@ struct admission {
     std::optional<refusal> refused;
     refusal_slot slot;  // refused: its place among the refusals being answered
     tcp::endpoint peer;
+    bool via_proxy = false;  // the peer is a trusted proxy (options::trusted_proxies)
 };
 
 // On the socket's own io_context: wraps it in the listener's stream type and starts the connection.

@@ -36,7 +36,7 @@ address_key make_address_key(std::array<std::uint8_t, 4> const& v4_bytes) {
 void connection_ticket::reset() {
     if (auto l = std::move(limiter_)) {
         limiter_ = nullptr;
-        l->release(key_);
+        l->release(key_, scope_);
     }
 }
 
@@ -60,14 +60,19 @@ bool connection_limiter::admit_total() {
     return true;
 }
 
-connection_limiter::verdict connection_limiter::admit(address_key const& key, clock::time_point now) {
+connection_limiter::verdict connection_limiter::admit(address_key const& key, clock::time_point now,
+                                                      admission_scope scope) {
     verdict v;
     auto refuse = [&](refusal r) {
         stats_.refused_total[static_cast<std::size_t>(r)].fetch_add(1, std::memory_order_relaxed);
         v.refused = r;
         return std::move(v);
     };
-    if (!per_address()) {
+    bool const total = scope != admission_scope::address_only;
+    if (scope == admission_scope::total_only || !per_address()) {
+        if (!total) {
+            return v;  // a session behind a proxy with no per-address limit: nothing to count, an empty ticket
+        }
         if (!admit_total()) {
             return refuse(refusal::max_connections);
         }
@@ -97,19 +102,23 @@ connection_limiter::verdict connection_limiter::admit(address_key const& key, cl
         if (limits_.max_per_address != 0 && e.open >= limits_.max_per_address) {
             return refuse(refusal::max_connections_per_ip);
         }
-        if (!admit_total()) {
+        if (total && !admit_total()) {
             return refuse(refusal::max_connections);
         }
         ++e.open;
     }
-    stats_.accepted_total.fetch_add(1, std::memory_order_relaxed);
-    v.ticket = connection_ticket(shared_from_this(), key);
+    if (total) {
+        stats_.accepted_total.fetch_add(1, std::memory_order_relaxed);
+    }
+    v.ticket = connection_ticket(shared_from_this(), key, scope);
     return v;
 }
 
-void connection_limiter::release(address_key const& key) {
-    stats_.open_connections.fetch_sub(1, std::memory_order_relaxed);
-    if (!per_address()) {
+void connection_limiter::release(address_key const& key, admission_scope scope) {
+    if (scope != admission_scope::address_only) {
+        stats_.open_connections.fetch_sub(1, std::memory_order_relaxed);
+    }
+    if (scope == admission_scope::total_only || !per_address()) {
         return;
     }
     std::lock_guard lock(mutex_);

@@ -32,8 +32,9 @@ class connection_limiter : public std::enable_shared_from_this<connection_limite
     };
     // Decides about one new connection from `key` at `now`, and counts it (accepted_total or refused_total).
     // The rate is checked first (every attempt takes a token, refused or not), then the per-address cap, then the
-    // total. Create the limiter with std::make_shared (tickets keep it alive).
-    verdict admit(address_key const& key, clock::time_point now);
+    // total. Create the limiter with std::make_shared (tickets keep it alive). `scope`: behind a trusted proxy the
+    // TCP connection counts only against the total, and each session it opens against its client's address.
+    verdict admit(address_key const& key, clock::time_point now, admission_scope scope = admission_scope::connection);
 
     counters& stats() { return stats_; }
     counters const& stats() const { return stats_; }
@@ -44,7 +45,7 @@ class connection_limiter : public std::enable_shared_from_this<connection_limite
 
   private:
     friend class connection_ticket;
-    void release(address_key const& key);
+    void release(address_key const& key, admission_scope scope);
 
     struct entry {
         double tokens = 0;

@@ -47,6 +47,13 @@ address_key make_address_key(std::array<std::uint8_t, 4> const& v4_bytes);
 
 class connection_limiter;
 
+// What an admission counts against (connection_limiter::admit).
+enum class admission_scope : std::uint8_t {
+    connection,    // a TCP connection from a client: the total and its address
+    total_only,    // a TCP connection from a trusted proxy: the total (it carries many clients)
+    address_only,  // a session opened through a trusted proxy: the forwarded client's address
+};
+
 // Closed connections whose socket is still in a lingering close (httpd/lingering_close.hpp), all threads.
 std::size_t lingering_sockets();
 
@@ -55,14 +62,16 @@ std::size_t lingering_sockets();
 class connection_ticket {
   public:
     connection_ticket() = default;
-    connection_ticket(std::shared_ptr<connection_limiter> limiter, address_key const& key)
-        : limiter_(std::move(limiter)), key_(key) {}
+    connection_ticket(std::shared_ptr<connection_limiter> limiter, address_key const& key,
+                      admission_scope scope = admission_scope::connection)
+        : limiter_(std::move(limiter)), key_(key), scope_(scope) {}
     connection_ticket(connection_ticket&& o) noexcept = default;
     connection_ticket& operator=(connection_ticket&& o) noexcept {
         if (this != &o) {
             reset();
             limiter_ = std::move(o.limiter_);
             key_ = o.key_;
+            scope_ = o.scope_;
         }
         return *this;
     }
@@ -79,5 +88,6 @@ class connection_ticket {
   private:
     std::shared_ptr<connection_limiter> limiter_;
     address_key key_{};
+    admission_scope scope_ = admission_scope::connection;
 };
 }  // namespace pusher::httpd

@@ -1,9 +1,11 @@
+#include "httpd/limiter.hpp"
 #include "httpd/reply_target.hpp"
 #include "httpd/route.hpp"
 #include "httpd/upgrade.hpp"
 
 #include <algorithm>
 #include <cctype>
+#include <chrono>
 #include <exception>
 #include <utility>
 
@@ -17,6 +19,36 @@ bool iequals(std::string_view a, std::string_view b) {
            });
 }
 }  // namespace
+
+response refusal_response(refusal r) {
+    // 503 for the server as a whole (another node may take the client), 429 for this client's address.
+    response res = [r] {
+        switch (r) {
+            case refusal::max_connections:
+                return response::json(503, R"({"error":"too many connections, try again later"})");
+            case refusal::max_connections_per_ip:
+                return response::json(429, R"({"error":"too many connections from your address"})");
+            case refusal::connection_rate_per_ip:
+                break;
+        }
+        return response::json(429, R"({"error":"too many new connections from your address, slow down"})");
+    }();
+    res.with_header("Retry-After", "1");
+    res.close = true;
+    return res;
+}
+
+std::optional<refusal> request::admit_client(connection_ticket& ticket) const {
+    if (!via_proxy || !limiter) {
+        return std::nullopt;
+    }
+    auto v = limiter->admit(client_key, std::chrono::steady_clock::now(), admission_scope::address_only);
+    if (v.refused) {
+        return v.refused;
+    }
+    ticket = std::move(v.ticket);
+    return std::nullopt;
+}
 
 std::string_view request::path() const {
     std::string_view t = target;

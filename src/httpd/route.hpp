@@ -2,10 +2,13 @@
 // The HTTP vocabulary every route speaks: a parsed request, a response, the move-only reply handle through which a
 // route answers (at once or later, from any thread), and the route interface itself. Plain types, no Beast or Asio,
 // so that the api module and unit tests can build requests and read responses cheaply.
+#include "httpd/limits.hpp"
+
 #include <cstddef>
 #include <cstdint>
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <string_view>
 #include <vector>
@@ -36,6 +39,14 @@ struct request {
     bool body_too_large = false;            // the body exceeded route::body_limit(): answer 413
     bool websocket_upgrade = false;         // a websocket upgrade request: the route may take the socket (reply)
     boost::asio::io_context* io = nullptr;  // the connection's io_context (the thread handle() runs on)
+    // The connection comes from a trusted proxy (options::trusted_proxies): remote_address / remote_ip name the client
+    // it forwards for. admit_client() then counts one long-lived client session (an Engine.IO handshake) against that
+    // client's per-address limits: an empty optional when admitted (hold the ticket for the session's life in
+    // `ticket`), else the refusal. Without a proxy it admits at once: the TCP connection was admitted already.
+    bool via_proxy = false;
+    std::shared_ptr<connection_limiter> limiter;  // via_proxy only
+    address_key client_key{};
+    std::optional<refusal> admit_client(connection_ticket& ticket) const;
 
     std::string_view path() const;   // target before '?'
     std::string_view query() const;  // target after '?', raw (percent-encoded); empty when none
@@ -43,6 +54,11 @@ struct request {
     std::string_view header(std::string_view name) const;
     bool has_header(std::string_view name) const;
 };
+
+struct response;
+// The answer to a connection (or, behind a proxy, a session) refused by a limit: 503 for the server as a whole, 429
+// for one client's address, with {"error":"..."}, Retry-After and Connection: close.
+response refusal_response(refusal r);
 
 struct response {
     unsigned status = 200;

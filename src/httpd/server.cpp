@@ -31,7 +31,12 @@ server::state::state(io_pool& p, options o)
       limiter(std::make_shared<connection_limiter>(connection_limits{.max_connections = opts.max_connections,
                                                                      .max_per_address = opts.max_connections_per_ip,
                                                                      .rate_per_address = opts.connection_rate_per_ip},
-                                                   random_seed())) {}
+                                                   random_seed())) {
+    std::string error;
+    if (auto p = trusted_proxies::parse(opts.trusted_proxies, error)) {
+        proxies = std::move(*p);
+    }
+}
 
 std::string endpoint::to_string() const {
     bool const v6 = address.find(':') != std::string::npos;

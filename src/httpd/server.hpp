@@ -35,6 +35,12 @@ struct options {
     std::size_t max_connections = 0;         // open at once, websockets handed over included, until their socket closes
     std::size_t max_connections_per_ip = 0;  // open at once from one address
     std::size_t connection_rate_per_ip = 0;  // new connections per second from one address (burst: as many at once)
+    // Proxies whose X-Forwarded-For / Forwarded header names the client (CIDRs, comma-separated; httpd/
+    // trusted_proxies.hpp). A connection from one counts only against max_connections; each request through it
+    // carries the forwarded client's address (route requests, logs), and the per-address limits apply to what a route
+    // admits per request (request::admit_client: an Engine.IO handshake), since one proxy connection carries many
+    // clients' requests. Checked by the configuration: the server assumes it parses.
+    std::string trusted_proxies;
 
     // TLS (1.2+) on every connection when both are set: PEM certificate chain and private key (without passphrase).
     // The handshake must complete within header_timeout.

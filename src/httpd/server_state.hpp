@@ -13,6 +13,7 @@
 #include "httpd/reply_target.hpp"
 #include "httpd/server.hpp"
 #include "httpd/tls.hpp"
+#include "httpd/trusted_proxies.hpp"
 
 #include <boost/asio/any_io_executor.hpp>
 #include <boost/asio/steady_timer.hpp>
@@ -52,6 +53,7 @@ struct server::state {
     io_pool& pool;
     options opts;
     std::shared_ptr<connection_limiter> limiter;  // tickets (held by connections and websockets) keep it alive
+    trusted_proxies proxies;                      // from opts.trusted_proxies
     std::unique_ptr<tls_context> tls;             // set by start() when the listener speaks TLS
     std::atomic<std::int64_t> refusing{0};        // refused connections being answered now
     std::array<std::atomic<std::int64_t>, refusal_count> last_refusal_warning{};  // steady_clock ticks

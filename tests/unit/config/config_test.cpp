@@ -352,6 +352,12 @@ TEST_F(config_test, amqp_url_must_be_amqp_and_is_never_echoed) {
     EXPECT_EQ(error_of({"--amqp-url", "amqp://a/,"}), "--amqp-url: expected amqp:// or amqps:// URLs, comma-separated");
 }
 
+TEST_F(config_test, trusted_proxies_are_cidrs) {
+    EXPECT_EQ(ok({"--dev-auth", "--trusted-proxies", "10.0.0.0/8, ::1"}).server.trusted_proxies, "10.0.0.0/8, ::1");
+    EXPECT_EQ(error_of({"--trusted-proxies", "10.0.0.0/33"}), "--trusted-proxies: bad prefix length in \"10.0.0.0/33\"");
+    EXPECT_EQ(error_of({"--trusted-proxies", "nginx"}), "--trusted-proxies: not an IP address or CIDR: \"nginx\"");
+}
+
 TEST_F(config_test, exchange_and_queue_names_follow_amqp_rules) {
     EXPECT_EQ(error_of({"--exchange", ""}), "--exchange: must not be empty");
     EXPECT_EQ(error_of({"--exchange", "a b"}), "--exchange: expected letters, digits, '-', '_', '.', ':', got \"a b\"");

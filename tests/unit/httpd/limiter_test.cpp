@@ -202,3 +202,33 @@ TEST(ConnectionLimiter, RefusalNames) {
 }
 }  // namespace
 }  // namespace pusher::httpd
+
+namespace pusher::httpd {
+namespace {
+// Behind a trusted proxy: its TCP connections count only against the total; each session it forwards counts only
+// against the forwarded client's address.
+TEST(ConnectionLimiter, ProxyConnectionsCountTheTotalAndForwardedSessionsTheirAddress) {
+    auto l = make({.max_connections = 2, .max_per_address = 1});
+    auto const t0 = clock::time_point{} + 1h;
+    auto const proxy = v4(10, 0, 0, 1);
+    auto c1 = l->admit(proxy, t0, admission_scope::total_only);
+    auto c2 = l->admit(proxy, t0, admission_scope::total_only);  // a second from the same address: not per-address
+    ASSERT_FALSE(c1.refused);
+    ASSERT_FALSE(c2.refused);
+    EXPECT_EQ(l->admit(proxy, t0, admission_scope::total_only).refused, refusal::max_connections);
+    EXPECT_EQ(l->open_from(proxy), 0u);
+
+    auto alice = l->admit(v4(203, 0, 113, 7), t0, admission_scope::address_only);
+    ASSERT_FALSE(alice.refused);
+    EXPECT_EQ(l->admit(v4(203, 0, 113, 7), t0, admission_scope::address_only).refused,
+              refusal::max_connections_per_ip);
+    EXPECT_FALSE(l->admit(v4(203, 0, 113, 8), t0, admission_scope::address_only).refused);
+    EXPECT_EQ(l->stats().open_connections.load(), 2);  // sessions are not connections
+    alice.ticket.reset();
+    EXPECT_EQ(l->open_from(v4(203, 0, 113, 7)), 0u);
+    EXPECT_FALSE(l->admit(v4(203, 0, 113, 7), t0, admission_scope::address_only).refused);
+    c1.ticket.reset();
+    EXPECT_EQ(l->stats().open_connections.load(), 1);
+}
+}  // namespace
+}  // namespace pusher::httpd
