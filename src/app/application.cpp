@@ -7,7 +7,7 @@
 #include "app/held_sessions.hpp"
 #include "app/http_routes.hpp"
 #include "app/server_metrics.hpp"
-#include "auth/jwt_verifier.hpp"
+#include "auth/key_set.hpp"
 #include "broker/amqp_broker.hpp"
 #include "broker/memory_broker.hpp"
 #include "common/io_pool.hpp"
@@ -32,23 +32,24 @@ using namespace std::chrono_literals;
 // cannot route to it).
 constexpr std::chrono::milliseconds handover_timeout{3000};
 
-std::unique_ptr<auth::verifier> make_verifier(decltype(config::config::auth) const& a) {
-    if (a.jwt_secret.empty() && a.jwt_public_key_file.empty()) {
+std::unique_ptr<auth::reloadable_verifier> make_verifier(decltype(config::config::auth) const& a) {
+    auth::key_sources s;
+    s.secret = a.jwt_secret;
+    s.secret_file = a.jwt_secret_file;
+    s.public_key_path = a.jwt_public_key_file;
+    s.claims.leeway = a.leeway;
+    s.claims.require_exp = a.require_exp;
+    s.claims.audience = a.audience;
+    s.claims.issuer = a.issuer;
+    if (s.empty()) {
         return nullptr;
     }
-    auth::jwt_settings s;
-    s.secret = a.jwt_secret;
-    s.public_key_file = a.jwt_public_key_file;
-    s.leeway = a.leeway;
-    s.require_exp = a.require_exp;
-    s.audience = a.audience;
-    s.issuer = a.issuer;
-    auto v = auth::jwt_verifier::create(std::move(s));
-    if (!v) {
-        throw std::runtime_error(v.error().message);
+    auto keys = auth::key_set::load(s);
+    if (!keys) {
+        throw std::runtime_error(keys.error().message);
     }
-    log::info("tokens: {} accepted", fmt::join((*v)->algorithms(), ", "));
-    return std::move(*v);
+    log::info("tokens: {} accepted", (*keys)->describe());
+    return std::make_unique<auth::reloadable_verifier>(std::move(s), std::move(*keys));
 }
 
 std::unique_ptr<broker::broker> make_broker(decltype(config::config::broker) const& b) {
@@ -187,7 +188,7 @@ struct application::parts {
     io_pool pool_;
     metrics::registry metrics_;
     hub::hub hub_;
-    std::unique_ptr<auth::verifier> verifier_;
+    std::unique_ptr<auth::reloadable_verifier> verifier_;  // its key set is swapped by reload()
     std::unique_ptr<broker::broker> broker_;
     fanout fanout_;
     held_sessions held_;
@@ -224,6 +225,25 @@ std::vector<std::string> application::start() {
         out.push_back(first.to_string());
     }
     return out;
+}
+
+void application::reload() {
+    auto& p = *parts_;
+    if (p.verifier_ != nullptr) {
+        if (auto keys = p.verifier_->reload()) {
+            log::info("reload: tokens: {} accepted", *keys);
+        } else {
+            log::error("reload: the token keys did not load, the previous ones stay in force: {}",
+                       keys.error().message);
+        }
+    }
+    if (p.httpd_.tls()) {
+        if (auto why = p.httpd_.reload_tls(); why.empty()) {
+            log::info("reload: TLS certificate {} in use for new connections", p.cfg_.server.tls_cert);
+        } else {
+            log::error("reload: the TLS certificate did not load, the previous one stays in use: {}", why);
+        }
+    }
 }
 
 void application::shutdown() {

@@ -29,6 +29,9 @@ class application {
     // client reconnects, to another node behind a load balancer), wait up to the drain time for them to finish,
     // close idle HTTP connections, stop the broker (unbinds, closes AMQP), stop the workers.
     void shutdown();
+    // SIGHUP: reads the token keys (--jwt-secret-file, --jwt-public-key) and the TLS certificate and key again, for
+    // the connections from now on; open connections stay. What fails to load keeps the old material, logged.
+    void reload();
 
   private:
     struct parts;

@@ -45,6 +45,7 @@ int serve(std::vector<std::string> const& args) {
     sigemptyset(&signals);
     sigaddset(&signals, SIGINT);
     sigaddset(&signals, SIGTERM);
+    sigaddset(&signals, SIGHUP);
     pthread_sigmask(SIG_BLOCK, &signals, nullptr);
     signal(SIGPIPE, SIG_IGN);
 
@@ -64,7 +65,10 @@ int serve(std::vector<std::string> const& args) {
     }
 
     int sig = 0;
-    sigwait(&signals, &sig);
+    while (sigwait(&signals, &sig) == 0 && sig == SIGHUP) {
+        log::info("signal SIGHUP: reloading the token keys and the TLS certificate");
+        server->reload();
+    }
     log::info("signal {}: shutting down", sig == SIGTERM ? "SIGTERM" : "SIGINT");
     server->shutdown();
     return 0;

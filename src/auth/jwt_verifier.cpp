@@ -321,6 +321,24 @@ std::vector<std::string> jwt_verifier::algorithms() const {
     return out;
 }
 
+std::optional<std::string> jwt_verifier::key_id(std::string_view token) {
+    auto const dot = token.find('.');
+    std::string header_json;
+    if (token.size() > max_token_bytes || dot == std::string_view::npos ||
+        !base64url_decode(token.substr(0, dot), header_json)) {
+        return std::nullopt;
+    }
+    unsigned char buffer[512];
+    boost::json::monotonic_resource mr(buffer, sizeof buffer);
+    boost::json::value header_value;
+    auto const* header = parse_object(header_json, header_value, mr);
+    auto const* kid = header == nullptr ? nullptr : header->if_contains("kid");
+    if (kid == nullptr || !kid->is_string()) {
+        return std::nullopt;
+    }
+    return std::string(kid->get_string());
+}
+
 verify_result jwt_verifier::verify(std::string_view token, clock::time_point now) const {
     if (token.size() > max_token_bytes) {
         return fail(failure_kind::malformed, "token too large");

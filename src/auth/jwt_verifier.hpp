@@ -6,6 +6,7 @@
 
 #include <chrono>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -44,6 +45,9 @@ class jwt_verifier final : public verifier {
 
     // The algorithms this verifier accepts, pinned by its key material ("HS256", "RS256", "ES256"), for the log.
     std::vector<std::string> algorithms() const;
+
+    // The `kid` of a token's header (RFC 7515 §4.1.4), when it has a readable one; nothing is verified.
+    static std::optional<std::string> key_id(std::string_view token);
 
   private:
     struct keys;

@@ -56,7 +56,8 @@ struct config {
 
     struct auth {
         std::string jwt_secret;           // HS256 secret; empty = HS256 off
-        std::string jwt_public_key_file;  // PEM public key (RSA -> RS256, P-256 -> ES256); empty = off
+        std::string jwt_public_key_file;  // PEM public key, or a directory of them (kid = file name); empty = off
+        std::string jwt_secret_file;      // HS256 secrets, one per line; empty = off (both re-read on SIGHUP)
         std::chrono::seconds leeway{30};  // clock skew tolerated on exp / nbf
         std::string audience;             // required `aud` when set
         std::string issuer;               // required `iss` when set

@@ -472,8 +472,13 @@ std::vector<option> build_table() {
     t.push_back(make("Authentication", "--jwt-secret", "SECRET", vt::text, "none",
                      "accept HS256 tokens signed with this secret (prefer the env or the file: flags show in ps)",
                      [](config& c, std::string_view s) { return set_text(s, c.auth.jwt_secret); }));
-    t.push_back(make("Authentication", "--jwt-public-key", "FILE", vt::text, "none",
-                     "accept RS256 (RSA >= 2048 bits) or ES256 (P-256) tokens verified with this PEM public key",
+    t.push_back(make("Authentication", "--jwt-secret-file", "FILE", vt::text, "none",
+                     "accept HS256 tokens signed with any secret of this file (one per line); re-read on SIGHUP, so "
+                     "that secrets rotate without a restart",
+                     [](config& c, std::string_view s) { return set_text(s, c.auth.jwt_secret_file); }));
+    t.push_back(make("Authentication", "--jwt-public-key", "FILE|DIR", vt::text, "none",
+                     "accept RS256 (RSA >= 2048 bits) or ES256 (P-256) tokens verified with this PEM public key, or "
+                     "with any *.pem of this directory (kid = the file name without .pem); re-read on SIGHUP",
                      [](config& c, std::string_view s) { return set_text(s, c.auth.jwt_public_key_file); }));
     t.push_back(make("Authentication", "--jwt-leeway-s", "N", vt::integer, "30",
                      "clock skew tolerated when checking a token's exp and nbf",
@@ -582,10 +587,10 @@ void cross_check(config const& cfg, std::vector<std::string>& errors) {
         errors.push_back("--dev-auth requires a loopback --listen address (got " +
                          json_text::quote(cfg.server.listen_host) + ")");
     }
-    if (a.jwt_secret.empty() && a.jwt_public_key_file.empty() && !a.dev_auth) {
+    if (a.jwt_secret.empty() && a.jwt_secret_file.empty() && a.jwt_public_key_file.empty() && !a.dev_auth) {
         errors.push_back(
-            "no authentication configured: set --jwt-secret and/or --jwt-public-key (or --dev-auth for local "
-            "development)");
+            "no authentication configured: set --jwt-secret (or --jwt-secret-file) and/or --jwt-public-key (or "
+            "--dev-auth for local development)");
     }
     if (cfg.server.tls_cert.empty() != cfg.server.tls_key.empty()) {
         errors.push_back("--tls-cert and --tls-key must be set together");

@@ -420,8 +420,8 @@ class connection final : public connection_base {
 
 // On the socket's own io_context: wraps it in the listener's stream type and starts the connection.
 void start_connection(std::shared_ptr<server::state> const& st, tcp::socket socket, admission adm) {
-    if (st->tls) {
-        auto ssl = st->tls->make_session(static_cast<int>(socket.native_handle()));
+    if (auto const tls = st->tls.load()) {
+        auto ssl = tls->make_session(static_cast<int>(socket.native_handle()));
         if (!ssl) {
             log::warn("httpd: cannot create a TLS session (out of memory?): closing {}",
                       format_endpoint(adm.peer.address(), adm.peer.port()));

@@ -85,7 +85,7 @@ endpoint server::start() {
         if (st.opts.tls_cert_file.empty() || st.opts.tls_key_file.empty()) {
             throw std::runtime_error("TLS needs both tls_cert_file and tls_key_file");
         }
-        st.tls = std::make_unique<tls_context>(st.opts.tls_cert_file, st.opts.tls_key_file);
+        st.tls.store(std::make_shared<tls_context const>(st.opts.tls_cert_file, st.opts.tls_key_file));
     }
     std::vector<asio::ip::address> addresses;
     error_code ec;
@@ -185,7 +185,20 @@ counters const& server::stats() const {
     return state_->limiter->stats();
 }
 
+std::string server::reload_tls() {
+    auto& st = *state_;
+    if (st.tls.load() == nullptr) {
+        return {};
+    }
+    try {
+        st.tls.store(std::make_shared<tls_context const>(st.opts.tls_cert_file, st.opts.tls_key_file));
+    } catch (std::exception const& e) {
+        return e.what();
+    }
+    return {};
+}
+
 bool server::tls() const {
-    return state_->tls != nullptr;
+    return state_->tls.load() != nullptr;
 }
 }  // namespace pusher::httpd

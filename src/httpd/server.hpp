@@ -80,6 +80,9 @@ class server {
     // Open connections (websockets included), admissions, refusals by reason, TLS handshake failures.
     counters const& stats() const;
     bool tls() const;  // the listener speaks TLS
+    // Reads the certificate and key files again (a renewed certificate) for the connections accepted from now on;
+    // open ones keep theirs. Empty on success (or without TLS), else why not: the old ones stay in use.
+    std::string reload_tls();
 
     struct state;  // defined in server_state.hpp (private to httpd)
 

@@ -54,8 +54,10 @@ struct server::state {
     options opts;
     std::shared_ptr<connection_limiter> limiter;  // tickets (held by connections and websockets) keep it alive
     trusted_proxies proxies;                      // from opts.trusted_proxies
-    std::unique_ptr<tls_context> tls;             // set by start() when the listener speaks TLS
-    std::atomic<std::int64_t> refusing{0};        // refused connections being answered now
+    // Set by start() when the listener speaks TLS; replaced by reload_tls(). Each new connection loads it once (its
+    // SSL object keeps the context it was made from alive), so a reload never touches a running connection.
+    std::atomic<std::shared_ptr<tls_context const>> tls;
+    std::atomic<std::int64_t> refusing{0};  // refused connections being answered now
     std::array<std::atomic<std::int64_t>, refusal_count> last_refusal_warning{};  // steady_clock ticks
     std::vector<std::pair<std::string, std::shared_ptr<route>>> routes;           // longest prefix first
     // Weak: a listener is owned by its pending accept operation, so it dies on its own io_context (an I/O

@@ -354,7 +354,8 @@ TEST_F(config_test, amqp_url_must_be_amqp_and_is_never_echoed) {
 
 TEST_F(config_test, trusted_proxies_are_cidrs) {
     EXPECT_EQ(ok({"--dev-auth", "--trusted-proxies", "10.0.0.0/8, ::1"}).server.trusted_proxies, "10.0.0.0/8, ::1");
-    EXPECT_EQ(error_of({"--trusted-proxies", "10.0.0.0/33"}), "--trusted-proxies: bad prefix length in \"10.0.0.0/33\"");
+    EXPECT_EQ(error_of({"--trusted-proxies", "10.0.0.0/33"}),
+              "--trusted-proxies: bad prefix length in \"10.0.0.0/33\"");
     EXPECT_EQ(error_of({"--trusted-proxies", "nginx"}), "--trusted-proxies: not an IP address or CIDR: \"nginx\"");
 }
 
@@ -467,7 +468,8 @@ TEST_F(config_test, dev_auth_requires_a_loopback_listener) {
 
 TEST_F(config_test, some_authentication_method_is_required) {
     std::string const none =
-        "no authentication configured: set --jwt-secret and/or --jwt-public-key (or --dev-auth for local "
+        "no authentication configured: set --jwt-secret (or --jwt-secret-file) and/or --jwt-public-key (or "
+        "--dev-auth for local "
         "development)";
     EXPECT_THAT(errors({}), ElementsAre(none));
     EXPECT_THAT(errors({"--jwt-secret="}), ElementsAre(none));
