@@ -129,7 +129,12 @@ struct application::parts {
                                        .connection_rate_per_ip = cfg_.server.connection_rate_per_ip,
                                        .trusted_proxies = cfg_.server.trusted_proxies,
                                        .tls_cert_file = cfg_.server.tls_cert,
-                                       .tls_key_file = cfg_.server.tls_key}) {
+                                       .tls_key_file = cfg_.server.tls_key}),
+          metrics_httpd_(
+              cfg_.server.metrics_host.empty()
+                  ? nullptr
+                  : std::make_unique<httpd::server>(
+                        pool_, httpd::options{.host = cfg_.server.metrics_host, .port = cfg_.server.metrics_port})) {
         if (verifier_ == nullptr && !cfg_.auth.dev_auth) {
             log::warn(
                 "neither --jwt-secret nor --jwt-public-key is set and --dev-auth is off: every client will be "
@@ -165,9 +170,11 @@ struct application::parts {
         httpd_.add_route("/api/publish", make_publish_route(*broker_, publish));
         httpd_.add_route("/api/presence", make_presence_route(control_, publish));
         httpd_.add_route("/api/disconnect", make_disconnect_route(control_, publish));
-        httpd_.add_route("/healthz", make_healthz_route());
-        httpd_.add_route("/readyz", make_readyz_route([this] { return readiness_now(); }));
-        httpd_.add_route("/metrics", make_metrics_route(metrics_));
+        // The operator's endpoints: on the public listener, or on --metrics-listen alone.
+        auto& ops = metrics_httpd_ ? *metrics_httpd_ : httpd_;
+        ops.add_route("/healthz", make_healthz_route());
+        ops.add_route("/readyz", make_readyz_route([this] { return readiness_now(); }));
+        ops.add_route("/metrics", make_metrics_route(metrics_));
         httpd_.add_route("/", make_demo_route());
     }
 
@@ -199,6 +206,7 @@ struct application::parts {
     socketio::server socketio_;
     std::shared_ptr<engineio::server> engineio_;
     httpd::server httpd_;
+    std::unique_ptr<httpd::server> metrics_httpd_;  // --metrics-listen: /metrics, /healthz, /readyz alone
     std::atomic<bool> started_{false};
     std::atomic<bool> stopping_{false};
     bool stopped_ = false;
@@ -213,6 +221,10 @@ application::~application() {
 std::vector<std::string> application::start() {
     auto& p = *parts_;
     auto first = p.httpd_.start();
+    if (p.metrics_httpd_) {
+        auto const ops = p.metrics_httpd_->start();
+        log::info("metrics endpoints on {} (/metrics, /healthz, /readyz)", ops.to_string());
+    }
     p.broker_->start(p.fanout_);
     p.control_.start();
     p.pool_.start();
@@ -281,6 +293,10 @@ void application::shutdown() {
     // The sessions held for recovery cannot come back here: what reached nobody goes to the undelivered exchange.
     p.gate_.release_held();
     p.httpd_.close_idle();
+    if (p.metrics_httpd_) {  // it answered /readyz 503 and /metrics through the drain
+        p.metrics_httpd_->stop();
+        p.metrics_httpd_->close_idle();
+    }
     p.broker_->stop();  // unbinds, closes the AMQP connections; no broker callback runs after this
     p.pool_.stop();
     log::info("stopped");

@@ -23,8 +23,11 @@ enum class log_format { plain, json };
 
 struct config {
     struct server {
-        std::string listen_host = "127.0.0.1";     // an IP literal (IPv6 without brackets) or "localhost"
-        std::uint16_t listen_port = 8080;          // 0 = any free port
+        std::string listen_host = "127.0.0.1";  // an IP literal (IPv6 without brackets) or "localhost"
+        std::uint16_t listen_port = 8080;       // 0 = any free port
+        // --metrics-listen: /metrics, /healthz and /readyz on a listener of their own (then not on the public one).
+        std::string metrics_host;  // empty = off
+        std::uint16_t metrics_port = 0;
         unsigned threads = 0;                      // worker threads; `load` resolves 0 to the number of cores
         std::string tls_cert;                      // PEM certificate chain file; empty = plain HTTP
         std::string tls_key;                       // PEM private key file (set both or neither)

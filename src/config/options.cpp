@@ -76,7 +76,8 @@ bool is_ipv6(std::string_view s) {
     return s.size() < 46 && inet_pton(AF_INET6, std::string(s).c_str(), &a) == 1;
 }
 
-std::string set_listen(config& c, std::string_view text) {
+// HOST:PORT of a listener into `host` and `port`; empty when it parses, else why not.
+std::string parse_listen(std::string_view text, std::string& host_out, std::uint16_t& port_out) {
     auto const colon = text.rfind(':');
     if (colon == std::string_view::npos || colon == 0) {
         return "expected HOST:PORT" + got(text);
@@ -91,9 +92,13 @@ std::string set_listen(config& c, std::string_view text) {
     } else if (host != "localhost" && !is_ipv4(host)) {
         return "expected HOST:PORT with HOST an IP address or localhost (IPv6 in brackets: [::1]:8080)" + got(text);
     }
-    c.server.listen_host = std::string(host);
-    c.server.listen_port = static_cast<std::uint16_t>(*port);
+    host_out = std::string(host);
+    port_out = static_cast<std::uint16_t>(*port);
     return {};
+}
+
+std::string set_listen(config& c, std::string_view text) {
+    return parse_listen(text, c.server.listen_host, c.server.listen_port);
 }
 
 // An origin as browsers send it (RFC 6454 §6.2): scheme://host[:port], no path. Compared in lower case.
@@ -259,6 +264,11 @@ std::vector<option> build_table() {
                      "HTTP + Socket.IO listener; HOST is an IP address or localhost, IPv6 in brackets; port 0 = any "
                      "free port (logged as `listening on HOST:PORT`)",
                      set_listen));
+    t.push_back(make(
+        "Server", "--metrics-listen", "HOST:PORT", vt::text, "none",
+        "serve /metrics, /healthz and /readyz on this internal listener instead of the public one "
+        "(logged as `metrics endpoints on HOST:PORT`)",
+        [](config& c, std::string_view s) { return parse_listen(s, c.server.metrics_host, c.server.metrics_port); }));
     t.push_back(make("Server", "--threads", "N", vt::integer, "number of cores", "worker threads (0 = number of cores)",
                      [](config& c, std::string_view s) { return set_uint(s, 0, 1024, c.server.threads); }));
     t.push_back(make("Server", "--node-id", "ID", vt::text, "random at start",

@@ -225,3 +225,32 @@ describe('/metrics: present, well-formed, moving; /readyz follows the broker', {
         assert.equal(m.get('pusher_bindings'), m0.get('pusher_bindings'), 'every binding restored');
     });
 });
+
+// --metrics-listen: the operator's endpoints on an internal listener of their own, gone from the public one.
+describe('pusher --metrics-listen', () => {
+    let server;
+    let ops;
+    before(async () => {
+        server = await startBinary('pusher', ['--listen', '127.0.0.1:0', '--broker', 'memory', '--dev-auth',
+            '--metrics-listen', '127.0.0.1:0']);
+        const m = await server.untilOutput((out) => /metrics endpoints on (\S+):(\d+)/.exec(out), {
+            what: 'metrics endpoints on',
+        });
+        const [, host, port] = /metrics endpoints on (\S+):(\d+)/.exec(server.output());
+        ops = `http://${host}:${port}`;
+        assert.ok(m);
+    });
+    after(() => server?.stop());
+
+    test('/metrics, /healthz and /readyz answer there and not on the public listener', async () => {
+        for (const path of ['/metrics', '/healthz', '/readyz']) {
+            assert.equal((await fetch(`${ops}${path}`)).status, 200, path);
+        }
+        assert.match(await (await fetch(`${ops}/metrics`)).text(), /pusher_node_info\{node="[^"]+"\} 1/);
+        assert.doesNotMatch(await (await fetch(`${server.url}/metrics`)).text(), /# TYPE pusher_/);
+        assert.equal((await fetch(`${ops}/api/publish`, { method: 'POST', body: '{}' })).status, 404);
+        assert.equal((await fetch(`${ops}/socket.io/?EIO=4&transport=polling`)).status, 404);
+        const alice = await connect(server.url, { user: 'alice' });
+        alice.close();
+    });
+});
