@@ -176,6 +176,18 @@ describe('pusher: lifecycle', () => {
         }
     });
 
+    test('off loopback it starts with a key or with the explicit --api-insecure', async () => {
+        for (const extra of [['--api-key', 'k1'], ['--api-insecure']]) {
+            const server = await startBinary('pusher', ['--listen', '0.0.0.0:0', '--jwt-secret', secret, ...extra]);
+            try {
+                const status = (await fetch(`http://127.0.0.1:${server.port}/healthz`)).status;
+                assert.equal(status, 200, extra.join(' '));
+            } finally {
+                await server.stop();
+            }
+        }
+    });
+
     test('--api-key with two keys (a rotation): each is accepted, nothing else', async () => {
         const server = await startBinary('pusher', [
             '--listen', '127.0.0.1:0', '--jwt-secret', secret, '--api-key', 'key-old,key-new', '--log-level', 'warn',
