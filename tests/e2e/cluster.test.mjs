@@ -57,6 +57,8 @@ before(async () => {
     });
     cluster = JSON.parse(await readFile(ready, 'utf8'));
     cluster.proc = proc;
+    // A test run that dies still stops the cluster: the script's trap does it on SIGTERM, after we are gone.
+    process.once('exit', () => proc.kill('SIGTERM'));
     cluster.exited = exited;
     cluster.output = () => out;
 });
