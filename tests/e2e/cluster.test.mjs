@@ -36,6 +36,8 @@ before(async () => {
         env: { ...process.env, CLUSTER_FREE_PORTS: '1', CLUSTER_DIR: path.join(dir, 'cluster') },
         stdio: ['ignore', 'pipe', 'pipe'],
     });
+    // A test run that dies still stops the cluster: the script's trap does it on SIGTERM, after we are gone.
+    process.once('exit', () => proc.kill('SIGTERM'));
     let out = '';
     const exited = new Promise((resolve) => proc.once('exit', (code, signal) => resolve({ code, signal })));
     const ready = await new Promise((resolve, reject) => {
@@ -57,8 +59,6 @@ before(async () => {
     });
     cluster = JSON.parse(await readFile(ready, 'utf8'));
     cluster.proc = proc;
-    // A test run that dies still stops the cluster: the script's trap does it on SIGTERM, after we are gone.
-    process.once('exit', () => proc.kill('SIGTERM'));
     cluster.exited = exited;
     cluster.output = () => out;
 });
