@@ -8,5 +8,7 @@
 namespace pusher {
 using frame = std::shared_ptr<const std::string>;
 
-inline frame make_frame(std::string bytes) { return std::make_shared<const std::string>(std::move(bytes)); }
+inline frame make_frame(std::string bytes) {
+    return std::make_shared<const std::string>(std::move(bytes));
+}
 }  // namespace pusher

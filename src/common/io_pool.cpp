@@ -12,7 +12,9 @@ io_pool::io_pool(std::size_t threads) {
     }
 }
 
-io_pool::~io_pool() { stop(); }
+io_pool::~io_pool() {
+    stop();
+}
 
 void io_pool::start() {
     if (!threads_.empty()) {

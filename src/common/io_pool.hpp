@@ -12,7 +12,7 @@
 
 namespace pusher {
 class io_pool {
-public:
+  public:
     explicit io_pool(std::size_t threads);
     ~io_pool();
     io_pool(io_pool const&) = delete;
@@ -28,7 +28,7 @@ public:
     // Round-robin choice for a new connection.
     boost::asio::io_context& next();
 
-private:
+  private:
     using guard = boost::asio::executor_work_guard<boost::asio::io_context::executor_type>;
     std::vector<std::unique_ptr<boost::asio::io_context>> contexts_;
     std::vector<guard> guards_;

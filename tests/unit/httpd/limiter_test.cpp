@@ -220,8 +220,7 @@ TEST(ConnectionLimiter, ProxyConnectionsCountTheTotalAndForwardedSessionsTheirAd
 
     auto alice = l->admit(v4(203, 0, 113, 7), t0, admission_scope::address_only);
     ASSERT_FALSE(alice.refused);
-    EXPECT_EQ(l->admit(v4(203, 0, 113, 7), t0, admission_scope::address_only).refused,
-              refusal::max_connections_per_ip);
+    EXPECT_EQ(l->admit(v4(203, 0, 113, 7), t0, admission_scope::address_only).refused, refusal::max_connections_per_ip);
     EXPECT_FALSE(l->admit(v4(203, 0, 113, 8), t0, admission_scope::address_only).refused);
     EXPECT_EQ(l->stats().open_connections.load(), 2);  // sessions are not connections
     alice.ticket.reset();
