@@ -309,7 +309,9 @@ class connection final : public connection_base {
             // The client behind the proxy: its address for the route, its logs and its per-address limits.
             req.via_proxy = true;
             req.limiter = state_->limiter;
-            auto client = state_->proxies.client(msg["X-Forwarded-For"], msg["Forwarded"]);
+            // Every line of each header, in order: a proxy that adds a line of its own instead of appending to the
+            // client's must still have the last (right-most) word.
+            auto client = state_->proxies.client(req.header_list("X-Forwarded-For"), req.header_list("Forwarded"));
             auto const a = client ? *client : peer_.address();
             req.remote_ip = a.to_string();
             req.remote_address = !client ? remote_address_ : a.is_v6() ? "[" + req.remote_ip + "]" : req.remote_ip;

@@ -72,6 +72,19 @@ std::string_view request::header(std::string_view name) const {
     return {};
 }
 
+std::string request::header_list(std::string_view name) const {
+    std::string out;
+    for (auto const& h : headers) {
+        if (iequals(h.name, name)) {
+            if (!out.empty()) {
+                out += ", ";
+            }
+            out += h.value;
+        }
+    }
+    return out;
+}
+
 bool request::has_header(std::string_view name) const {
     return std::any_of(headers.begin(), headers.end(), [&](header_field const& h) { return iequals(h.name, name); });
 }

@@ -53,6 +53,8 @@ struct request {
     // The first header of that name (case-insensitive), or empty.
     std::string_view header(std::string_view name) const;
     bool has_header(std::string_view name) const;
+    // Every header of that name, in order, joined by ", " (RFC 9110 §5.3: a list split over several lines).
+    std::string header_list(std::string_view name) const;
 };
 
 struct response;

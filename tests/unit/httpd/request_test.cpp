@@ -43,5 +43,13 @@ TEST(Request, HeaderLookupIsCaseInsensitiveAndTakesTheFirst) {
     EXPECT_FALSE(r.has_header("Cookie"));
     EXPECT_EQ(r.header("Cookie"), "");
 }
+
+// A forwarding header split over several lines is one list, in order: the right-most entry is the last line's.
+TEST(Request, HeaderListJoinsEveryLineInOrder) {
+    request r = with_target("/");
+    r.headers = {{"X-Forwarded-For", "198.51.100.1"}, {"Host", "h"}, {"x-forwarded-for", "203.0.113.7, 10.0.0.2"}};
+    EXPECT_EQ(r.header_list("X-Forwarded-For"), "198.51.100.1, 203.0.113.7, 10.0.0.2");
+    EXPECT_EQ(r.header_list("Forwarded"), "");
+}
 }  // namespace
 }  // namespace pusher::httpd
