@@ -19,6 +19,8 @@ build=$(cd "$top" && realpath -m "${1:-build}")
 bin="$build/bin/pusher"
 dir=$(realpath -m "${CLUSTER_DIR:-$build/cluster}")
 rmq_bin=/usr/lib/rabbitmq/bin
+# shellcheck source=lib/rabbitmq-node.sh
+. "$top/scripts/lib/rabbitmq-node.sh"
 nginx_bin=$(command -v nginx || echo /usr/sbin/nginx)
 
 say() { echo "cluster: $*" >&2; }
@@ -105,33 +107,7 @@ rabbit_node() {  # index
   # docs/deployment.md for three nodes and pause_minority in production.
   printf '%s\n' "loopback_users.guest = true" "log.console = false" "log.file.level = info" \
     "cluster_partition_handling = autoheal" >"$d/rabbitmq.conf"
-  local dist="-kernel inet_dist_use_interface {127,0,0,1}"
-  cat >"$d/env.sh" <<EOF
-export HOME='$d/home'
-export RABBITMQ_NODENAME='pusher-cluster-$n@localhost'
-export RABBITMQ_NODE_IP_ADDRESS=127.0.0.1
-export RABBITMQ_NODE_PORT=${amqp_ports[$i]}
-export RABBITMQ_DIST_PORT=${dist_ports[$i]}
-export ERL_EPMD_PORT=$epmd_port
-export ERL_EPMD_ADDRESS=127.0.0.1
-export RABBITMQ_CONF_ENV_FILE='$d/rabbitmq-env.conf'
-export RABBITMQ_CONFIG_FILE='$d/rabbitmq.conf'
-export RABBITMQ_ADVANCED_CONFIG_FILE='$d/advanced.config'
-export RABBITMQ_ENABLED_PLUGINS_FILE='$d/enabled_plugins'
-export RABBITMQ_MNESIA_BASE='$d/mnesia'
-export RABBITMQ_LOG_BASE='$d/log'
-export RABBITMQ_PID_FILE='$d/rabbit.pid'
-export RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS='$dist'
-export RABBITMQ_CTL_ERL_ARGS='$dist'
-EOF
-  cat >"$d/rabbitmqctl" <<EOF
-#!/bin/sh
-# rabbitmqctl against the cluster node pusher-cluster-$n@localhost
-. '$d/env.sh'
-cd '$d/home' || exit 1
-exec $rmq_bin/rabbitmqctl -n 'pusher-cluster-$n@localhost' "\$@"
-EOF
-  chmod 755 "$d/rabbitmqctl"
+  write_node_scripts "$d" "pusher-cluster-$n@localhost" "${amqp_ports[$i]}" "${dist_ports[$i]}" "$epmd_port"
   say "starting RabbitMQ node pusher-cluster-$n@localhost (AMQP 127.0.0.1:${amqp_ports[$i]})"
   (
     . "$d/env.sh"

@@ -21,6 +21,8 @@ else
     base_glob=${TMPDIR:-/tmp}/pusher-rabbitmq.
 fi
 rmq_bin=/usr/lib/rabbitmq/bin
+# shellcheck source=lib/rabbitmq-node.sh
+. "$(dirname "$0")/lib/rabbitmq-node.sh"
 start_timeout=${PUSHER_TEST_RABBITMQ_TIMEOUT:-120}
 
 say() { echo "rabbitmq-test-node: $*" >&2; }
@@ -231,34 +233,7 @@ dist_port=$((port + 1))
 epmd_port=$((port + 2))
 tls_port=${tls:+$((port + 3))}
 EOF
-        local dist="-kernel inet_dist_use_interface {127,0,0,1}"
-        cat >"$dir/env.sh" <<EOF
-export HOME='$dir/home'
-export RABBITMQ_NODENAME='$node_name'
-export RABBITMQ_NODE_IP_ADDRESS=127.0.0.1
-export RABBITMQ_NODE_PORT=$port
-export RABBITMQ_DIST_PORT=$((port + 1))
-export ERL_EPMD_PORT=$((port + 2))
-export ERL_EPMD_ADDRESS=127.0.0.1
-export RABBITMQ_CONF_ENV_FILE='$dir/rabbitmq-env.conf'
-export RABBITMQ_CONFIG_FILE='$dir/rabbitmq.conf'
-export RABBITMQ_ADVANCED_CONFIG_FILE='$dir/advanced.config'
-export RABBITMQ_ENABLED_PLUGINS_FILE='$dir/enabled_plugins'
-export RABBITMQ_MNESIA_BASE='$dir/mnesia'
-export RABBITMQ_LOG_BASE='$dir/log'
-export RABBITMQ_PID_FILE='$dir/rabbit.pid'
-export RABBITMQ_SERVER_ADDITIONAL_ERL_ARGS='$dist'
-export RABBITMQ_CTL_ERL_ARGS='$dist'
-EOF
-        # rabbitmqctl for this node, runnable by whoever started it (root reads the owner-only cookie as well).
-        cat >"$dir/rabbitmqctl" <<EOF
-#!/bin/sh
-# rabbitmqctl against the test node $node_name
-. '$dir/env.sh'
-cd '$dir/home' || exit 1
-exec $rmq_bin/rabbitmqctl -n '$node_name' "\$@"
-EOF
-        chmod 755 "$dir/rabbitmqctl"
+        write_node_scripts "$dir" "$node_name" "$port" $((port + 1)) $((port + 2))
         chown -R "$node_user" "$dir" 2>/dev/null || true
 
         say "starting $node_name on 127.0.0.1:$port (dir $dir)"

@@ -5,6 +5,7 @@
 #include "api/json_members.hpp"
 #include "channels/channel.hpp"
 #include "common/json_text.hpp"
+#include "common/text.hpp"
 
 #include <boost/json/parse.hpp>
 #include <boost/json/value.hpp>
@@ -88,16 +89,6 @@ std::variant<std::vector<std::string>, response> names_field(std::string_view fi
     return out;
 }
 
-std::string_view trim(std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
-        s.remove_prefix(1);
-    }
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) {
-        s.remove_suffix(1);
-    }
-    return s;
-}
-
 bool iequals(std::string_view a, std::string_view b) {
     return a.size() == b.size() && std::equal(a.begin(), a.end(), b.begin(), [](char x, char y) {
                auto lower = [](char c) { return (c >= 'A' && c <= 'Z') ? static_cast<char>(c - 'A' + 'a') : c; };
@@ -121,10 +112,10 @@ bool authorized(std::string_view authorization, std::vector<std::string> const& 
         return true;
     }
     // RFC 9110 §11.6.2: credentials = auth-scheme [ 1*SP token68 ]; the scheme is case-insensitive.
-    std::string_view const value = trim(authorization);
+    std::string_view const value = text::trim(authorization);
     auto const space = value.find(' ');
     bool const bearer = space != std::string_view::npos && iequals(value.substr(0, space), "Bearer");
-    std::string_view const token = bearer ? trim(value.substr(space + 1)) : std::string_view();
+    std::string_view const token = bearer ? text::trim(value.substr(space + 1)) : std::string_view();
     // Every key is compared, whichever matches (and on every refusal path): the time taken tells nothing.
     bool match = false;
     for (auto const& key : api_keys) {

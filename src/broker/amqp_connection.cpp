@@ -1,5 +1,7 @@
 #include "broker/amqp_connection.hpp"
 
+#include "common/text.hpp"
+
 #include <amqp_framing.h>
 #include <amqp_ssl_socket.h>
 #include <amqp_tcp_socket.h>
@@ -56,22 +58,8 @@ std::string check_amqp_url(std::string_view url) {
 }
 
 std::vector<std::string> amqp_urls(std::string_view list) {
-    std::vector<std::string> out;
-    for (;;) {
-        auto const comma = list.find(',');
-        auto item = list.substr(0, comma);
-        while (!item.empty() && item.front() == ' ') {
-            item.remove_prefix(1);
-        }
-        while (!item.empty() && item.back() == ' ') {
-            item.remove_suffix(1);
-        }
-        out.emplace_back(item);
-        if (comma == std::string_view::npos) {
-            return out;
-        }
-        list.remove_prefix(comma + 1);
-    }
+    auto const items = text::split_list(list);
+    return {items.begin(), items.end()};
 }
 
 std::string check_amqp_urls(std::string_view list) {

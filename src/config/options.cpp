@@ -1,6 +1,7 @@
 // The option table: names, defaults, help and one parser per option; the checks across options; warnings; usage.
 #include "cluster/handover_message.hpp"
 #include "common/json_text.hpp"
+#include "common/text.hpp"
 #include "config/option_table.hpp"
 #include "httpd/trusted_proxies.hpp"
 
@@ -153,32 +154,10 @@ bool is_origin(std::string_view o) {
     return true;
 }
 
-// The items of a comma-separated list, white space around each trimmed (empty items kept: the caller decides).
-std::vector<std::string_view> split_list(std::string_view text) {
-    std::vector<std::string_view> out;
-    std::size_t start = 0;
-    while (start <= text.size()) {
-        auto comma = text.find(',', start);
-        auto item = text.substr(start, comma == std::string_view::npos ? std::string_view::npos : comma - start);
-        while (!item.empty() && std::isspace(static_cast<unsigned char>(item.front()))) {
-            item.remove_prefix(1);
-        }
-        while (!item.empty() && std::isspace(static_cast<unsigned char>(item.back()))) {
-            item.remove_suffix(1);
-        }
-        out.push_back(item);
-        if (comma == std::string_view::npos) {
-            break;
-        }
-        start = comma + 1;
-    }
-    return out;
-}
-
 std::string set_origins(config& c, std::string_view text) {
     std::vector<std::string> out;
     bool any = false;
-    for (auto item : split_list(text)) {
+    for (auto item : text::split_list(text)) {
         if (item == "*") {
             any = true;
         } else if (!item.empty()) {
@@ -512,7 +491,7 @@ std::vector<option> build_table() {
                      "without downtime); without one, a listener that is not loopback refuses to start",
                      [](config& c, std::string_view s) {
                          std::vector<std::string> keys;
-                         auto const items = split_list(s);
+                         auto const items = text::split_list(s);
                          if (items.size() == 1 && items[0].empty()) {
                              c.api.api_keys.clear();  // `--api-key ""`: none (clears a key from the file or env)
                              return std::string();

@@ -1,55 +1,30 @@
 #include "engineio/payload_v3.hpp"
 
+#include "common/utf8.hpp"
+
 #include <charconv>
 #include <cstdint>
 
 namespace pusher::engineio {
 namespace {
-boost::system::error_code bad() {
+boost::system::error_code bad_payload() {
     return make_error_code(codec_error::bad_payload);
 }
 
-// The length of the UTF-8 sequence a lead byte starts, and its UTF-16 units; 0 for a byte that cannot lead.
-struct utf8_lead {
-    std::size_t bytes;
-    std::size_t units;
-};
-utf8_lead lead(unsigned char c) {
-    if (c < 0x80) {
-        return {1, 1};
-    }
-    if (c >= 0xC2 && c <= 0xDF) {
-        return {2, 1};
-    }
-    if (c >= 0xE0 && c <= 0xEF) {
-        return {3, 1};
-    }
-    if (c >= 0xF0 && c <= 0xF4) {
-        return {4, 2};
-    }
-    return {0, 0};
-}
-
-// The prefix of `text` that holds exactly `units` UTF-16 code units; an error when the text is shorter, invalid
-// UTF-8, or the count ends inside a surrogate pair.
+// The prefix of `text` that holds exactly `units` UTF-16 code units; an error when the text is shorter, not
+// well-formed UTF-8 (common/utf8), or the count ends inside a surrogate pair (a 4-byte sequence is two units).
 boost::system::result<std::size_t> bytes_for_units(std::string_view text, std::size_t units) {
     std::size_t pos = 0;
     std::size_t counted = 0;
     while (counted < units) {
-        if (pos >= text.size()) {
-            return bad();
+        std::size_t bad = 0;
+        std::size_t const n = pos < text.size() ? utf8::sequence_length(text, pos, bad) : 0;
+        std::size_t const u = n == 4 ? 2 : 1;
+        if (n == 0 || counted + u > units) {
+            return bad_payload();
         }
-        auto const l = lead(static_cast<unsigned char>(text[pos]));
-        if (l.bytes == 0 || pos + l.bytes > text.size() || counted + l.units > units) {
-            return bad();
-        }
-        for (std::size_t i = 1; i < l.bytes; ++i) {
-            if ((static_cast<unsigned char>(text[pos + i]) & 0xC0) != 0x80) {
-                return bad();
-            }
-        }
-        pos += l.bytes;
-        counted += l.units;
+        pos += n;
+        counted += u;
     }
     return pos;
 }
@@ -78,12 +53,12 @@ boost::system::result<std::vector<packet>> decode_text(std::string_view body) {
     while (!body.empty()) {
         auto const colon = body.find(':');
         if (colon == std::string_view::npos || colon == 0 || colon > 10) {
-            return bad();
+            return bad_payload();
         }
         std::size_t units = 0;
         auto const [end, ec] = std::from_chars(body.data(), body.data() + colon, units);
         if (ec != std::errc() || end != body.data() + colon) {
-            return bad();
+            return bad_payload();
         }
         body.remove_prefix(colon + 1);
         auto const n = bytes_for_units(body, units);
@@ -108,7 +83,7 @@ boost::system::result<std::vector<packet>> decode_binary(std::string_view body) 
     while (!body.empty()) {
         auto const kind = static_cast<unsigned char>(body.front());
         if (kind > 1) {
-            return bad();
+            return bad_payload();
         }
         body.remove_prefix(1);
         std::size_t length = 0;
@@ -116,21 +91,20 @@ boost::system::result<std::vector<packet>> decode_binary(std::string_view body) 
         while (!body.empty() && static_cast<unsigned char>(body.front()) != 0xFF) {
             auto const d = static_cast<unsigned char>(body.front());
             if (d > 9 || ++digits > 10) {
-                return bad();
+                return bad_payload();
             }
             length = length * 10 + d;
             body.remove_prefix(1);
         }
         if (body.empty() || digits == 0 || length == 0 || body.size() - 1 < length) {
-            return bad();
+            return bad_payload();
         }
         body.remove_prefix(1);  // 0xFF
         auto const data = body.substr(0, length);
         body.remove_prefix(length);
         if (kind == 0) {
-            auto const n = bytes_for_units(data, utf16_length(data));
-            if (!n || *n != data.size()) {
-                return bad();  // not valid UTF-8
+            if (!utf8::is_valid(data)) {
+                return bad_payload();
             }
             auto p = parse_packet(data);
             if (!p) {

@@ -1,5 +1,7 @@
 #include "httpd/trusted_proxies.hpp"
 
+#include "common/text.hpp"
+
 #include <boost/asio/ip/address_v6.hpp>
 
 #include <algorithm>
@@ -7,16 +9,6 @@
 
 namespace pusher::httpd {
 namespace {
-std::string_view trim(std::string_view s) {
-    while (!s.empty() && (s.front() == ' ' || s.front() == '\t')) {
-        s.remove_prefix(1);
-    }
-    while (!s.empty() && (s.back() == ' ' || s.back() == '\t')) {
-        s.remove_suffix(1);
-    }
-    return s;
-}
-
 std::array<std::uint8_t, 16> bytes_of(boost::asio::ip::address const& a) {
     if (a.is_v4()) {
         return boost::asio::ip::make_address_v6(boost::asio::ip::v4_mapped, a.to_v4()).to_bytes();
@@ -36,24 +28,11 @@ std::optional<boost::asio::ip::address> make(std::string_view text) {
     return a;
 }
 
-// The entries of a comma-separated header value, right to left.
-std::vector<std::string_view> entries_right_to_left(std::string_view value) {
-    std::vector<std::string_view> out;
-    while (true) {
-        auto const comma = value.rfind(',');
-        out.push_back(trim(comma == std::string_view::npos ? value : value.substr(comma + 1)));
-        if (comma == std::string_view::npos) {
-            return out;
-        }
-        value = value.substr(0, comma);
-    }
-}
-
 // The `for=` parameter of one Forwarded element (`for=192.0.2.60;proto=http;by=203.0.113.43`).
 std::string_view for_parameter(std::string_view element) {
     while (!element.empty()) {
         auto const semi = element.find(';');
-        auto const pair = trim(element.substr(0, semi));
+        auto const pair = text::trim(element.substr(0, semi));
         if (pair.size() > 4 &&
             (pair.substr(0, 4) == "for=" || pair.substr(0, 4) == "For=" || pair.substr(0, 4) == "FOR=")) {
             return pair.substr(4);
@@ -67,31 +46,31 @@ std::string_view for_parameter(std::string_view element) {
 }
 }  // namespace
 
-std::optional<boost::asio::ip::address> parse_forwarded_address(std::string_view text) {
-    text = trim(text);
-    if (text.size() >= 2 && text.front() == '"' && text.back() == '"') {
-        text = text.substr(1, text.size() - 2);
+std::optional<boost::asio::ip::address> parse_forwarded_address(std::string_view value) {
+    value = text::trim(value);
+    if (value.size() >= 2 && value.front() == '"' && value.back() == '"') {
+        value = value.substr(1, value.size() - 2);
     }
-    if (!text.empty() && text.front() == '[') {  // [v6] or [v6]:port
-        auto const close = text.find(']');
+    if (!value.empty() && value.front() == '[') {  // [v6] or [v6]:port
+        auto const close = value.find(']');
         if (close == std::string_view::npos) {
             return std::nullopt;
         }
-        return make(text.substr(1, close - 1));
+        return make(value.substr(1, close - 1));
     }
-    if (std::count(text.begin(), text.end(), ':') == 1) {  // v4:port
-        text = text.substr(0, text.find(':'));
+    if (std::count(value.begin(), value.end(), ':') == 1) {  // v4:port
+        value = value.substr(0, value.find(':'));
     }
-    return make(text);
+    return make(value);
 }
 
 std::optional<trusted_proxies> trusted_proxies::parse(std::string_view list, std::string& error) {
     trusted_proxies t;
-    list = trim(list);
+    list = text::trim(list);
     if (list.empty()) {
         return t;
     }
-    for (auto item : entries_right_to_left(list)) {
+    for (auto item : text::split_list(list)) {
         auto const slash = item.find('/');
         auto const addr = make(item.substr(0, slash));
         if (!addr) {
@@ -131,12 +110,14 @@ bool trusted_proxies::contains(boost::asio::ip::address const& a) const {
 
 std::optional<boost::asio::ip::address> trusted_proxies::client(std::string_view x_forwarded_for,
                                                                 std::string_view forwarded) const {
-    bool const xff = !trim(x_forwarded_for).empty();
-    if (!xff && trim(forwarded).empty()) {
+    bool const xff = !text::trim(x_forwarded_for).empty();
+    if (!xff && text::trim(forwarded).empty()) {
         return std::nullopt;
     }
     std::optional<boost::asio::ip::address> last;
-    for (auto entry : entries_right_to_left(xff ? x_forwarded_for : forwarded)) {
+    auto const entries = text::split_list(xff ? x_forwarded_for : forwarded);
+    for (auto it = entries.rbegin(); it != entries.rend(); ++it) {  // right to left: the nearest hop first
+        auto const entry = *it;
         auto const a = parse_forwarded_address(xff ? entry : for_parameter(entry));
         if (!a) {
             return last;  // garbage (or "unknown") at this hop: the nearest address we could read is the client

@@ -34,5 +34,5 @@ class trusted_proxies {
 };
 
 // One address of a forwarding header: `192.0.2.1`, `2001:db8::1`, `[2001:db8::1]:4711`, `192.0.2.1:80`, or quoted.
-std::optional<boost::asio::ip::address> parse_forwarded_address(std::string_view text);
+std::optional<boost::asio::ip::address> parse_forwarded_address(std::string_view value);
 }  // namespace pusher::httpd

@@ -192,6 +192,18 @@ test('the make cluster cluster: spread, publish everywhere, RabbitMQ node lost, 
         await until(s, () => s.connected, 'connect');
     }
     const byNode = (id) => clients.filter((s) => nodeOf(s) === id);
+    // Signals a pusher node and waits until every client it held has connected again (through nginx, elsewhere).
+    const signalAndAwaitReconnects = async (node, signal) => {
+        const moved = byNode(node.id);
+        assert.ok(moved.length > 0);
+        const connectsBefore = new Map(moved.map((s) => [s, s.connects.length]));
+        const at = Date.now();
+        process.kill(node.pid, signal);
+        await Promise.all(
+            moved.map((s) => until(s, () => s.connects.length > connectsBefore.get(s) && s.connected, 'a reconnect', 30000)),
+        );
+        return { moved, at };
+    };
     for (const kind of kinds) {
         assert.ok(nodesOf(clients.filter((s) => s.kind === kind.name)).size >= 2, `${kind.name} clients on one node`);
     }
@@ -231,14 +243,7 @@ test('the make cluster cluster: spread, publish everywhere, RabbitMQ node lost, 
     });
 
     await t.test('n1 killed with SIGKILL: its clients reconnect through nginx to the others and receive again', async () => {
-        const moved = byNode(n1.id);
-        assert.ok(moved.length > 0);
-        const connectsBefore = new Map(moved.map((s) => [s, s.connects.length]));
-        const killedAt = Date.now();
-        process.kill(n1.pid, 'SIGKILL');
-        await Promise.all(
-            moved.map((s) => until(s, () => s.connects.length > connectsBefore.get(s) && s.connected, 'a reconnect', 30000)),
-        );
+        const { moved, at: killedAt } = await signalAndAwaitReconnects(n1, 'SIGKILL');
         const reconnectedAt = Date.now();
         for (const s of moved) {
             assert.notEqual(nodeOf(s), n1.id);
@@ -251,14 +256,7 @@ test('the make cluster cluster: spread, publish everywhere, RabbitMQ node lost, 
     });
 
     await t.test('n2 stopped with SIGTERM: its clients move to n3 and are recovered there', async () => {
-        const moved = byNode(n2.id);
-        assert.ok(moved.length > 0);
-        const connectsBefore = new Map(moved.map((s) => [s, s.connects.length]));
-        const stoppedAt = Date.now();
-        process.kill(n2.pid, 'SIGTERM');
-        await Promise.all(
-            moved.map((s) => until(s, () => s.connects.length > connectsBefore.get(s) && s.connected, 'a reconnect', 30000)),
-        );
+        const { moved, at: stoppedAt } = await signalAndAwaitReconnects(n2, 'SIGTERM');
         t.diagnostic(`pusher node SIGTERM -> its ${moved.length} clients connected to n3: ${Date.now() - stoppedAt} ms`);
         for (const s of moved) {
             const last = s.connects.at(-1);

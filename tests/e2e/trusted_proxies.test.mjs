@@ -29,6 +29,14 @@ async function refusedPerIp(server) {
     return Number(line.split(' ')[1]);
 }
 
+// A pusher that trusts `cidr` as its proxies and allows two connections (sessions, behind a proxy) per address.
+function startLimited(cidr) {
+    return startPusher([
+        '--listen', '127.0.0.1:0', '--broker', 'memory', '--dev-auth',
+        '--trusted-proxies', cidr, '--max-connections-per-ip', '2',
+    ]);
+}
+
 after(() => {
     for (const s of opened) {
         s.close();
@@ -39,10 +47,7 @@ for (const transports of [['websocket'], ['polling']]) {
     describe(`behind a trusted proxy, over ${transports[0]}`, () => {
         let server;
         before(async () => {
-            server = await startPusher([
-                '--listen', '127.0.0.1:0', '--broker', 'memory', '--dev-auth',
-                '--trusted-proxies', '127.0.0.0/8', '--max-connections-per-ip', '2',
-            ]);
+            server = await startLimited('127.0.0.0/8');
         });
         after(() => server?.stop());
 
@@ -68,10 +73,7 @@ for (const transports of [['websocket'], ['polling']]) {
 describe('an untrusted peer', () => {
     let server;
     before(async () => {
-        server = await startPusher([
-            '--listen', '127.0.0.1:0', '--broker', 'memory', '--dev-auth',
-            '--trusted-proxies', '10.0.0.0/8', '--max-connections-per-ip', '2',
-        ]);
+        server = await startLimited('10.0.0.0/8');
     });
     after(() => server?.stop());
 
