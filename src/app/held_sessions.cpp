@@ -1,20 +1,18 @@
 #include "app/held_sessions.hpp"
 
 #include "cluster/handover_message.hpp"
-
-#include <openssl/rand.h>
+#include "common/random_bytes.hpp"
 
 #include <algorithm>
 #include <array>
+#include <cstdint>
 #include <stdexcept>
 #include <utility>
 
 namespace pusher::app {
 std::string held_sessions::make_pid(std::string_view node_id) {
-    std::array<unsigned char, 16> bytes{};
-    if (RAND_bytes(bytes.data(), static_cast<int>(bytes.size())) != 1) {
-        throw std::runtime_error("no random bytes for a recovery id");
-    }
+    std::array<std::uint8_t, 16> bytes{};
+    random_bytes(bytes.data(), bytes.size());
     static constexpr char hex[] = "0123456789abcdef";
     std::string out(node_id);
     out.reserve(node_id.size() + 1 + bytes.size() * 2);

@@ -38,6 +38,7 @@ struct amqp_broker::parts {
     static amqp_link::settings link(options const& o, std::string const& role) {
         amqp_link::settings s;
         s.who = "amqp " + role;
+        s.thread_name = "amqp-" + role;
         s.options = o;
         s.connection_name = o.connection_name.empty() ? role : o.connection_name + " " + role;
         // The consumer reads deliveries in batches under load (amqp_link::settings::coalesce); the publisher's

@@ -3,6 +3,7 @@
 #include "broker/amqp_message.hpp"
 #include "broker/error.hpp"
 #include "common/log.hpp"
+#include "common/wake_batch.hpp"
 
 #include <amqp_framing.h>
 #include <fmt/format.h>
@@ -37,7 +38,7 @@ amqp_link::~amqp_link() {
 
 void amqp_link::start(role& r) {
     role_ = &r;  // before the thread starts: happens-before every handler
-    loop_.start([this] { connect(); });
+    loop_.start([this] { connect(); }, settings_.thread_name.c_str());
 }
 
 void amqp_link::stop() {
@@ -221,6 +222,7 @@ void amqp_link::arm_heartbeat() {
 // timeout), and only then waits for readability again: Asio's epoll registration is edge-triggered, so waiting with
 // bytes left in the library's buffer could sleep forever. A budget keeps one busy connection from starving timers.
 void amqp_link::drain(std::uint64_t gen) {
+    wake_batch const batch;  // the workers this batch's deliveries reach are woken once each, at its end
     bool delivered = false;
     for (std::size_t i = 0; i < settings_.drain_budget; ++i) {
         if (gen != generation_ || !conn_) {

@@ -25,7 +25,8 @@ namespace pusher::broker {
 class amqp_link {
   public:
     struct settings {
-        std::string who;                 // "amqp consumer": the start of its log lines
+        std::string who;                   // "amqp consumer": the start of its log lines
+        std::string thread_name = "amqp";  // "amqp-consumer": its thread's name (at most 15 bytes)
         amqp_options options;            // where and how to connect (url, TLS, timeouts, heartbeat, reconnect backoff)
         std::string connection_name;     // shown by rabbitmqctl
         bool consume = false;            // read deliveries (amqp_consume_message) rather than bare frames

@@ -1,5 +1,6 @@
 #include "broker/loop_thread.hpp"
 
+#include "common/io_pool.hpp"
 #include "common/log.hpp"
 
 #include <exception>
@@ -11,7 +12,7 @@ loop_thread::~loop_thread() {
     }
 }
 
-void loop_thread::start(std::function<void()> first) {
+void loop_thread::start(std::function<void()> first, char const* name) {
     std::lock_guard lock(lifecycle_);
     if (started_ || stopped_) {
         return;
@@ -20,7 +21,10 @@ void loop_thread::start(std::function<void()> first) {
     if (first) {
         boost::asio::post(ioc_, std::move(first));
     }
-    thread_ = std::thread([this] { ioc_.run(); });
+    thread_ = std::thread([this, name = std::string(name)] {
+        name_this_thread(name.c_str());
+        ioc_.run();
+    });
     started_ = true;
 }
 

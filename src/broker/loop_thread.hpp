@@ -27,8 +27,9 @@ class loop_thread {
 
     boost::asio::io_context& context() { return ioc_; }
 
-    // Starts the thread; `first` is its first handler. At most once, and never after stop().
-    void start(std::function<void()> first);
+    // Starts the thread, named `name` (at most 15 bytes: "amqp-consumer"); `first` is its first handler. At most
+    // once, and never after stop().
+    void start(std::function<void()> first, char const* name);
     // Runs `last` on the thread (it cancels whatever keeps the loop busy: timers, socket waits), lets the handlers
     // already queued run, and joins. Idempotent; before start() it only marks the loop stopped.
     void stop(std::function<void()> last);

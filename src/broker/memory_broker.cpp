@@ -115,7 +115,7 @@ void memory_broker::start(sink& s) {
         return;
     }
     state_->out = &s;  // before the thread starts: happens-before every handler
-    state_->loop.start({});
+    state_->loop.start({}, "broker-memory");
 }
 
 void memory_broker::stop() {

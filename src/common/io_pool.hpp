@@ -18,7 +18,8 @@ class io_pool {
     io_pool(io_pool const&) = delete;
     io_pool& operator=(io_pool const&) = delete;
 
-    // Starts the threads (idempotent). Contexts keep running until stop(), even with no work (a work guard each).
+    // Starts the threads (idempotent), named `io-0`, `io-1`... (what `top -H` and profilers show). Contexts keep
+    // running until stop(), even with no work (a work guard each).
     void start();
     // Stops every context and joins the threads (idempotent). Pending handlers are dropped.
     void stop();
@@ -35,4 +36,7 @@ class io_pool {
     std::vector<std::thread> threads_;
     std::atomic<std::size_t> next_{0};
 };
+
+// Names the calling thread (at most 15 bytes are kept: the kernel's limit); nothing happens where that fails.
+void name_this_thread(char const* name);
 }  // namespace pusher

@@ -1,5 +1,6 @@
 #include "engineio/session_mailbox.hpp"
 
+#include "common/wake_batch.hpp"
 #include "engineio/server_session.hpp"
 
 #include <boost/asio/post.hpp>
@@ -15,9 +16,14 @@ void session_mailbox::notify(std::shared_ptr<server_session> s) {
         post = !posted_;
         posted_ = true;
     }
-    if (post) {
-        boost::asio::post(static_cast<boost::asio::io_context&>(context()), [this] { drain(); });
+    if (post && !wake_batch::defer(&session_mailbox::post_drain, this)) {
+        post_drain(this);
     }
+}
+
+void session_mailbox::post_drain(void* self) {
+    auto* m = static_cast<session_mailbox*>(self);
+    boost::asio::post(static_cast<boost::asio::io_context&>(m->context()), [m] { m->drain(); });
 }
 
 void session_mailbox::drain() {
