@@ -43,7 +43,7 @@ struct amqp_broker::parts {
         s.connection_name = o.connection_name.empty() ? role : o.connection_name + " " + role;
         // The consumer reads deliveries in batches under load (amqp_link::settings::coalesce); the publisher's
         // confirms are read as they come (a publish waits for them).
-        s.coalesce = role == "consumer" ? std::chrono::microseconds(500) : std::chrono::microseconds::zero();
+        s.coalesce = role == "consumer" ? o.read_pause : std::chrono::microseconds::zero();
         return s;
     }
     static amqp_consumer::settings consumer_settings(options const& o, parts& self) {

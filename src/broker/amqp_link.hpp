@@ -32,9 +32,10 @@ class amqp_link {
         bool consume = false;            // read deliveries (amqp_consume_message) rather than bare frames
         std::size_t drain_budget = 256;  // frames per turn before yielding to timers and posted work
         // While deliveries flow, read again after this pause instead of waking on every readable byte (0 = never
-        // pause). Each wake of this thread and of the workers it posts to costs a few microseconds; at 10,000
-        // messages/s a pause of 500 us turns ~1 wake per message into ~1 per 5, for at most 500 us of added
-        // latency, and only under load: the first message after a quiet spell is read at once.
+        // pause; the consumer's is amqp_options::read_pause, `--amqp-read-pause-us`). Each wake of this thread and
+        // of the workers it posts to costs more than the message itself; at 10,000 messages/s a pause of 500 us
+        // turns ~1 wake per message into ~1 per 5, for at most 500 us of added latency, and only under load: the
+        // first message after a quiet spell is read at once.
         std::chrono::microseconds coalesce{0};
     };
 

@@ -409,6 +409,10 @@ std::vector<option> build_table() {
                      [](config& c, std::string_view s) { return set_uint(s, 0, hour_ms, c.broker.unbind_grace); }));
     t.push_back(make("Broker", "--amqp-heartbeat-s", "N", vt::integer, "30", "AMQP heartbeat interval (0 = off)",
                      [](config& c, std::string_view s) { return set_uint(s, 0, 65535, c.broker.heartbeat); }));
+    t.push_back(make("Broker", "--amqp-read-pause-us", "N", vt::integer, "500",
+                     "while deliveries flow, read them this often rather than on each arrival: fewer wake-ups (CPU) "
+                     "for at most this much latency (0 = on each arrival)",
+                     [](config& c, std::string_view s) { return set_uint(s, 0, 100'000, c.broker.read_pause); }));
     t.push_back(make("Broker", "--amqp-reconnect-max-ms", "N", vt::integer, "30000",
                      "longest wait between reconnect attempts (the back-off doubles up to this)",
                      [](config& c, std::string_view s) { return set_uint(s, 100, hour_ms, c.broker.reconnect_max); }));
