@@ -254,6 +254,19 @@ const target = (n, what, measured, baseline, r, met, note = "") => targets.push(
       yes(p5r.rss - n5.rss <= 1024),
     );
   }
+  // Channel fan-out (s9) against a broadcast to the same connections, same run.
+  const ch = group("s9-channel", "pusher-channel");
+  const bc = group("s9-channel", "pusher-broadcast");
+  if (ch && bc) {
+    target(
+      "C",
+      `channel fan-out: one channel with ${ch.connections} members, 100 B, 10 in flight: ≥ a broadcast to them`,
+      `${fmt(ch.m.rate) || "–"} frames/s (runs: ${ch.m.rate_range || "–"}), ${fmt(ch.m.cpu) || "–"} µs CPU/frame`,
+      `broadcast ${fmt(bc.m.rate) || "–"} frames/s (runs: ${bc.m.rate_range || "–"}), ${fmt(bc.m.cpu) || "–"} µs CPU/frame`,
+      x(ratio(ch.m.rate, bc.m.rate)),
+      yes(ch.m.rate >= bc.m.rate),
+    );
+  }
   const dirty = runs.filter((r) => !r.ok);
   const lost = sum(runs.map((r) => r.delivery?.lost ?? 0));
   const misrouted = sum(runs.map((r) => r.delivery?.misrouted ?? 0));

@@ -186,7 +186,8 @@ run_load() {
     tail -1 "$out/pusher-load.log" >&2 || true
 }
 
-# on TARGET SCENARIO BROKER [server flags] -- [pusher-load args]: starts TARGET, runs the load, stops it.
+# on TARGET SCENARIO BROKER [server flags] -- [pusher-load args]: starts TARGET, runs the load, stops it. The results
+# carry the label TARGET, or $label when set (`label=pusher-broadcast on pusher ...`).
 on() {
     local target=$1 scenario=$2 broker=$3
     shift 3
@@ -212,7 +213,7 @@ on() {
         failures=$((failures + 1))
         return 0
     fi
-    run_load "$scenario" "$target" --url "$srv_url" --amqp-url "${amqp_url:-amqp://guest:guest@127.0.0.1:5672/}" \
+    run_load "$scenario" "${label:-$target}" --url "$srv_url" --amqp-url "${amqp_url:-amqp://guest:guest@127.0.0.1:5672/}" \
         --server-pid "$srv_pid" "${lflags[@]}"
     stop_server
 }
@@ -223,10 +224,11 @@ want_target() { [ -z "${BENCH_TARGETS:-}" ] || [[ " $BENCH_TARGETS " == *" $1 "*
 # ---------------------------------------------------------------- scenarios (full size, smoke size)
 if [ $smoke = 1 ]; then
     fan_points=("20 20"); fan_baseline_point=20; burst_point="20 40"; rate_users=50; rate_rate=500; rate_msgs=500; flat_users=10; flat_msgs=2000
-    conn_users=50; idle_conns=50; idle_s=1; max_s=60
+    conn_users=50; idle_conns=50; idle_s=1; max_s=60; chan_users=20; chan_msgs=20
 else
     fan_points=("100 5000" "1000 500" "5000 100"); fan_baseline_point=1000; burst_point="1000 1000"; rate_users=10000; rate_rate=10000; rate_msgs=100000
-    flat_users=1000; flat_msgs=200000; conn_users=9000; idle_conns=19500; idle_s=20; max_s=300
+    flat_users=1000; flat_msgs=200000; conn_users=9000; idle_conns=19500; idle_s=20; max_s=300; chan_users=5000
+    chan_msgs=100
 fi
 common=(--max-seconds "$max_s" --drain-timeout 15)
 run=1
@@ -293,6 +295,17 @@ if want s5; then
         for t in pusher pusher-norecovery peer; do
             on "$t" s5-idle memory --dev-auth -- --users "$idle_conns" --messages 0 --idle-seconds "$idle_s" \
                 --threads 2 "${common[@]}"
+        done
+    done
+fi
+# (9) channel fan-out: C websockets that all subscribed to one channel (dev mode allows every channel), events published
+# to it, against a broadcast to the same C connections (s1's path) on the same kind of server in the same run.
+if want s9; then
+    for run in $(seq 1 "$repeat"); do
+        for mode in broadcast channel; do
+            if [ $mode = broadcast ]; then how=(--broadcast); else how=(--channel bench:room); fi
+            label=pusher-$mode on pusher s9-channel memory --dev-auth -- --users "$chan_users" --publish http \
+                "${how[@]}" --messages "$chan_msgs" --size 100 --publishers 4 --window 10 --threads 2 "${common[@]}"
         done
     done
 fi

@@ -41,7 +41,9 @@ thread_outcome publish_thread(publisher_config const& cfg, std::size_t index, st
         stop_all = true;
         return out;
     }
-    std::string const& exchange = cfg.broadcast ? cfg.broadcast_exchange : cfg.exchange;
+    bool const channel = !cfg.channel.empty();
+    std::string const& exchange =
+        cfg.broadcast ? cfg.broadcast_exchange : (channel ? cfg.channel_exchange : cfg.exchange);
     if (out.error = s.declare_exchange(exchange, cfg.broadcast ? "fanout" : "direct"); !out.error.empty()) {
         stop_all = true;
         return out;
@@ -88,10 +90,11 @@ thread_outcome publish_thread(publisher_config const& cfg, std::size_t index, st
         if (stop_all.load(std::memory_order_relaxed)) {
             break;
         }
-        key = cfg.broadcast ? std::string() : cfg.user_prefix + std::to_string(seq % cfg.users);
+        key =
+            cfg.broadcast ? std::string() : (channel ? cfg.channel : cfg.user_prefix + std::to_string(seq % cfg.users));
         body.clear();
         auto const t = realtime_ns();
-        append_payload(body, t, cfg.broadcast ? "*" : key, seq, cfg.size);
+        append_payload(body, t, cfg.broadcast || channel ? "*" : key, seq, cfg.size);
         header.value.value.i64 = static_cast<std::int64_t>(t / 1'000'000);
         int const rc =
             amqp_basic_publish(conn, 1, amqp_cstring_bytes(exchange.c_str()), amqp_bytes_t{key.size(), key.data()}, 0,

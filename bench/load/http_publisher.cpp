@@ -91,6 +91,9 @@ class http_conn {
         if (cfg.broadcast) {
             body = R"({"broadcast":true,"event":")" + cfg.event + R"(","data":)";
             append_payload(body, realtime_ns(), "*", seq_, cfg.size);
+        } else if (!cfg.channel.empty()) {
+            body = R"({"channel":")" + cfg.channel + R"(","event":")" + cfg.event + R"(","data":)";
+            append_payload(body, realtime_ns(), "*", seq_, cfg.size);
         } else {
             std::string const user = cfg.user_prefix + std::to_string(seq_ % cfg.users);
             body = R"({"user":")" + user + R"(","event":")" + cfg.event + R"(","data":)";

@@ -51,6 +51,8 @@ struct options {
     std::string publish_url;
     std::string api_key;
     bool broadcast = false;
+    std::string channel;
+    std::string channel_exchange = "pusher.channels";
     std::uint64_t messages = 0;
     double rate = 0;
     std::size_t size = 100;
@@ -261,10 +263,16 @@ int run(options const& o) {
         note("--publish-url must be http://<loopback host>:PORT");
         return 2;
     }
-    if (drain && (o.per_user != 1 || (publishing && o.publish != "amqp") || o.broadcast)) {
-        note("--receiver amqp-drain needs --per-user 1, --publish amqp, no --broadcast");
+    if (drain && (o.per_user != 1 || (publishing && o.publish != "amqp") || o.broadcast || !o.channel.empty())) {
+        note("--receiver amqp-drain needs --per-user 1, --publish amqp, no --broadcast or --channel");
         return 2;
     }
+    if (!o.channel.empty() && o.broadcast) {
+        note("--channel and --broadcast: one or the other");
+        return 2;
+    }
+    // A channel reaches every connection, as a broadcast does: the same expectations and payload ("u" is "*").
+    bool const everyone = o.broadcast || !o.channel.empty();
     raise_nofile();
     signal(SIGPIPE, SIG_IGN);
 
@@ -289,7 +297,8 @@ int run(options const& o) {
     rc.bind_window = o.bind_window;
     rc.user_prefix = o.user_prefix;
     rc.event = o.event;
-    rc.broadcast = o.broadcast;
+    rc.broadcast = everyone;
+    rc.channel = o.channel;
     std::size_t const waves = o.per_user > 1 ? 2 : 1;
 
     std::vector<child_state> children(procs);
@@ -354,6 +363,7 @@ int run(options const& o) {
                                  {"rate", o.rate},
                                  {"size", o.size},
                                  {"broadcast", o.broadcast},
+                                 {"channel", o.channel},
                                  {"publishers", o.publishers != 0 ? o.publishers : (o.publish == "http" ? 4 : 1)},
                                  {"window", o.window},
                                  {"jwt", !o.jwt_secret.empty()}};
@@ -490,6 +500,8 @@ int run(options const& o) {
         pc.user_prefix = o.user_prefix;
         pc.event = o.event;
         pc.broadcast = o.broadcast;
+        pc.channel = o.channel;
+        pc.channel_exchange = o.channel_exchange;
         pc.publishers = o.publishers != 0 ? o.publishers : (o.publish == "http" ? 4 : 1);
         pc.deadline_ns = hard_deadline;
         pc.amqp_url = o.amqp_url;
@@ -502,7 +514,7 @@ int run(options const& o) {
         pc.api_key = o.api_key;
         // Frames one message turns into, to convert the children's delivered frames into delivered messages.
         std::uint64_t const frames_per_message =
-            std::max<std::uint64_t>(1, o.broadcast ? total_ready : (total_ready + o.users - 1) / o.users);
+            std::max<std::uint64_t>(1, everyone ? total_ready : (total_ready + o.users - 1) / o.users);
         std::atomic<std::uint64_t> delivered_messages{0};
         pc.window = total_ready > 0 ? o.window : 0;  // nobody to wait for: open loop
         pc.delivered = &delivered_messages;
@@ -743,6 +755,10 @@ int main(int argc, char** argv) {
     app.add_option("--publish-url", o.publish_url, "server for POST /api/publish (default: --url)");
     app.add_option("--api-key", o.api_key, "Bearer key for /api/publish");
     app.add_flag("--broadcast", o.broadcast, "every message to every connection");
+    app.add_option("--channel", o.channel,
+                   "every connection subscribes to this channel (needs a server that allows it, e.g. --dev-auth); "
+                   "every message goes to it");
+    app.add_option("--channel-exchange", o.channel_exchange, "direct exchange for --channel over AMQP");
     app.add_option("--messages", o.messages, "messages M to publish (0 = connect only)");
     app.add_option("--rate", o.rate, "messages/s (0 = as fast as possible)");
     app.add_option("--size", o.size, "payload bytes");

@@ -97,6 +97,8 @@ packet_kind classify(std::string_view p) {
                     return packet_kind::sio_disconnect;
                 case '2':
                     return packet_kind::sio_event;
+                case '3':
+                    return packet_kind::sio_ack;
                 case '4':
                     return packet_kind::sio_error;
                 default:

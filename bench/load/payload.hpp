@@ -34,6 +34,7 @@ enum class packet_kind {
     sio_error,       // 44{"message":...}: CONNECT_ERROR
     sio_disconnect,  // 41
     sio_event,       // 42["event",...]
+    sio_ack,         // 43<id>[...]: an acknowledgement (of the subscribe)
     other,
 };
 packet_kind classify(std::string_view packet);

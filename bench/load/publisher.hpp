@@ -16,6 +16,7 @@ struct publisher_config {
     std::string user_prefix = "u";
     std::string event = "bench";
     bool broadcast = false;
+    std::string channel;            // non-empty: every message to this channel (payload "u" is "*", as for a broadcast)
     std::size_t publishers = 1;     // AMQP threads or HTTP connections
     std::uint64_t deadline_ns = 0;  // CLOCK_MONOTONIC; stop publishing then
     // Closed loop: message n waits until n < delivered + window, where `delivered` counts messages that arrived
@@ -26,6 +27,7 @@ struct publisher_config {
     std::string amqp_url = "amqp://guest:guest@127.0.0.1:5672/";
     std::string exchange = "pusher";
     std::string broadcast_exchange = "pusher.broadcast";
+    std::string channel_exchange = "pusher.channels";
     // HTTP
     std::string host = "127.0.0.1";
     std::uint16_t port = 8080;

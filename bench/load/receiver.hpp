@@ -30,6 +30,9 @@ struct receiver_config {
     std::string user_prefix = "u";
     std::string event = "bench";
     bool broadcast = false;  // payload "u" is "*" and every connection gets every message
+    // Non-empty: each connection subscribes to this channel after CONNECT (ready once the ack says ok), and every
+    // connection gets every message (`broadcast` is set too).
+    std::string channel;
 };
 
 struct wave_result {

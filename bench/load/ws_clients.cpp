@@ -59,9 +59,10 @@ class ws_connection {
     void fail(std::string const& why);
 
   private:
-    enum class state { idle, connecting, handshaking, opening, authenticating, ready, failed, closed };
+    enum class state { idle, connecting, handshaking, opening, authenticating, subscribing, ready, failed, closed };
 
     void on_connect(error_code ec);
+    void became_ready();  // CONNECT accepted (and, with a channel, the subscribe acknowledged)
     void read();
     void on_read(error_code ec, std::size_t n);
     bool on_upgrade_response();
@@ -357,9 +358,22 @@ void ws_connection::handle(std::string_view packet) {
             return;
         case packet_kind::sio_connect:
             if (st_ == state::authenticating) {
-                st_ = state::ready;
-                was_ready_ = true;
-                t_.settled(true, user_index_, monotonic_ns() - started_ns_);
+                if (!t_.cfg.channel.empty()) {
+                    // Channel names of the benchmark need no escaping ([A-Za-z0-9:_.-]).
+                    st_ = state::subscribing;
+                    send(R"(421["subscribe",{"channel":")" + t_.cfg.channel + R"("}])");
+                    return;
+                }
+                became_ready();
+            }
+            return;
+        case packet_kind::sio_ack:
+            if (st_ == state::subscribing) {
+                if (packet.starts_with(R"(431[{"ok":true)")) {
+                    became_ready();
+                } else {
+                    fail("subscribe refused: " + std::string(packet.substr(0, 120)));
+                }
             }
             return;
         case packet_kind::sio_error:
@@ -377,6 +391,12 @@ void ws_connection::handle(std::string_view packet) {
         case packet_kind::other:
             return;
     }
+}
+
+void ws_connection::became_ready() {
+    st_ = state::ready;
+    was_ready_ = true;
+    t_.settled(true, user_index_, monotonic_ns() - started_ns_);
 }
 
 void ws_connection::on_event(std::string_view packet) {

@@ -36,6 +36,7 @@ TEST(Packets, ClassifiesEngineIoAndSocketIo) {
     EXPECT_EQ(classify(R"(40{"sid":"abc"})"), packet_kind::sio_connect);
     EXPECT_EQ(classify("41"), packet_kind::sio_disconnect);
     EXPECT_EQ(classify(R"(42["bench",{}])"), packet_kind::sio_event);
+    EXPECT_EQ(classify(R"(431[{"ok":true}])"), packet_kind::sio_ack);
     EXPECT_EQ(classify(R"(44{"message":"bad token"})"), packet_kind::sio_error);
     EXPECT_EQ(classify("4"), packet_kind::other);
     EXPECT_EQ(classify("3"), packet_kind::other);
