@@ -40,6 +40,10 @@ die() {
     exit 1
 }
 [ -x "$load" ] || die "$load is missing: build it first (make build, or cmake --build $build --target pusher-load)"
+# The plots need gnuplot: install it (and what else `make bench` installs) when it is missing, as `make bench` does.
+if [ $smoke = 0 ] && ! command -v gnuplot >/dev/null; then
+    "$top/scripts/deps.sh" bench || say "could not install gnuplot: no plots"
+fi
 
 # ---------------------------------------------------------------- what we run against
 pids=()
