@@ -108,24 +108,23 @@ start_server() {
     local kind=$1 broker=$2
     shift 2
     local log="$out/$kind-$(date +%s%N).log" flags=(--listen 127.0.0.1:0 --broker "$broker" --threads 2 "$@")
-    # The peer declares the exchange `pusher` without arguments, and RabbitMQ refuses (406) a declaration whose
-    # alternate-exchange differs from the existing exchange's: pusher runs without the undelivered exchange here (no
-    # scenario has a message for a user with no session, so nothing else changes).
-    local own=() own_text=""
-    [ "$broker" = amqp ] && flags+=(--amqp-url "$amqp_url") && own=(--undelivered-exchange '') &&
-        own_text=" --undelivered-exchange ''"
+    # The peer declares its per-user exchange without arguments, and RabbitMQ refuses (406) a declaration whose
+    # alternate-exchange differs from the existing exchange's: the peer gets an exchange of its own (`pusher.peer`,
+    # and pusher-load publishes there for it), pusher runs with its defaults.
+    [ "$broker" = amqp ] && flags+=(--amqp-url "$amqp_url")
+    [ "$broker" = amqp ] && [ "$kind" = peer ] && flags+=(--exchange "$peer_exchange")
     case $kind in
         pusher)
-            srv_cmd="pusher ${flags[*]}$own_text"
-            "$pusher" "${flags[@]}" "${own[@]}" >"$log" 2>&1 &
+            srv_cmd="pusher ${flags[*]}"
+            "$pusher" "${flags[@]}" >"$log" 2>&1 &
             ;;
         pusher-1write)
-            srv_cmd="pusher ${flags[*]}$own_text --max-frames-per-write 1"
-            "$pusher" "${flags[@]}" "${own[@]}" --max-frames-per-write 1 >"$log" 2>&1 &
+            srv_cmd="pusher ${flags[*]} --max-frames-per-write 1"
+            "$pusher" "${flags[@]}" --max-frames-per-write 1 >"$log" 2>&1 &
             ;;
         pusher-norecovery)
-            srv_cmd="pusher ${flags[*]}$own_text --recovery-ms 0"
-            "$pusher" "${flags[@]}" "${own[@]}" --recovery-ms 0 >"$log" 2>&1 &
+            srv_cmd="pusher ${flags[*]} --recovery-ms 0"
+            "$pusher" "${flags[@]}" --recovery-ms 0 >"$log" 2>&1 &
             ;;
         *)
             srv_cmd="node server.js ${flags[*]}"
@@ -202,6 +201,7 @@ on() {
     done
     [ "${1:-}" = -- ] && shift
     lflags=("$@")
+    if [ "$target" = peer ] && [ "$broker" = amqp ]; then lflags+=(--exchange "$peer_exchange"); fi
     case $target in
         pusher | pusher-1write | pusher-norecovery) [ $have_pusher = 1 ] || return 0 ;;
         peer) [ $have_peer = 1 ] || return 0 ;;
@@ -222,6 +222,7 @@ on() {
     stop_server
 }
 
+peer_exchange=pusher.peer
 want() { [ -z "${BENCH_ONLY:-}" ] || [[ " $BENCH_ONLY " == *" $1 "* ]]; }
 want_target() { [ -z "${BENCH_TARGETS:-}" ] || [[ " $BENCH_TARGETS " == *" $1 "* ]]; }
 
