@@ -1,4 +1,5 @@
-// Fuzz target: POST /api/publish parsing (api::parse_publish, api::object_members, api::authorized).
+// Fuzz target: POST /api/publish parsing (api::parse_publish, api::object_members, api::authorized): user, users,
+// channel, channels and broadcast targets.
 // Input: [settings][Authorization header]\n[body...]. settings bit 0: an API key is configured; bit 1: small limits
 // (64-byte body, 3 users); bit 2: method GET; bit 3: the server flagged the body as too large.
 // Invariants: accepted exactly when an independent reading of the body (Boost.JSON DOM, plus a count of top-level
@@ -10,7 +11,11 @@
 
 #include <boost/json/basic_parser_impl.hpp>
 
+#include <algorithm>
+#include <cctype>
 #include <set>
+#include <string>
+#include <vector>
 
 namespace api = pusher::api;
 using pusher::fuzz::cursor;
@@ -57,18 +62,21 @@ std::size_t top_level_keys(std::string_view json) {
     return p.handler().keys;
 }
 
+// White space around the credentials and the token: SP and HTAB (RFC 9110 OWS), and the other ASCII space characters
+// (CR, LF, VT, FF), which an HTTP parser never leaves in a field value but a caller of api::authorized might.
+constexpr std::string_view white = " \t\r\n\v\f";
+
 std::string_view trim(std::string_view s) {
-    auto const first = s.find_first_not_of(" \t");
+    auto const first = s.find_first_not_of(white);
     if (first == std::string_view::npos) {
         return {};
     }
-    return s.substr(first, s.find_last_not_of(" \t") - first + 1);
+    return s.substr(first, s.find_last_not_of(white) - first + 1);
 }
 
 bool bearer_ok(std::string_view authorization) {
     std::string_view const v = trim(authorization);
-    auto const space = v.find(' ');
-    if (space == std::string_view::npos || space != 6) {
+    if (v.size() < 7 || v[6] != ' ') {
         return false;
     }
     std::string scheme(v.substr(0, 6));
@@ -82,6 +90,33 @@ bool name_ok(boost::json::value const* v) {
     return v->is_string() && !v->as_string().empty() && v->as_string().size() <= api::publish_settings::max_name;
 }
 
+// A channel name: 1..200 bytes of A-Z a-z 0-9 _ - : . @ / (the contract's rule, spelled out again here).
+bool channel_ok(boost::json::value const* v) {
+    if (!v->is_string() || v->as_string().empty() || v->as_string().size() > 200) {
+        return false;
+    }
+    for (char c : v->as_string()) {
+        if (!std::isalnum(static_cast<unsigned char>(c)) &&
+            std::string_view("_-:.@/").find(c) == std::string_view::npos) {
+            return false;
+        }
+    }
+    return true;
+}
+
+// "users" / "channels": a non-empty array of at most max_users names.
+bool names_ok(boost::json::value const* v, std::size_t max, bool (*ok)(boost::json::value const*)) {
+    if (!v->is_array() || v->as_array().empty() || v->as_array().size() > max) {
+        return false;
+    }
+    for (auto const& e : v->as_array()) {
+        if (!ok(&e)) {
+            return false;
+        }
+    }
+    return true;
+}
+
 // Whether the body is a valid publish request (the rules of api/publish.hpp), from the DOM.
 bool body_ok(std::string_view body, api::publish_settings const& settings) {
     auto const v = parse_json(body);
@@ -92,7 +127,8 @@ bool body_ok(std::string_view body, api::publish_settings const& settings) {
     if (top_level_keys(body) != o.size()) {
         return false;  // a duplicate key
     }
-    static std::set<std::string_view> const known = {"user", "users", "broadcast", "event", "data", "id"};
+    static std::set<std::string_view> const known = {"user",      "users", "channel", "channels",
+                                                     "broadcast", "event", "data",    "id"};
     for (auto const& kv : o) {
         if (!known.contains(std::string_view(kv.key()))) {
             return false;
@@ -105,21 +141,15 @@ bool body_ok(std::string_view body, api::publish_settings const& settings) {
     bool const all = b != nullptr && b->as_bool();
     auto const* user = o.if_contains("user");
     auto const* users = o.if_contains("users");
-    if ((user ? 1 : 0) + (users ? 1 : 0) + (all ? 1 : 0) != 1) {
+    auto const* channel = o.if_contains("channel");
+    auto const* channels = o.if_contains("channels");
+    if ((user ? 1 : 0) + (users ? 1 : 0) + (channel ? 1 : 0) + (channels ? 1 : 0) + (all ? 1 : 0) != 1) {
         return false;
     }
-    if (user != nullptr && !name_ok(user)) {
+    if ((user != nullptr && !name_ok(user)) || (channel != nullptr && !channel_ok(channel)) ||
+        (users != nullptr && !names_ok(users, settings.max_users, name_ok)) ||
+        (channels != nullptr && !names_ok(channels, settings.max_users, channel_ok))) {
         return false;
-    }
-    if (users != nullptr) {
-        if (!users->is_array() || users->as_array().empty() || users->as_array().size() > settings.max_users) {
-            return false;
-        }
-        for (auto const& u : users->as_array()) {
-            if (!name_ok(&u)) {
-                return false;
-            }
-        }
     }
     if (auto const* e = o.if_contains("event")) {
         if (!name_ok(e) || pusher::socketio::is_reserved_event(std::string_view(e->as_string()))) {
@@ -180,22 +210,30 @@ extern "C" int LLVMFuzzerTestOneInput(std::uint8_t const* data, std::size_t size
     auto const& pub = std::get<pusher::broker::publication>(result);
     auto const dom = parse_json(body);
     auto const& o = dom->as_object();
-    if (auto const* user = o.if_contains("user")) {
-        FUZZ_CHECK(!pub.broadcast && pub.users.size() == 1 && pub.users[0] == user->as_string());
-    } else if (auto const* users = o.if_contains("users")) {
-        // Deduplicated in first-seen order.
+    // A list target is deduplicated in first-seen order.
+    auto const deduplicated = [](boost::json::value const& list) {
         std::vector<std::string> want;
-        for (auto const& u : users->as_array()) {
+        for (auto const& u : list.as_array()) {
             std::string s(u.as_string());
             if (std::find(want.begin(), want.end(), s) == want.end()) {
                 want.push_back(std::move(s));
             }
         }
-        FUZZ_CHECK(!pub.broadcast && pub.users == want);
+        return want;
+    };
+    if (auto const* user = o.if_contains("user")) {
+        FUZZ_CHECK(!pub.broadcast && pub.channels.empty() && pub.users == std::vector{std::string(user->as_string())});
+    } else if (auto const* users = o.if_contains("users")) {
+        FUZZ_CHECK(!pub.broadcast && pub.channels.empty() && pub.users == deduplicated(*users));
+    } else if (auto const* channel = o.if_contains("channel")) {
+        FUZZ_CHECK(!pub.broadcast && pub.users.empty() &&
+                   pub.channels == std::vector{std::string(channel->as_string())});
+    } else if (auto const* channels = o.if_contains("channels")) {
+        FUZZ_CHECK(!pub.broadcast && pub.users.empty() && pub.channels == deduplicated(*channels));
     } else {
-        FUZZ_CHECK(pub.broadcast && o.at("broadcast").as_bool());
+        FUZZ_CHECK(pub.broadcast && pub.users.empty() && pub.channels.empty() && o.at("broadcast").as_bool());
     }
-    FUZZ_CHECK(api::accepted_count(pub) == (pub.broadcast ? 1 : pub.users.size()));
+    FUZZ_CHECK(api::accepted_count(pub) == (pub.broadcast ? 1 : pub.users.size() + pub.channels.size()));
     auto const* event = o.if_contains("event");
     FUZZ_CHECK(pub.event == (event ? std::string_view(event->as_string()) : std::string_view("notification")));
     auto const* id = o.if_contains("id");

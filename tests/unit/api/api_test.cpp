@@ -293,6 +293,12 @@ TEST(api_publish, constant_time_equal) {
     EXPECT_TRUE(authorized("Bearer k", {"k"}));
     EXPECT_FALSE(authorized("Bearer k", {"K"}));
     EXPECT_FALSE(authorized("Bearer ", {""}));
+    // White space around the credentials and the token is the one set common/text trims (the fuzz oracle once
+    // trimmed only SP and HTAB and disagreed on "Bearer \vkey\v": fuzz/corpus/api_publish/regress-vertical-tab-*).
+    EXPECT_TRUE(authorized(" \tBearer \vk\f\r\n", {"k"}));
+    EXPECT_TRUE(authorized("bEARER   k", {"k"}));
+    EXPECT_FALSE(authorized("Bearer\tk", {"k"}));
+    EXPECT_FALSE(authorized("Bearer k x", {"k"}));
 }
 
 // ---- publish: refusals ----
