@@ -314,6 +314,20 @@ if want s9; then
         done
     done
 fi
+# (10) idle memory with TLS on the listener: RSS per idle wss:// connection against ws:// on the same binary, interleaved
+# (bench/tls_idle.mjs: socket.io-client connections, a certificate made for the run; its own summary and JSON).
+if want s10 && want_target pusher && [ $have_pusher = 1 ]; then
+    if [ ! -d "$top/tests/e2e/node_modules/socket.io-client" ] || ! command -v openssl >/dev/null; then
+        say "s10-tls-idle skipped (needs tests/e2e/node_modules, which make test installs, and the openssl CLI)"
+    else
+        if [ $smoke = 1 ]; then tls_args=(--connections 50 --rounds 1 --idle-seconds 1); else tls_args=(--connections "$idle_conns" --rounds "$repeat" --idle-seconds "$idle_s"); fi
+        say "s10-tls-idle: ${tls_args[*]}"
+        if ! PUSHER_BUILD_DIR="$build" node "$top/bench/tls_idle.mjs" "${tls_args[@]}" --out "$out/tls_idle.json" >&2; then
+            say "s10-tls-idle: not clean"
+            failures=$((failures + 1))
+        fi
+    fi
+fi
 # (7) connection state recovery of a session that missed 100 events: on the node that holds it, against handed over
 # from another node through RabbitMQ (bench/handover.mjs: two nodes, interleaved rounds; its own summary and JSON).
 if want s7 && want_target pusher; then
