@@ -320,7 +320,7 @@ if want s10 && want_target pusher && [ $have_pusher = 1 ]; then
     if [ ! -d "$top/tests/e2e/node_modules/socket.io-client" ] || ! command -v openssl >/dev/null; then
         say "s10-tls-idle skipped (needs tests/e2e/node_modules, which make test installs, and the openssl CLI)"
     else
-        if [ $smoke = 1 ]; then tls_args=(--connections 50 --rounds 1 --idle-seconds 1); else tls_args=(--connections "$idle_conns" --rounds "$repeat" --idle-seconds "$idle_s"); fi
+        if [ $smoke = 1 ]; then tls_args=(--connections 50 --rounds 1 --idle-seconds 1); else tls_args=(--connections 5000 --rounds "$repeat" --idle-seconds "$idle_s"); fi
         say "s10-tls-idle: ${tls_args[*]}"
         if ! PUSHER_BUILD_DIR="$build" node "$top/bench/tls_idle.mjs" "${tls_args[@]}" --out "$out/tls_idle.json" >&2; then
             say "s10-tls-idle: not clean"
