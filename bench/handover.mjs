@@ -9,20 +9,15 @@
 //
 //   node bench/handover.mjs [--rounds N] [--events N] [--out FILE]
 // Needs PUSHER_TEST_AMQP_URL (scripts/bench.sh and scripts/test.sh start a node) and the build in PUSHER_BUILD_DIR.
-import { createRequire } from 'node:module';
 import { writeFileSync } from 'node:fs';
 import { startBinary } from '../tests/e2e/lib/spawn.mjs';
+import { arg, e2eRequire, median } from './lib/cli.mjs';
 import { startProxy } from '../tests/e2e/lib/tcp_proxy.mjs';
 import { amqpArgs, amqpUrl, eventually, exchangeNames, metric } from '../tests/e2e/lib/pusher.mjs';
 
-const require = createRequire(new URL('../tests/e2e/package.json', import.meta.url));
-const { io } = require('socket.io-client');
-const amqplib = require('amqplib');
+const { io } = e2eRequire('socket.io-client');
+const amqplib = e2eRequire('amqplib');
 
-const arg = (name, fallback) => {
-    const i = process.argv.indexOf(name);
-    return i > 0 ? process.argv[i + 1] : fallback;
-};
 const rounds = Number(arg('--rounds', 30));
 const events = Number(arg('--events', 100));
 const outFile = arg('--out', '');
@@ -93,11 +88,6 @@ async function oneRound(k, where) {
     proxy.cut();
     return ms;
 }
-
-const median = (xs) => {
-    const v = [...xs].sort((x, y) => x - y);
-    return v.length % 2 ? v[(v.length - 1) / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
-};
 
 const times = { same: [], other: [] };
 const before = await buckets(b, 'pusher_recovery_handover_seconds');

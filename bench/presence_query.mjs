@@ -5,13 +5,10 @@
 //   node bench/presence_query.mjs [--requests N] [--out FILE]
 // Needs PUSHER_TEST_AMQP_URL (scripts/bench.sh and scripts/test.sh start a node) and the build in PUSHER_BUILD_DIR.
 import { writeFileSync } from 'node:fs';
+import { arg } from './lib/cli.mjs';
 import { startBinary } from '../tests/e2e/lib/spawn.mjs';
 import { amqpArgs, amqpUrl, eventually, exchangeNames } from '../tests/e2e/lib/pusher.mjs';
 
-const arg = (name, fallback) => {
-    const i = process.argv.indexOf(name);
-    return i > 0 ? process.argv[i + 1] : fallback;
-};
 const requests = Number(arg('--requests', 300));
 const outFile = arg('--out', '');
 

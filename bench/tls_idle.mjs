@@ -5,34 +5,23 @@
 //
 //   node bench/tls_idle.mjs [--connections N] [--rounds R] [--idle-seconds S] [--out FILE]
 // Needs the build in PUSHER_BUILD_DIR (scripts/bench.sh sets it) and tests/e2e/node_modules (make test installs them).
-import { createRequire } from 'node:module';
-import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { setTimeout as delay } from 'node:timers/promises';
 import { startBinary } from '../tests/e2e/lib/spawn.mjs';
+import { testCertificate } from '../tests/e2e/lib/tls_cert.mjs';
+import { arg, e2eRequire, median } from './lib/cli.mjs';
 
-const require = createRequire(new URL('../tests/e2e/package.json', import.meta.url));
-const { io } = require('socket.io-client');
+const { io } = e2eRequire('socket.io-client');
 
-const arg = (name, fallback) => {
-    const i = process.argv.indexOf(name);
-    return i > 0 ? process.argv[i + 1] : fallback;
-};
 const connections = Number(arg('--connections', 2000));
 const rounds = Number(arg('--rounds', 3));
 const idleSeconds = Number(arg('--idle-seconds', 5));
 const outFile = arg('--out', '');
 
 const dir = mkdtempSync(path.join(tmpdir(), 'pusher-tls-bench-'));
-const certFile = path.join(dir, 'cert.pem');
-const keyFile = path.join(dir, 'key.pem');
-// prettier-ignore
-execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '2',
-    '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1',
-    '-keyout', keyFile, '-out', certFile], { stdio: 'ignore' });
-const ca = readFileSync(certFile);
+const { certFile, keyFile, pem: ca } = testCertificate(dir);
 
 // The server's resident memory in bytes (VmRSS of /proc/PID/status).
 function rss(pid) {
@@ -83,11 +72,6 @@ async function oneRun(mode) {
         await server.stop();
     }
 }
-
-const median = (xs) => {
-    const s = [...xs].sort((a, b) => a - b);
-    return s.length % 2 ? s[(s.length - 1) / 2] : (s[s.length / 2 - 1] + s[s.length / 2]) / 2;
-};
 
 const runs = [];
 try {

@@ -314,47 +314,49 @@ if want s9; then
         done
     done
 fi
+# The Node benchmarks of bench/ (socket.io-client and amqplib from tests/e2e/node_modules, which make test installs):
+# node_bench NAME SCRIPT [args...] runs bench/SCRIPT (its own summary on stderr, its JSON where --out says) and counts
+# it as not clean when it exits non-zero.
+e2e_modules() { [ -d "$top/tests/e2e/node_modules/socket.io-client" ]; }
+node_bench() {
+    local name=$1 script=$2
+    shift 2
+    say "$name: $*"
+    if ! PUSHER_TEST_AMQP_URL="$amqp_url" PUSHER_BUILD_DIR="$build" node "$top/bench/$script" "$@" >&2; then
+        say "$name: not clean"
+        failures=$((failures + 1))
+    fi
+}
 # (10) idle memory with TLS on the listener: RSS per idle wss:// connection against ws:// on the same binary, interleaved
-# (bench/tls_idle.mjs: socket.io-client connections, a certificate made for the run; its own summary and JSON).
+# (bench/tls_idle.mjs: socket.io-client connections, a certificate made for the run).
 if want s10 && want_target pusher && [ $have_pusher = 1 ]; then
-    if [ ! -d "$top/tests/e2e/node_modules/socket.io-client" ] || ! command -v openssl >/dev/null; then
+    if ! e2e_modules || ! command -v openssl >/dev/null; then
         say "s10-tls-idle skipped (needs tests/e2e/node_modules, which make test installs, and the openssl CLI)"
+    elif [ $smoke = 1 ]; then
+        node_bench s10-tls-idle tls_idle.mjs --connections 50 --rounds 1 --idle-seconds 1 --out "$out/tls_idle.json"
     else
-        if [ $smoke = 1 ]; then tls_args=(--connections 50 --rounds 1 --idle-seconds 1); else tls_args=(--connections 5000 --rounds "$repeat" --idle-seconds "$idle_s"); fi
-        say "s10-tls-idle: ${tls_args[*]}"
-        if ! PUSHER_BUILD_DIR="$build" node "$top/bench/tls_idle.mjs" "${tls_args[@]}" --out "$out/tls_idle.json" >&2; then
-            say "s10-tls-idle: not clean"
-            failures=$((failures + 1))
-        fi
+        node_bench s10-tls-idle tls_idle.mjs --connections 5000 --rounds "$repeat" --idle-seconds "$idle_s" \
+            --out "$out/tls_idle.json"
     fi
 fi
 # (7) connection state recovery of a session that missed 100 events: on the node that holds it, against handed over
-# from another node through RabbitMQ (bench/handover.mjs: two nodes, interleaved rounds; its own summary and JSON).
+# from another node through RabbitMQ (bench/handover.mjs: two nodes, interleaved rounds).
 if want s7 && want_target pusher; then
-    if [ -z "$amqp_url" ] || [ ! -d "$top/tests/e2e/node_modules/socket.io-client" ]; then
+    if [ -z "$amqp_url" ] || ! e2e_modules; then
         say "s7-handover skipped (needs RabbitMQ and tests/e2e/node_modules: make test installs them)"
     else
         if [ $smoke = 1 ]; then rounds=2; else rounds=$((10 * repeat)); fi
-        say "s7-handover: $rounds rounds each way"
-        if ! PUSHER_TEST_AMQP_URL="$amqp_url" PUSHER_BUILD_DIR="$build" \
-            node "$top/bench/handover.mjs" --rounds "$rounds" --out "$out/handover.json" >&2; then
-            say "s7-handover: not clean"
-            failures=$((failures + 1))
-        fi
+        node_bench s7-handover handover.mjs --rounds "$rounds" --out "$out/handover.json"
     fi
 fi
 # (8) a presence query answered across two nodes through the control plane, against GET /healthz of the same node
-# (bench/presence_query.mjs: its own summary and JSON).
+# (bench/presence_query.mjs).
 if want s8 && want_target pusher; then
-    if [ -z "$amqp_url" ] || [ ! -d "$top/tests/e2e/node_modules/socket.io-client" ]; then
+    if [ -z "$amqp_url" ] || ! e2e_modules; then
         say "s8-presence skipped (needs RabbitMQ and tests/e2e/node_modules: make test installs them)"
     else
         if [ $smoke = 1 ]; then requests=20; else requests=$((100 * repeat)); fi
-        if ! PUSHER_TEST_AMQP_URL="$amqp_url" PUSHER_BUILD_DIR="$build" \
-            node "$top/bench/presence_query.mjs" --requests "$requests" --out "$out/presence.json" >&2; then
-            say "s8-presence: not clean"
-            failures=$((failures + 1))
-        fi
+        node_bench s8-presence presence_query.mjs --requests "$requests" --out "$out/presence.json"
     fi
 fi
 

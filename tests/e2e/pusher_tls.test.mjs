@@ -11,20 +11,15 @@ import { mkdtempSync, readFileSync, writeFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { startBinary } from './lib/spawn.mjs';
+import { testCertificate } from './lib/tls_cert.mjs';
 import { connect, waitForEvents } from './lib/client.mjs';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'pusher-tls-e2e-'));
-const certFile = path.join(dir, 'cert.pem');
-const keyFile = path.join(dir, 'key.pem');
+const { certFile, keyFile, pem: ca } = testCertificate(dir);
 const otherKeyFile = path.join(dir, 'other-key.pem');
-// prettier-ignore
-execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '2',
-    '-subj', '/CN=localhost', '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1',
-    '-keyout', keyFile, '-out', certFile], { stdio: 'ignore' });
 execFileSync('openssl', ['genpkey', '-algorithm', 'EC', '-pkeyopt', 'ec_paramgen_curve:P-256', '-out', otherKeyFile], {
     stdio: 'ignore',
 });
-const ca = readFileSync(certFile);
 after(() => rmSync(dir, { recursive: true, force: true }));
 
 // One HTTPS request trusting the test certificate; resolves { status, headers, body }.

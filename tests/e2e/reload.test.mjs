@@ -11,11 +11,11 @@ import assert from 'node:assert/strict';
 import tls from 'node:tls';
 import https from 'node:https';
 import { createSign, generateKeyPairSync, X509Certificate } from 'node:crypto';
-import { execFileSync } from 'node:child_process';
 import { mkdirSync, mkdtempSync, readFileSync, rmSync, unlinkSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import path from 'node:path';
 import { startBinary } from './lib/spawn.mjs';
+import { testCertificate } from './lib/tls_cert.mjs';
 import { connect, jwt, nowS, refusal, waitForEvents } from './lib/client.mjs';
 
 const dir = mkdtempSync(path.join(tmpdir(), 'pusher-reload-e2e-'));
@@ -34,15 +34,7 @@ function token(key, sub, kid) {
     return jwt(header, { sub, exp: nowS() + 600 }, (input) => createSign('RSA-SHA256').update(input).sign(key.privateKey));
 }
 
-function certificate(name) {
-    const certFile = path.join(dir, `${name}.cert.pem`);
-    const keyFile = path.join(dir, `${name}.key.pem`);
-    // prettier-ignore
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes',
-        '-days', '2', '-subj', `/CN=localhost/O=${name}`, '-addext', 'subjectAltName=DNS:localhost,IP:127.0.0.1',
-        '-keyout', keyFile, '-out', certFile], { stdio: 'ignore' });
-    return { certFile, keyFile, pem: readFileSync(certFile, 'utf8') };
-}
+const certificate = (name) => testCertificate(dir, name);
 
 // The fingerprint of the certificate a new TLS connection is served.
 function servedFingerprint(port, ca) {
