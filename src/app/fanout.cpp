@@ -135,6 +135,13 @@ std::optional<std::size_t> fanout::hand_to_hub(broker::message const& m, frame c
     return d.sessions;
 }
 
+std::string fanout::channel_meta(std::string_view channel) {
+    std::string meta = "{\"channel\":";
+    json_text::append_string(meta, channel);
+    meta.push_back('}');
+    return meta;
+}
+
 void fanout::on_message(broker::message const& m) {
     (m.broadcast ? received_broadcast_ : !m.channel.empty() ? received_channel_ : received_user_).inc();
 
@@ -150,12 +157,7 @@ void fanout::on_message(broker::message const& m) {
     bool as_string = false;
     bool const recorded = hub_.recovery_enabled();
     std::uint64_t const seq = recorded ? hub_.next_seq() : 0;
-    std::string meta;
-    if (!m.channel.empty()) {
-        meta = "{\"channel\":";
-        json_text::append_string(meta, m.channel);
-        meta.push_back('}');
-    }
+    std::string const meta = m.channel.empty() ? std::string() : channel_meta(m.channel);
     frame const f =
         encode(m.event, m.payload, m.content_is_json, &as_string, recorded ? hub::offset_text(seq).view() : "", meta);
     if (as_string) {

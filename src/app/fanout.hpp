@@ -77,6 +77,8 @@ class fanout final : public broker::sink {
     // With `meta_json` (a channel event: `{"channel":"..."}`), the frame carries it as a second argument.
     static frame encode(std::string_view event, std::string_view payload, bool content_is_json, bool* as_string,
                         std::string_view offset = {}, std::string_view meta_json = {});
+    // A channel event's meta argument: `{"channel":"<channel>"}`.
+    static std::string channel_meta(std::string_view channel);
 
     fanout_stats stats() const;
 

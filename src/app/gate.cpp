@@ -58,6 +58,9 @@ struct membership {
     hub::seq_t start = 0;  // it has had everything recorded after this offset
     // A hand-over from another node is pending: the hub records for this socket from this offset (hub::reserve).
     std::optional<hub::seq_t> reserved;
+    // ... and, in its second round, for the session's channels (hub::reserve_channel; each also has an entry in
+    // `channels`, not joined, which holds its subscription).
+    std::vector<hub::channel_point> reserved_channels;
 };
 
 membership* membership_of(socketio::socket& s) {
@@ -79,14 +82,38 @@ std::string_view string_member(boost::json::object const& o, std::string_view ke
     auto const* v = o.if_contains(key);
     return v != nullptr && v->is_string() ? std::string_view(v->get_string()) : std::string_view();
 }
+
+// The channel a channel event's meta argument (`{"channel":"..."}`, app/fanout) names.
+std::string channel_of_meta(std::string_view meta_json) {
+    boost::system::error_code ec;
+    auto const v = boost::json::parse(meta_json, ec);
+    return !ec && v.is_object() ? std::string(string_member(v.get_object(), "channel")) : std::string();
+}
+
+// The channel names of a session's memberships, sorted (the two nodes of a hand-over compare them).
+std::vector<std::string> channel_names(std::vector<hub::channel_point> const& points) {
+    std::vector<std::string> names;
+    names.reserve(points.size());
+    for (auto const& c : points) {
+        names.push_back(c.channel);
+    }
+    std::ranges::sort(names);
+    return names;
+}
+
+bool same_channels(std::vector<hub::channel_point> const& held, std::vector<std::string> asked) {
+    std::ranges::sort(asked);
+    return channel_names(held) == asked;
+}
 }  // namespace
 
 // A CONNECT that asks for its state back: auth `pid` and, once it has read an event, `offset`.
 struct gate::recovery_request {
     std::string pid;
     std::optional<hub::seq_t> offset;
-    bool waited = false;  // a take-over already happened for it
-    std::string holder;   // the node to ask for it (empty: this one)
+    bool waited = false;        // a take-over already happened for it
+    std::string holder;         // the node to ask for it (empty: this one)
+    bool second_round = false;  // the session's channels are bound here: the holder is asked again
 };
 
 gate::gate(hub::hub& h, broker::broker& b, auth::verifier const* v, bool dev_auth, clock_fn now, gate_recovery recovery)
@@ -205,6 +232,7 @@ void gate::ask_holder(socketio::socket_ptr const& s, socketio::admission const& 
     req.user = m->user;
     req.pid = rr->pid;
     req.offset = rr->offset;
+    req.channels = channel_names(m->reserved_channels);
     recovery_.cluster->ask(rr->holder, std::move(req), [this, s, a, rr](std::optional<cluster::handover_reply> r) {
         auto reply = std::make_shared<std::optional<cluster::handover_reply> const>(std::move(r));
         s->session()->dispatch([this, s, a, rr, reply] { finish_handover(s, a, rr, reply); });
@@ -220,10 +248,20 @@ void gate::finish_handover(socketio::socket_ptr const& s, socketio::admission co
     if (m == nullptr || m->gone || m->admitted || !m->reserved) {
         return;  // left meanwhile (on_disconnect gave the reservation up)
     }
+    auto const& r = *reply;
+    if (r && !r->ok && r->error == cluster::handover_bind_channels_first && !rr->second_round) {
+        bind_handover_channels(s, a, rr, r->channels);  // the first of two rounds
+        return;
+    }
+    bool const handed = r && r->ok;
+    if (!handed) {
+        drop_handover_channels(*s);
+    }
     hub::seq_t const start = *m->reserved;
-    auto here = hub_.recover(m->user, s->session(), std::nullopt, start);
+    auto here = hub_.recover(m->user, s->session(), std::nullopt, start, m->reserved_channels);
     if (!here) {
         // What waited here was pushed out by a cap: a plain connection from now on.
+        drop_handover_channels(*s);
         release_reservation(m->user, m->reserved);
         hub_.attach(m->user, s->session(), &m->start);
         admit_fresh(s, a, {});
@@ -231,8 +269,16 @@ void gate::finish_handover(socketio::socket_ptr const& s, socketio::admission co
     }
     m->reserved.reset();
     m->start = start;
-    auto const& r = *reply;
-    bool const handed = r && r->ok;
+    // Members of the session's channels again (the hub joined them back); their subscriptions are this socket's.
+    std::unordered_set<std::string_view> mine;
+    for (auto const& c : m->reserved_channels) {
+        auto& sub = m->channels[c.channel];
+        sub.joined = true;
+        sub.joined_at = c.joined;
+        roster_.joined(c.channel, m->user);
+        mine.insert(m->channels.find(c.channel)->first);
+    }
+    m->reserved_channels.clear();
     std::vector<frame> frames;
     frames.reserve((handed ? r->events.size() : 0) + here->size());
     if (handed) {
@@ -242,9 +288,11 @@ void gate::finish_handover(socketio::socket_ptr const& s, socketio::admission co
         }
         hub::offset_text const offset(start);  // the old node's offsets mean nothing here: "everything up to start"
         for (auto const& e : r->events) {
-            if (!seen.contains(e.key)) {
-                frames.push_back(fanout::encode(e.event, e.payload, true, nullptr, offset.view()));
+            if (seen.contains(e.key) || (!e.channel.empty() && !mine.contains(e.channel))) {
+                continue;  // reached this node too; or (never from a well-behaved node) a channel not the session's
             }
+            frames.push_back(fanout::encode(e.event, e.payload, true, nullptr, offset.view(),
+                                            e.channel.empty() ? std::string() : fanout::channel_meta(e.channel)));
         }
     }
     for (auto const& h : *here) {
@@ -269,6 +317,57 @@ void gate::finish_handover(socketio::socket_ptr const& s, socketio::admission co
     stats_.admitted.fetch_add(1, std::memory_order_relaxed);
 }
 
+// The holder says the session has channels: bind them here (each with a place in the hub first, as for the user),
+// then ask again. Session thread.
+void gate::bind_handover_channels(socketio::socket_ptr const& s, socketio::admission const& a,
+                                  std::shared_ptr<recovery_request const> const& rr, std::vector<std::string> names) {
+    auto* m = membership_of(*s);
+    std::ranges::sort(names);
+    names.erase(std::unique(names.begin(), names.end()), names.end());
+    auto const again =
+        std::make_shared<recovery_request const>(recovery_request{rr->pid, rr->offset, rr->waited, rr->holder, true});
+    if (names.empty() || names.size() > channels_per_session_ ||
+        !std::ranges::all_of(names, [](std::string const& n) { return channels::valid_name(n); })) {
+        // Not a session this node could hold (never from a well-behaved node): connects anew.
+        log::warn("recovery: user {}: node {} named channels this node does not take: connects anew", m->user,
+                  rr->holder);
+        finish_handover(s, a, again, std::make_shared<std::optional<cluster::handover_reply> const>());
+        return;
+    }
+    auto const pending = std::make_shared<std::size_t>(names.size());
+    auto const failed = std::make_shared<bool>(false);
+    for (auto const& name : names) {
+        m->reserved_channels.push_back({name, hub_.reserve_channel(name)});
+        m->channels[name];  // not joined: it holds the subscription below until the hand-over ends
+        broker_.subscribe_channel(name, [this, s, a, again, pending, failed](boost::system::error_code ec) {
+            s->session()->dispatch([this, s, a, again, pending, failed, ec] {
+                auto* m = membership_of(*s);
+                *failed = *failed || static_cast<bool>(ec);
+                if (--*pending > 0 || m == nullptr || m->gone) {
+                    return;  // more to come; or on_disconnect gave everything back
+                }
+                if (*failed) {
+                    log::warn("recovery: user {}: a channel's binding was not confirmed: connects anew", m->user);
+                    finish_handover(s, a, again, std::make_shared<std::optional<cluster::handover_reply> const>());
+                    return;
+                }
+                ask_holder(s, a, again);
+            });
+        });
+    }
+}
+
+// A pending hand-over's channels are not needed any more: their places in the hub and their subscriptions go.
+void gate::drop_handover_channels(socketio::socket& s) {
+    auto* m = membership_of(s);
+    hub_.release_held_channels(m->reserved_channels);
+    for (auto const& c : m->reserved_channels) {
+        m->channels.erase(c.channel);
+        broker_.unsubscribe_channel(c.channel);
+    }
+    m->reserved_channels.clear();
+}
+
 void gate::serve_handover(cluster::handover_request r, handover::answer_fn answer, bool waited) {
     auto const refuse = [&answer](std::string why) {
         cluster::handover_reply no;
@@ -286,6 +385,15 @@ void gate::serve_handover(cluster::handover_request r, handover::answer_fn answe
         } else {
             refuse("unknown");
         }
+        return;
+    }
+    if (auto chans = recovery_.held->channels_of(r.pid, r.user); chans && !same_channels(*chans, r.channels)) {
+        // A session with channels moves in two rounds (cluster/handover_message.hpp): the asking node binds them
+        // first, so that every channel event after the snapshot below reaches it too. Nothing is given up yet.
+        cluster::handover_reply bind;
+        bind.error = cluster::handover_bind_channels_first;
+        bind.channels = channel_names(*chans);
+        answer(std::move(bind));
         return;
     }
     held_sessions::held h;
@@ -310,15 +418,15 @@ void gate::serve_handover(cluster::handover_request r, handover::answer_fn answe
         case held_sessions::claim_result::claimed:
             break;
     }
-    if (!h.channels.empty()) {
-        // Channel memberships do not move between nodes (yet): the client connects anew there (recovered false,
-        // so it subscribes again), and what was kept here for it goes to the undelivered exchange.
+    if (!same_channels(h.channels, r.channels)) {
+        // Its channels changed between the two rounds (it was recovered here and held again meanwhile): the client
+        // connects anew there, and what was kept here for it goes to the undelivered exchange.
         stats_.recovery_expired.fetch_add(1, std::memory_order_relaxed);
         give_up(h, broker::undelivered_reason::recovery_expired);
-        refuse("channels");
+        refuse("channels changed");
         return;
     }
-    auto frames = hub_.hand_over(h.user, r.offset, h.start);
+    auto frames = hub_.hand_over(h.user, r.offset, h.start, h.channels);
     if (!frames) {
         stats_.recovery_overflow.fetch_add(1, std::memory_order_relaxed);
         give_up(h, broker::undelivered_reason::recovery_overflow);
@@ -331,10 +439,15 @@ void gate::serve_handover(cluster::handover_request r, handover::answer_fn answe
     reply.events.reserve(frames->size());
     for (auto const& f : *frames) {
         if (auto parts = socketio::decode_event_frame(*f.f)) {
-            reply.events.push_back({f.key, std::move(parts->event), std::string(parts->payload_json)});
+            reply.events.push_back({f.key, std::move(parts->event), std::string(parts->payload_json),
+                                    parts->meta_json.empty() ? std::string() : channel_of_meta(parts->meta_json)});
         }
     }
-    broker_.unsubscribe(h.user);  // the held socket's subscription: the binding goes after the grace
+    broker_.unsubscribe(h.user);  // the held socket's subscriptions: the bindings go after the grace
+    for (auto const& c : h.channels) {
+        roster_.left(c.channel, h.user);
+        broker_.unsubscribe_channel(c.channel);
+    }
     recovery_.held->moved(r.pid, h.user, r.from);
     recovery_.held->handed_over(h.user, std::chrono::steady_clock::now() + recovery_.handed_over_quiet);
     recovery_.timers->call_after(recovery_.window, [this, pid = r.pid] { recovery_.held->forget_moved(pid); });
@@ -601,6 +714,7 @@ void gate::on_disconnect(socketio::socket_ptr const& s, socketio::disconnect_rea
     roster_.remove(m->user, s.get());
     log::debug("gate: user {} left ({})", m->user, socketio::to_string(why));
     release_reservation(m->user, m->reserved);
+    drop_handover_channels(*s);
     auto joined = joined_channels(*s);
     // Channels still being subscribed to give their subscription back now; joined ones are held or left below.
     for (auto it = m->channels.begin(); it != m->channels.end();) {

@@ -15,7 +15,9 @@
 // reserves a place in the hub for the user first (what arrives for the user here from then on waits for the socket),
 // subscribes (so both nodes are bound), then asks that node (app/handover.hpp). The holder gives its held session up
 // (`serve_handover`: a take-over first if it still thinks it open) and replies with what the session missed; the gate
-// sends that, minus what also reached this node (by dedup key), then what waited here, then live frames.
+// sends that, minus what also reached this node (by dedup key), then what waited here, then live frames. A session
+// with channels takes two rounds: the holder names its channels first, this node reserves and binds them, and asks
+// again; the second answer carries the channels' events too, and the socket is a member of them again here.
 #include "app/handover.hpp"
 #include "app/held_sessions.hpp"
 #include "app/roster.hpp"
@@ -138,6 +140,9 @@ class gate final : public socketio::namespace_handler {
     void finish_handover(socketio::socket_ptr const& s, socketio::admission const& a,
                          std::shared_ptr<recovery_request const> const& rr,
                          std::shared_ptr<std::optional<cluster::handover_reply> const> const& reply);
+    void bind_handover_channels(socketio::socket_ptr const& s, socketio::admission const& a,
+                                std::shared_ptr<recovery_request const> const& rr, std::vector<std::string> names);
+    void drop_handover_channels(socketio::socket& s);
     // A plain admission with a fresh pid (recovery on); `replay` goes out right after the CONNECT reply.
     void admit_fresh(socketio::socket_ptr const& s, socketio::admission const& a, std::vector<frame> const& replay);
     // A pending hand-over's place in the hub is not needed any more: what waited in it goes to the undelivered

@@ -32,6 +32,9 @@ struct handover::state : std::enable_shared_from_this<state> {
                                  "Hand-over requests this node answered, by outcome.", {{"outcome", "handed_over"}})),
           refused(reg.add_counter("pusher_recovery_handovers_served_total",
                                   "Hand-over requests this node answered, by outcome.", {{"outcome", "refused"}})),
+          channels_first(reg.add_counter("pusher_recovery_handovers_served_total",
+                                         "Hand-over requests this node answered, by outcome.",
+                                         {{"outcome", "channels_first"}})),
           forwarded(reg.add_counter("pusher_recovery_handovers_served_total",
                                     "Hand-over requests this node answered, by outcome.", {{"outcome", "forwarded"}})),
           malformed(reg.add_counter("pusher_recovery_handover_malformed_total",
@@ -100,7 +103,10 @@ struct handover::state : std::enable_shared_from_this<state> {
         auto answer = [self = shared_from_this(), to, id](cluster::handover_reply reply) {
             reply.id = id;
             reply.from = self->node_id;
-            (reply.ok ? self->served : self->refused).inc();
+            (reply.ok                                               ? self->served
+             : reply.error == cluster::handover_bind_channels_first ? self->channels_first
+                                                                    : self->refused)
+                .inc();
             self->send(to, cluster::handover_reply_type, cluster::encode(reply), [to](bool ok) {
                 if (!ok) {
                     log::warn("handover: the reply to node {} could not be sent", to);
@@ -137,6 +143,7 @@ struct handover::state : std::enable_shared_from_this<state> {
     metrics::counter& no_reply;
     metrics::counter& served;
     metrics::counter& refused;
+    metrics::counter& channels_first;  // the first round of a session with channels (bind them, ask again)
     metrics::counter& forwarded;
     metrics::counter& malformed;
     metrics::histogram& latency;

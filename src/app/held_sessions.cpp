@@ -43,6 +43,16 @@ bool held_sessions::known(std::string const& pid) {
     return live_.contains(pid) || held_.contains(pid);
 }
 
+std::optional<std::vector<hub::channel_point>> held_sessions::channels_of(std::string const& pid,
+                                                                          std::string_view user) {
+    std::lock_guard lock(mutex_);
+    auto it = held_.find(pid);
+    if (it == held_.end() || it->second.user != user) {
+        return std::nullopt;
+    }
+    return it->second.channels;
+}
+
 void held_sessions::moved(std::string const& pid, std::string const& user, std::string node) {
     std::lock_guard lock(mutex_);
     moved_[pid] = moved_entry{user, std::move(node)};

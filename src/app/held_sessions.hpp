@@ -52,6 +52,8 @@ class held_sessions {
 
     // The pid is live or held here.
     bool known(std::string const& pid);
+    // The channels of the user's held session `pid` (nullopt when it is not held here, or not the user's).
+    std::optional<std::vector<hub::channel_point>> channels_of(std::string const& pid, std::string_view user);
     // The pid (the user's) was handed over to `node`: later claims elsewhere are sent there, until forget_moved.
     void moved(std::string const& pid, std::string const& user, std::string node);
     // Where the user's pid went, if it was handed over from here.

@@ -34,6 +34,19 @@ void close_object(std::string& out) {
     out.push_back('}');
 }
 
+void texts_member(std::string& out, std::string_view name, std::vector<std::string> const& items) {
+    json_text::append_string(out, name);
+    out += ":[";
+    for (auto const& t : items) {
+        json_text::append_string(out, t);
+        out.push_back(',');
+    }
+    if (out.back() == ',') {
+        out.pop_back();
+    }
+    out += "],";
+}
+
 // A reader of one decoded object that remembers the first problem.
 class reader {
   public:
@@ -99,6 +112,28 @@ class reader {
 
     boost::json::value const* get(std::string_view name) const { return o_.if_contains(name); }
 
+    // An optional array member of strings of 1..`max_bytes` bytes of valid UTF-8, at most `max_items` of them.
+    std::vector<std::string> texts(std::string_view name, std::size_t max_items, std::size_t max_bytes) {
+        std::vector<std::string> out;
+        auto const* v = o_.if_contains(name);
+        if (v == nullptr) {
+            return out;
+        }
+        if (!v->is_array() || v->get_array().size() > max_items) {
+            fail(std::string(name) + ": not an array, or too many");
+            return out;
+        }
+        for (auto const& item : v->get_array()) {
+            if (!item.is_string() || item.get_string().empty() || item.get_string().size() > max_bytes ||
+                !utf8::is_valid(item.get_string())) {
+                fail(std::string(name) + ": an item is not a string of the right length");
+                return {};
+            }
+            out.emplace_back(item.get_string());
+        }
+        return out;
+    }
+
   private:
     boost::json::object const& o_;
     std::string& why_;
@@ -138,6 +173,7 @@ constexpr std::size_t max_id = 64;
 constexpr std::size_t max_user = 255;  // an AMQP routing key
 constexpr std::size_t max_pid = 128;
 constexpr std::size_t max_event = 65'535;
+constexpr std::size_t max_channel = 255;  // an AMQP routing key
 }  // namespace
 
 bool valid_node_id(std::string_view id) {
@@ -156,6 +192,9 @@ std::string encode(handover_request const& r) {
         member(out, "offset", *r.offset);
     }
     member(out, "hops", r.hops);
+    if (!r.channels.empty()) {
+        texts_member(out, "channels", r.channels);
+    }
     close_object(out);
     return out;
 }
@@ -163,7 +202,7 @@ std::string encode(handover_request const& r) {
 std::string encode(handover_reply const& r) {
     std::size_t bytes = 128;
     for (auto const& e : r.events) {
-        bytes += e.event.size() + e.payload.size() + 64;
+        bytes += e.event.size() + e.payload.size() + e.channel.size() + 64;
     }
     std::string out;
     out.reserve(bytes);
@@ -173,6 +212,9 @@ std::string encode(handover_reply const& r) {
     out += r.ok ? "\"ok\":true," : "\"ok\":false,";
     if (!r.ok) {
         member(out, "error", r.error);
+        if (!r.channels.empty()) {
+            texts_member(out, "channels", r.channels);
+        }
     } else {
         member(out, "sid", r.sid);
         out += "\"events\":[";
@@ -181,6 +223,9 @@ std::string encode(handover_reply const& r) {
             member(out, "k", e.key);
             member(out, "e", e.event);
             member(out, "d", e.payload);  // the JSON text as a string: its bytes arrive exactly as they were
+            if (!e.channel.empty()) {
+                member(out, "c", e.channel);
+            }
             close_object(out);
             out.push_back(',');
         }
@@ -206,6 +251,7 @@ std::optional<handover_request> decode_request(std::string_view body, std::strin
     r.pid = in.text("pid", 1, max_pid);
     r.offset = in.number("offset", false);
     auto const hops = in.number("hops", true);
+    r.channels = in.texts("channels", lim.max_channels, max_channel);
     if (!in.failed() && (!hops || *hops > max_handover_hops)) {
         in.fail("hops: too many");
     }
@@ -231,6 +277,7 @@ std::optional<handover_reply> decode_reply(std::string_view body, std::string& w
     }
     if (!r.ok) {
         r.error = in.text("error", 0, 256);
+        r.channels = in.texts("channels", lim.max_channels, max_channel);
         return in.failed() ? std::nullopt : std::optional<handover_reply>(std::move(r));
     }
     r.sid = in.text("sid", 1, max_id);
@@ -250,6 +297,9 @@ std::optional<handover_reply> decode_reply(std::string_view body, std::string& w
         auto const key = e.number("k", true);
         h.event = e.text("e", 1, max_event);
         h.payload = e.text("d", 1, lim.max_bytes);
+        if (e.get("c") != nullptr) {
+            h.channel = e.text("c", 1, max_channel);
+        }
         if (!e.failed() && !json_text::is_valid(h.payload)) {
             e.fail("events: a payload is not JSON");
         }

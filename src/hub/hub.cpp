@@ -196,12 +196,17 @@ void hub::release_held(std::string_view user, lost_messages& lost, std::span<cha
         held_.fetch_sub(1, std::memory_order_relaxed);
         end_held(sh, kind::user, it, lost);
     }
+    release_held_channels(channels);
+}
+
+void hub::release_held_channels(std::span<channel_point const> channels) {
+    lost_messages none;  // channel events are never undelivered: nothing is lost
     for (auto const& c : channels) {
         auto& sh = shard_for(c.channel);
         std::lock_guard lock(sh.mutex);
         auto it = sh.channels.find(c.channel);
         if (it != sh.channels.end() && it->second.held > 0) {
-            end_held(sh, kind::channel, it, lost);  // channel events are never undelivered: nothing lost
+            end_held(sh, kind::channel, it, none);
         }
     }
 }
@@ -214,6 +219,13 @@ seq_t hub::reserve(std::string_view user) {
     return sh.through;
 }
 
+seq_t hub::reserve_channel(std::string_view channel) {
+    auto& sh = shard_for(channel);
+    std::lock_guard lock(sh.mutex);
+    ++record_for(sh, kind::channel, channel).held;
+    return sh.through;
+}
+
 std::optional<std::vector<replayed>> hub::recover(std::string_view user, session_ptr s, std::optional<seq_t> offset,
                                                   seq_t start, std::span<channel_point const> channels) {
     if (!s) {
@@ -222,8 +234,9 @@ std::optional<std::vector<replayed>> hub::recover(std::string_view user, session
     return take_held(user, std::move(s), offset, start, channels);
 }
 
-std::optional<std::vector<replayed>> hub::hand_over(std::string_view user, std::optional<seq_t> offset, seq_t start) {
-    return take_held(user, nullptr, offset, start, {});
+std::optional<std::vector<replayed>> hub::hand_over(std::string_view user, std::optional<seq_t> offset, seq_t start,
+                                                    std::span<channel_point const> channels) {
+    return take_held(user, nullptr, offset, start, channels);
 }
 
 std::optional<std::vector<replayed>> hub::take_held(std::string_view user, session_ptr s, std::optional<seq_t> offset,
@@ -293,6 +306,8 @@ std::optional<std::vector<replayed>> hub::take_held(std::string_view user, sessi
         --crec.held;
         if (attach) {
             add_session(crec, kind::channel, s);
+        } else {
+            erase_if_unused(shard_for(channels[i].channel), kind::channel, joined[i]);
         }
     }
     --rec.held;

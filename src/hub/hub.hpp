@@ -122,9 +122,15 @@ class hub {
     // returns on, as for a held session. For a session about to be handed over from another node: what arrives here
     // meanwhile waits for it. Ends like any held session: recover() or release_held().
     seq_t reserve(std::string_view user);
+    // The same for a channel the session about to be handed over is a member of (after reserve(user)): what arrives
+    // for the channel here from the returned offset on waits for it. Ends with recover() or release_held(), passing
+    // {channel, that offset} among their channels.
+    seq_t reserve_channel(std::string_view channel);
     // One held session of the user will not come back. When it was the last one, the messages recorded for nobody
     // are appended to `lost`; when the user has no live session either, the record goes.
     void release_held(std::string_view user, lost_messages& lost, std::span<channel_point const> channels = {});
+    // The channels' part of that alone: one held (or reserved) member of each will not come back.
+    void release_held_channels(std::span<channel_point const> channels);
     // A held session comes back as `s`: it has read everything up to `offset` (when the client said) and started
     // after `start`. On success `s` is attached (the held count drops by one) and the result holds, oldest first,
     // every frame recorded for it after that point; nullopt (nothing changed) when that cannot be had exactly: no
@@ -132,9 +138,10 @@ class hub {
     // was a member of when held), the same for each channel: `s` joins them again, and their frames are merged in.
     std::optional<std::vector<replayed>> recover(std::string_view user, session_ptr s, std::optional<seq_t> offset,
                                                  seq_t start, std::span<channel_point const> channels = {});
-    // The same for a held session that went to another node: nothing is attached, the held count drops by one (the
-    // record goes when nothing else uses it), and the frames are for the other node to send.
-    std::optional<std::vector<replayed>> hand_over(std::string_view user, std::optional<seq_t> offset, seq_t start);
+    // The same for a held session that went to another node: nothing is attached, the held counts drop by one (the
+    // records go when nothing else uses them), and the frames are for the other node to send.
+    std::optional<std::vector<replayed>> hand_over(std::string_view user, std::optional<seq_t> offset, seq_t start,
+                                                   std::span<channel_point const> channels = {});
     // Bytes held in histories (gauge).
     std::size_t history_bytes() const { return history_bytes_.load(std::memory_order_relaxed); }
     std::size_t held_sessions() const { return held_.load(std::memory_order_relaxed); }

@@ -42,11 +42,13 @@ inline frame encode_event_frame(std::string_view event, std::string_view payload
     return make_frame(std::move(out));
 }
 
-// The inverse, for a frame encode_event_frame made for the main namespace with an offset: the event name (unescaped)
-// and the payload's bytes (a view into `frame`). nullopt for any other shape.
+// The inverse, for a frame encode_event_frame made for the main namespace with an offset: the event name (unescaped),
+// the payload's bytes and the meta's (views into `frame`; the meta is empty when the frame has none). nullopt for any
+// other shape.
 struct event_frame_parts {
     std::string event;
     std::string_view payload_json;
+    std::string_view meta_json;
 };
 std::optional<event_frame_parts> decode_event_frame(std::string_view frame);
 }  // namespace pusher::socketio

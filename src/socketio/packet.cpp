@@ -6,6 +6,7 @@
 
 #include <boost/json/basic_parser_impl.hpp>
 #include <boost/json/parse.hpp>
+#include <boost/json/stream_parser.hpp>
 
 #include <algorithm>
 #include <array>
@@ -532,6 +533,16 @@ frame encode_ack(std::string_view nsp, std::uint64_t id, arguments const& args) 
     out.push_back(']');
     return make_frame(std::move(out));
 }
+namespace {
+// The length of the one JSON value at the start of `text` (anything may follow it); 0 when there is none.
+std::size_t json_value_length(std::string_view text) {
+    boost::json::stream_parser p;
+    boost::system::error_code ec;
+    std::size_t const n = p.write_some(text.data(), text.size(), ec);
+    return ec || !p.done() ? 0 : n;
+}
+}  // namespace
+
 std::optional<event_frame_parts> decode_event_frame(std::string_view f) {
     if (!f.starts_with("42[\"") || !f.ends_with("\"]")) {
         return std::nullopt;
@@ -548,11 +559,26 @@ std::optional<event_frame_parts> decode_event_frame(std::string_view f) {
     if (ec || !name.is_string()) {
         return std::nullopt;
     }
-    std::string_view rest = f.substr(i + 2);
-    auto const last = rest.rfind(",\"");  // the offset, the last argument: digits, no escapes
-    if (last == std::string_view::npos || last == 0) {
+    std::string_view rest = f.substr(i + 2, f.size() - i - 3);  // the arguments after the name, without the `]`
+    std::size_t const payload = json_value_length(rest);
+    if (payload == 0) {
         return std::nullopt;
     }
-    return event_frame_parts{std::string(name.get_string()), rest.substr(0, last)};
+    event_frame_parts parts{std::string(name.get_string()), rest.substr(0, payload), {}};
+    rest.remove_prefix(payload);
+    if (rest.starts_with(",{")) {  // a channel event's meta
+        std::size_t const meta = json_value_length(rest.substr(1));
+        if (meta == 0) {
+            return std::nullopt;
+        }
+        parts.meta_json = rest.substr(1, meta);
+        rest.remove_prefix(1 + meta);
+    }
+    // The offset, the last argument: `,"<digits>"`.
+    if (rest.size() < 4 || !rest.starts_with(",\"") ||
+        !std::all_of(rest.begin() + 2, rest.end() - 1, [](char c) { return c >= '0' && c <= '9'; })) {
+        return std::nullopt;
+    }
+    return parts;
 }
 }  // namespace pusher::socketio

@@ -5,7 +5,7 @@
 // taken over at once; the window passes; `io client disconnect` is not recovered; forged, foreign and malformed
 // pids and offsets are normal connections that never see another user's events. Channel events are recovered too
 // (missed ones once, in order with the user's own, still a member afterwards, nothing from before the subscribe),
-// except across nodes: a session with channels reconnecting to another node is connected anew there.
+// also across nodes: a session with channels reconnecting to another node is handed over with them.
 import { describe, test, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { io } from 'socket.io-client';
@@ -497,8 +497,8 @@ describe('connection state recovery through RabbitMQ', { skip: amqpMissing }, ()
 });
 
 // Two nodes on one RabbitMQ: a client whose reconnection lands on the other node (the proxy switched to it) gets its
-// state from the node that held it (a hand-over through the control exchange), exactly once and in order; unless it
-// had channels (memberships do not move between nodes): then it is connected anew and subscribes again.
+// state from the node that held it (a hand-over through the control exchange), exactly once and in order; with its
+// channels, which the new node binds before the old one lets them go.
 describe('connection state recovery across two nodes (RabbitMQ)', { skip: amqpMissing }, () => {
     const names = exchangeNames('handover');
     const control = `${names.exchange}.control`;
@@ -584,7 +584,7 @@ describe('connection state recovery across two nodes (RabbitMQ)', { skip: amqpMi
     }
 
     for (const transports of [['polling'], ['websocket']]) {
-        test(`a client in a channel, cut from node A, reconnects to node B anew (memberships do not move) and subscribes again; the channel's other members miss nothing (${transports})`, async () => {
+        test(`a client in a channel, cut from node A, reconnects to node B and gets what it missed, channel events included, once, in order, and stays a member; and back to A (${transports})`, async () => {
             const [a, b] = [nodes['node-a'], nodes['node-b']];
             const user = `moving-chan-${transports}`;
             const channel = `room:moving-${transports}`;
@@ -598,15 +598,16 @@ describe('connection state recovery across two nodes (RabbitMQ)', { skip: amqpMi
             const s = recorder(proxy.url, { user }, transports);
             await until(s, (x) => x.connects.length === 1, 'the first connect (node A)');
             assert.match(s._pid, /^node-a\.[0-9a-f]{32}$/);
+            const pid = s._pid;
             await subscribe(s, channel);
             await pub.send(channel, 'c', { i: 1 });
             await send(user, 2, 2);
             await until(s, has('n2'), 'c1, n2');
-            const expired = await metric(a, 'pusher_recoveries_total{outcome="expired"}');
+            const before = { other: await metric(b, 'pusher_recoveries_total{outcome="other_node"}'),
+                handed: await metric(a, 'pusher_recoveries_total{outcome="handed_over"}') };
             proxy.down();
             await until(s, (x) => x.lastDisconnect !== undefined, 'the disconnect');
-            // Held before the missed events are published, also over polling (A notices the cut at its ping
-            // timeout): so that A keeps them as undelivered.
+            // Held before the missed events are published, also over polling (A notices the cut at its ping timeout).
             await eventually(async () => (await metric(a, 'pusher_recovery_sessions_held')) >= 1, { what: 'held on A' });
             await pub.send(channel, 'c', { i: 3 });
             await send(user, 4, 5);
@@ -617,30 +618,41 @@ describe('connection state recovery across two nodes (RabbitMQ)', { skip: amqpMi
             proxy.target = portOf(b);
             proxy.up();
             await until(s, (x) => x.connects.length === 2, 'the reconnect (node B)');
-            assert.equal(s.connects[1].recovered, false, 'a session with channels is not handed over: connected anew');
-            assert.notEqual(s.connects[1].id, s.connects[0].id);
-            assert.match(s._pid, /^node-b\.[0-9a-f]{32}$/);
-            // What A kept for it: its per-user events (channel events are never undelivered).
-            const mine = () => lost.got.filter((g) => g.routingKey === user || g.routingKey === channel);
-            await eventually(() => mine().length >= 2, { what: 'n4, n5 on the undelivered exchange', timeout: 10000 });
-            assert.equal(await metric(a, 'pusher_recoveries_total{outcome="expired"}'), expired + 1);
-            // Not a member on B until it subscribes again; then B's channel events reach it.
+            assert.deepEqual(s.connects[1], { id: s.connects[0].id, recovered: true }, 'handed over, channels and all');
+            assert.equal(await metric(b, 'pusher_recoveries_total{outcome="other_node"}'), before.other + 1);
+            assert.equal(await metric(a, 'pusher_recoveries_total{outcome="handed_over"}'), before.handed + 1);
+            // A member on B without subscribing again, and on its own subscription there: B's other member leaves.
+            live[1].close();
             await pub.send(channel, 'c', { i: 7 });
             await send(user, 8, 8);
-            await until(s, has('n8'), 'n8');
-            await subscribe(s, channel);
+            await until(s, has('n8'), 'c7, n8 on node B');
+            assert.deepEqual(stream(s, channel), ['c1', 'n2', 'c3', 'n4', 'n5', 'c6', 'c7', 'n8']);
+            // A gave the session's channel subscription up: once its own live member leaves, A is bound to no channel.
+            await until(live[0], has('c7'), 'A\'s live member gets c7');
+            live[0].close();
+            await eventually(async () => (await metric(a, 'pusher_channel_bindings')) === 0, { what: 'no channel bound on A' });
+            // Cut again, back to node A: A asks B (where the pid went), binds the channel, and gets it all back.
+            proxy.down();
+            await until(s, (x) => x.disconnects === 2, 'the second disconnect');
+            await eventually(async () => (await metric(b, 'pusher_recovery_sessions_held')) >= 1, { what: 'held on B' });
             await pub.send(channel, 'c', { i: 9 });
             await send(user, 10, 10);
-            await until(s, has('n10'), 'c9, n10');
-            assert.deepEqual(stream(s, channel), ['c1', 'n2', 'n8', 'c9', 'n10']);
-            for (const m of live) {
-                await until(m, has('c9'), 'the live members get c7, c9');
-                assert.deepEqual(stream(m, channel), ['c1', 'c3', 'c6', 'c7', 'c9'], 'each channel event once, in order');
-            }
-            assert.deepEqual(mine().map((g) => [g.routingKey, g.type, g.reason, JSON.parse(g.body).i]),
-                [[user, 'n', 'recovery_expired', 4], [user, 'n', 'recovery_expired', 5]]);
+            proxy.target = portOf(a);
+            proxy.up();
+            await until(s, (x) => x.connects.length === 3, 'the reconnect (node A again)');
+            assert.equal(s.connects[2].recovered, true);
+            await pub.send(channel, 'c', { i: 11 });
+            await until(s, has('c11'), 'c9, n10, c11 on node A');
+            assert.deepEqual(stream(s, channel), ['c1', 'n2', 'c3', 'n4', 'n5', 'c6', 'c7', 'n8', 'c9', 'n10', 'c11']);
+            assert.equal(s._pid, pid, 'the same pid throughout');
+            assert.deepEqual(lost.got.filter((g) => g.routingKey === user || g.routingKey === channel), [], 'nothing undelivered');
+            // Still an ordinary member: unsubscribe stops the channel's events, the user's own go on.
+            assert.deepEqual(await s.timeout(5000).emitWithAck('unsubscribe', { channel }), { ok: true });
+            await pub.send(channel, 'c', { i: 12 });
+            await send(user, 13, 13);
+            await until(s, has('n13'), 'n13');
+            assert.deepEqual(stream(s, channel).slice(-2), ['c11', 'n13']);
             s.close();
-            live.forEach((m) => m.close());
         });
     }
 

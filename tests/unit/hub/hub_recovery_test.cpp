@@ -358,5 +358,50 @@ TEST(hub_channels, a_channel_that_capped_out_what_a_held_member_missed_is_not_re
     EXPECT_EQ(to_channel(h, "chat:1").held, 0u) << "the channel's record is gone";
     EXPECT_EQ(h.history_bytes(), 0u);
 }
+
+TEST(hub_channels, a_handed_over_session_takes_its_channels_frames_and_frees_their_records) {
+    hub h(4, on());
+    auto s1 = std::make_shared<fake_session>("s1");
+    seq_t start = 0;
+    h.attach("alice", s1, &start);
+    seq_t joined = 0;
+    h.join("chat:1", s1, &joined);
+    std::vector<channel_point> const points{{"chat:1", joined}};
+    ASSERT_TRUE(h.hold("alice", *s1, points));
+    to_channel(h, "chat:1");  // 1000
+    deliver(h, "alice");      // 1001
+    auto const out = h.hand_over("alice", std::nullopt, start, points);
+    ASSERT_TRUE(out);
+    EXPECT_EQ(seqs(*out), (std::vector<seq_t>{1000, 1001}));
+    EXPECT_EQ(h.held_sessions(), 0u);
+    EXPECT_EQ(to_channel(h, "chat:1").held, 0u) << "the channel's record went with the held member";
+    EXPECT_EQ(h.history_bytes(), 0u);
+}
+
+TEST(hub_channels, a_channel_reservation_records_for_a_member_that_is_not_here_yet) {
+    hub h(4, on());
+    seq_t const start = h.reserve("alice");
+    to_channel(h, "chat:1");  // 1000: before the channel's reservation, not for it
+    seq_t const joined = h.reserve_channel("chat:1");
+    EXPECT_EQ(to_channel(h, "chat:1").held, 1u);  // 1001: kept for it
+    deliver(h, "alice");                          // 1002
+    std::vector<channel_point> const points{{"chat:1", joined}};
+    auto s1 = std::make_shared<fake_session>("s1");
+    auto const replay = h.recover("alice", s1, std::nullopt, start, points);
+    ASSERT_TRUE(replay);
+    EXPECT_EQ(seqs(*replay), (std::vector<seq_t>{1001, 1002}));
+    EXPECT_EQ(h.channel_members(), 1u) << "a member from now on";
+    to_channel(h, "chat:1");  // 1003: live
+    EXPECT_EQ(seqs(s1->frames()), (std::vector<seq_t>{1003}));
+
+    // Given up instead: the channel's record goes with the user's.
+    seq_t const bob_start = h.reserve("bob");
+    (void)bob_start;
+    std::vector<channel_point> const bobs{{"chat:2", h.reserve_channel("chat:2")}};
+    lost_messages lost;
+    h.release_held("bob", lost, bobs);
+    EXPECT_EQ(to_channel(h, "chat:2").held, 0u);
+    EXPECT_EQ(h.held_sessions(), 0u);
+}
 }  // namespace
 }  // namespace pusher::hub

@@ -290,9 +290,22 @@ TEST(EventFrame, DecodesWhatItEncodes) {
         ASSERT_TRUE(parts) << *f;
         EXPECT_EQ(parts->event, event);
         EXPECT_EQ(parts->payload_json, payload);
+        EXPECT_EQ(parts->meta_json, "");
+        // A channel event: the meta comes apart from the payload, whatever the payload's shape.
+        auto const c = encode_event_frame(event, payload, "/", "7", R"({"channel":"room:1"})");
+        auto const cparts = decode_event_frame(*c);
+        ASSERT_TRUE(cparts) << *c;
+        EXPECT_EQ(cparts->event, event);
+        EXPECT_EQ(cparts->payload_json, payload);
+        EXPECT_EQ(cparts->meta_json, R"({"channel":"room:1"})");
     }
+    auto const object_payload = decode_event_frame(R"(42["e",{"a":1},{"channel":"x"},"12"])");
+    ASSERT_TRUE(object_payload);
+    EXPECT_EQ(object_payload->payload_json, R"({"a":1})");
+    EXPECT_EQ(object_payload->meta_json, R"({"channel":"x"})");
     for (std::string_view bad : {"", "42", R"(42["e"])", R"(42["e",1])", R"(42/ns,["e",1,"5"])", R"(43["e",1,"5"])",
-                                 R"(42[1,1,"5"])", R"(42["e,1,"5"])"}) {
+                                 R"(42[1,1,"5"])", R"(42["e,1,"5"])", R"(42["e",1,""])", R"(42["e",1,"x5"])",
+                                 R"(42["e",1,2,"5"])", R"(42["e",1,{"c":"5"])", R"(42["e",{"a":1,"5"])"}) {
         EXPECT_FALSE(decode_event_frame(bad)) << bad;
     }
 }
