@@ -656,6 +656,38 @@ describe('connection state recovery across two nodes (RabbitMQ)', { skip: amqpMi
         });
     }
 
+    test('a client in a channel whose old socket node A still believes open is taken over there and handed to node B, channel and all', async () => {
+        const [a, b] = [nodes['node-a'], nodes['node-b']];
+        const user = 'vanishing-chan';
+        const channel = 'room:vanishing';
+        proxy.target = portOf(a);
+        const s = recorder(proxy.url, { user }, ['websocket'], { reconnection: false });
+        await until(s, (x) => x.connects.length === 1, 'the first connect (node A)');
+        await subscribe(s, channel);
+        await pub.send(channel, 'c', { i: 1 });
+        await send(user, 2, 2);
+        await until(s, has('n2'), 'c1, n2');
+        const before = { takeovers: await metric(a, 'pusher_recovery_takeovers_total'),
+            first: await metric(a, 'pusher_recovery_handovers_served_total{outcome="channels_first"}'),
+            handed: await metric(a, 'pusher_recovery_handovers_served_total{outcome="handed_over"}') };
+        proxy.blackhole(); // A still believes the socket open: what it writes now is never read
+        await until(s, (x) => x.lastDisconnect !== undefined, 'the disconnect');
+        await pub.send(channel, 'c', { i: 3 });
+        await send(user, 4, 4);
+        proxy.target = portOf(b);
+        s.connect(); // well before A's ping timeout (2 s): A closes the old socket for the take-over
+        await until(s, (x) => x.connects.length === 2, 'the reconnect (node B)', 3000);
+        assert.deepEqual(s.connects[1], { id: s.connects[0].id, recovered: true });
+        await pub.send(channel, 'c', { i: 5 });
+        await until(s, has('c5'), 'c3, n4, c5');
+        assert.deepEqual(stream(s, channel), ['c1', 'n2', 'c3', 'n4', 'c5']);
+        assert.equal(await metric(a, 'pusher_recovery_takeovers_total'), before.takeovers + 1);
+        assert.equal(await metric(a, 'pusher_recovery_handovers_served_total{outcome="channels_first"}'), before.first + 1);
+        assert.equal(await metric(a, 'pusher_recovery_handovers_served_total{outcome="handed_over"}'), before.handed + 1);
+        proxy.release();
+        s.close();
+    });
+
     test('a hand-over asked for another user is refused; a pid naming a node that does not exist connects anew', async () => {
         const [a, b] = [nodes['node-a'], nodes['node-b']];
         proxy.target = portOf(a);
