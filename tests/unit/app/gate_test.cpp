@@ -1,12 +1,18 @@
 // app::gate, the main namespace's door, driven directly: a Socket.IO server over in-memory Engine.IO sessions, a real
 // hub, and a broker whose subscriptions are confirmed (or failed) by the test, from another thread as the real
 // brokers do. Pins the ordering: the CONNECT reply only after the binding is confirmed; a client that leaves while
-// its bind is in flight; a bind that fails; a second connection of a user whose bind is pending.
+// its bind is in flight; a bind that fails; a second connection of a user whose bind is pending. And the two rounds
+// of a hand-over of a session with channels, on both sides (the test plays the other node).
 #include "app/gate.hpp"
 
+#include "app/handover.hpp"
+#include "app/held_sessions.hpp"
 #include "broker/broker.hpp"
 #include "broker/error.hpp"
+#include "cluster/handover_message.hpp"
 #include "hub/hub.hpp"
+#include "metrics/registry.hpp"
+#include "socketio/event_frame.hpp"
 #include "socketio/server.hpp"
 #include "unit/socketio/fakes.hpp"
 
@@ -14,6 +20,7 @@
 #include <gtest/gtest.h>
 
 #include <memory>
+#include <regex>
 #include <string>
 #include <thread>
 #include <vector>
@@ -54,6 +61,17 @@ class held_broker final : public pusher::broker::broker {
     void unsubscribe_channel(std::string_view channel) override { channel_unsubscribed.emplace_back(channel); }
     void publish(pusher::broker::publication, done_fn done) override { done({}); }
     bool ready() const override { return true; }
+    // Control messages to other nodes (the hand-over): recorded, and routed at once.
+    struct control {
+        std::string node, type, body;
+    };
+    std::vector<control> sent_control;
+    void send_control(std::string node, std::string type, std::string body, done_fn done) override {
+        sent_control.push_back({std::move(node), std::move(type), std::move(body)});
+        if (done) {
+            done({});
+        }
+    }
 
     void confirm(std::size_t i) { finish(subscribed, i, {}); }
     void fail(std::size_t i) { finish(subscribed, i, pusher::broker::error::subscribe_timeout); }
@@ -266,6 +284,222 @@ TEST_F(gate_test, a_disconnect_gives_every_channel_subscription_back_pending_or_
     s->run_pending();
     EXPECT_EQ(h.deliver_channel("b", make_frame("42[\"x\"]")), 0u);
     EXPECT_EQ(bus.channel_unsubscribed.size(), 2u);
+}
+
+// ---- the hand-over of a session with channels between nodes ----
+
+// One node with recovery on: a hub that records, held sessions, the hand-over transport over the test's broker.
+class handover_node {
+  public:
+    explicit handover_node(std::string id)
+        : h(4, recovery()),
+          transport(bus, timers, reg, id, 3000ms),
+          door(h, bus, nullptr, /*dev_auth*/ true, auth::clock::now,
+               gate_recovery{&held, &timers, 120000ms, {}, &transport, id}),
+          srv(timers, socketio::options{}) {
+        srv.add_namespace("/", door);
+    }
+    ~handover_node() {
+        for (auto& s : sessions) {
+            s->drop(engineio::disconnect_reason::server_shutdown);
+        }
+    }
+    static hub::recovery_options recovery() {
+        hub::recovery_options r;
+        r.enabled = true;
+        r.first_seq = 1000;
+        return r;
+    }
+    std::shared_ptr<fake_session> connect(std::string const& auth_json) {
+        auto s = std::make_shared<fake_session>();
+        sessions.push_back(s);
+        s->open(srv);
+        s->message("0" + auth_json);
+        return s;
+    }
+    // A channel event as the fanout records it (the frame carries its meta and offset).
+    void to_channel(std::string const& channel, int i, std::uint64_t key) {
+        auto const seq = h.next_seq();
+        std::string const payload = "{\"i\":" + std::to_string(i) + "}";
+        h.deliver_channel_recorded(
+            channel,
+            socketio::encode_event_frame("c", payload, "/", std::to_string(seq), "{\"channel\":\"" + channel + "\"}"),
+            seq, key);
+    }
+    // The last hand-over request this node sent.
+    cluster::handover_request last_request() {
+        EXPECT_FALSE(bus.sent_control.empty());
+        EXPECT_EQ(bus.sent_control.back().type, cluster::handover_request_type);
+        std::string why;
+        auto r = cluster::decode_request(bus.sent_control.back().body, why);
+        EXPECT_TRUE(r) << why;
+        return r ? *r : cluster::handover_request{};
+    }
+    void reply(cluster::handover_reply r) {
+        r.from = "node-a";
+        transport.on_control(cluster::handover_reply_type, cluster::encode(r));
+    }
+
+    manual_scheduler timers;
+    metrics::registry reg;
+    hub::hub h;
+    held_broker bus;
+    held_sessions held;
+    handover transport;
+    gate door;
+    socketio::server srv;
+    std::vector<std::shared_ptr<fake_session>> sessions;
+};
+
+std::string const moving_pid = "node-a." + std::string(32, 'a');
+
+TEST(gate_handover, the_asking_node_binds_the_sessions_channels_then_asks_again_and_the_socket_is_a_member) {
+    handover_node b("node-b");
+    auto s = b.connect(R"({"user":"alice","pid":")" + moving_pid + R"("})");
+    b.bus.confirm(0);
+    s->run_pending();
+    auto first = b.last_request();
+    EXPECT_EQ(b.bus.sent_control.back().node, "node-a");
+    EXPECT_TRUE(first.channels.empty());
+
+    cluster::handover_reply bind;
+    bind.id = first.id;
+    bind.error = cluster::handover_bind_channels_first;
+    bind.channels = {"chat:1"};
+    b.reply(bind);
+    ASSERT_EQ(b.bus.channel_subscribed.size(), 1u);
+    EXPECT_EQ(b.bus.channel_subscribed[0].user, "chat:1");
+    EXPECT_EQ(b.bus.sent_control.size(), 1u) << "no second request before the channel is bound";
+    b.to_channel("chat:1", 3, 33);  // reaches this node while it binds: kept for the socket
+
+    b.bus.confirm_channel(0);
+    s->run_pending();
+    auto second = b.last_request();
+    EXPECT_THAT(second.channels, ElementsAre("chat:1"));
+    EXPECT_THAT(s->take(), IsEmpty()) << "no CONNECT reply before the hand-over";
+
+    cluster::handover_reply ok;
+    ok.id = second.id;
+    ok.ok = true;
+    ok.sid = "old-sid-0123456789ab";  // a Socket.IO id: 20 characters
+    ok.events = {{11, "n", R"({"i":1})", ""}, {22, "c", R"({"i":2})", "chat:1"}, {33, "c", R"({"i":3})", "chat:1"}};
+    b.reply(ok);
+    auto out = s->take();
+    ASSERT_EQ(out.size(), 4u);
+    EXPECT_THAT(out[0], MatchesRegex(R"(40\{"sid":"old-sid-0123456789ab","pid":"node-a\.a{32}","missed":3\})"));
+    EXPECT_THAT(out[1], MatchesRegex(R"(42\["n",\{"i":1\},"[0-9]+"\])"));
+    EXPECT_THAT(out[2], MatchesRegex(R"(42\["c",\{"i":2\},\{"channel":"chat:1"\},"[0-9]+"\])"));
+    EXPECT_THAT(out[3], MatchesRegex(R"(42\["c",\{"i":3\},\{"channel":"chat:1"\},"1000"\])"))
+        << "the copy that reached this node, with this node's offset, once";
+    EXPECT_EQ(b.door.stats().recovered_other_node.load(), 1u);
+    EXPECT_EQ(b.h.channel_members(), 1u) << "a member of the channel here";
+    EXPECT_EQ(b.h.held_sessions(), 0u);
+
+    s->message(R"(21["unsubscribe",{"channel":"chat:1"}])");
+    EXPECT_THAT(s->take(), ElementsAre(R"(431[{"ok":true}])"));
+    EXPECT_THAT(b.bus.channel_unsubscribed, ElementsAre("chat:1")) << "its subscription is the socket's own";
+}
+
+TEST(gate_handover, a_socket_that_leaves_while_its_channels_bind_gives_them_back) {
+    handover_node b("node-b");
+    auto s = b.connect(R"({"user":"alice","pid":")" + moving_pid + R"("})");
+    b.bus.confirm(0);
+    s->run_pending();
+    cluster::handover_reply bind;
+    bind.id = b.last_request().id;
+    bind.error = cluster::handover_bind_channels_first;
+    bind.channels = {"chat:2", "chat:1", "chat:1"};  // duplicates are bound once
+    b.reply(bind);
+    ASSERT_EQ(b.bus.channel_subscribed.size(), 2u);
+
+    s->drop(engineio::disconnect_reason::transport_close);
+    EXPECT_THAT(b.bus.channel_unsubscribed, UnorderedElementsAre("chat:1", "chat:2"));
+    EXPECT_THAT(b.bus.unsubscribed, ElementsAre("alice"));
+    EXPECT_EQ(b.h.held_sessions(), 0u);
+    b.to_channel("chat:1", 1, 1);
+    EXPECT_EQ(b.h.history_bytes(), 0u) << "no record is kept for the channels";
+    b.bus.confirm_channel(0);
+    b.bus.confirm_channel(1);
+    s->run_pending();
+    EXPECT_EQ(b.bus.sent_control.size(), 1u) << "nobody to ask for any more";
+    EXPECT_EQ(b.bus.channel_unsubscribed.size(), 2u);
+}
+
+TEST(gate_handover, a_channel_that_does_not_bind_connects_the_client_anew_without_it) {
+    handover_node b("node-b");
+    auto s = b.connect(R"({"user":"alice","pid":")" + moving_pid + R"("})");
+    b.bus.confirm(0);
+    s->run_pending();
+    cluster::handover_reply bind;
+    bind.id = b.last_request().id;
+    bind.error = cluster::handover_bind_channels_first;
+    bind.channels = {"chat:1", "bad name"};
+    b.reply(bind);
+    EXPECT_TRUE(b.bus.channel_subscribed.empty()) << "a name this node refuses: nothing is bound";
+    EXPECT_THAT(s->take(),
+                ElementsAre(MatchesRegex(R"(40\{"sid":"[A-Za-z0-9_-]{20}","pid":"node-b\.[0-9a-f]{32}"\})")));
+
+    auto t = b.connect(R"({"user":"bob","pid":")" + moving_pid + R"("})");
+    b.bus.confirm(1);
+    t->run_pending();
+    bind.id = b.last_request().id;
+    bind.channels = {"chat:1"};
+    b.reply(bind);
+    b.bus.fail_channel(0);
+    t->run_pending();
+    EXPECT_THAT(t->take(),
+                ElementsAre(MatchesRegex(R"(40\{"sid":"[A-Za-z0-9_-]{20}","pid":"node-b\.[0-9a-f]{32}"\})")));
+    EXPECT_THAT(b.bus.channel_unsubscribed, ElementsAre("chat:1"));
+    EXPECT_EQ(b.h.channel_members(), 0u);
+    EXPECT_EQ(b.bus.sent_control.size(), 2u) << "no second round";
+}
+
+TEST(gate_handover, the_holder_names_the_channels_first_then_hands_over_their_events_and_lets_them_go) {
+    handover_node a("node-a");
+    auto s = a.connect(R"({"user":"alice"})");
+    a.bus.confirm(0);
+    s->run_pending();
+    auto const reply = s->take();
+    ASSERT_EQ(reply.size(), 1u);
+    std::smatch m;
+    std::regex const pid_re(R"re("pid":"([^"]+)")re");
+    ASSERT_TRUE(std::regex_search(reply[0], m, pid_re)) << reply[0];
+    std::string const pid = m[1];
+    s->message(R"(21["subscribe",{"channel":"chat:1"}])");
+    a.bus.confirm_channel(0);
+    s->run_pending();
+    s->take();
+    s->drop(engineio::disconnect_reason::transport_close);  // held
+    ASSERT_EQ(a.h.held_sessions(), 1u);
+    a.to_channel("chat:1", 1, 77);
+
+    std::vector<cluster::handover_reply> answers;
+    auto answer = [&answers](cluster::handover_reply r) { answers.push_back(std::move(r)); };
+    cluster::handover_request r;
+    r.from = "node-b";
+    r.user = "alice";
+    r.pid = pid;
+    a.door.serve_handover(r, answer);
+    ASSERT_EQ(answers.size(), 1u);
+    EXPECT_FALSE(answers[0].ok);
+    EXPECT_EQ(answers[0].error, cluster::handover_bind_channels_first);
+    EXPECT_THAT(answers[0].channels, ElementsAre("chat:1"));
+    EXPECT_EQ(a.h.held_sessions(), 1u) << "nothing given up in the first round";
+    EXPECT_TRUE(a.bus.unsubscribed.empty());
+
+    r.channels = {"chat:1"};
+    a.door.serve_handover(r, answer);
+    ASSERT_EQ(answers.size(), 2u);
+    ASSERT_TRUE(answers[1].ok) << answers[1].error;
+    ASSERT_EQ(answers[1].events.size(), 1u);
+    EXPECT_EQ(answers[1].events[0].key, 77u);
+    EXPECT_EQ(answers[1].events[0].event, "c");
+    EXPECT_EQ(answers[1].events[0].payload, R"({"i":1})");
+    EXPECT_EQ(answers[1].events[0].channel, "chat:1");
+    EXPECT_EQ(a.h.held_sessions(), 0u);
+    EXPECT_THAT(a.bus.unsubscribed, ElementsAre("alice"));
+    EXPECT_THAT(a.bus.channel_unsubscribed, ElementsAre("chat:1"));
+    EXPECT_EQ(a.h.history_bytes(), 0u) << "the user's and the channel's records went";
 }
 }  // namespace
 }  // namespace pusher::app
