@@ -159,8 +159,11 @@ void amqp_broker::start(sink& s) {
 }
 
 void amqp_broker::stop() {
-    parts_->publisher.stop();
+    // The consumer first: its last work still reaches a running publisher (every user still online here goes offline
+    // on the presence exchange; what its last deliveries could not deliver goes to the undelivered exchange). The
+    // publisher's loop sends what was queued before its own stop closes the connection.
     parts_->consumer.stop();
+    parts_->publisher.stop();
 }
 
 void amqp_broker::subscribe(std::string_view user, done_fn done) {

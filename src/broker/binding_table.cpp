@@ -175,8 +175,9 @@ binding_table::effects binding_table::link_down() {
 
 binding_table::effects binding_table::abort(boost::system::error_code ec) {
     effects fx;
-    for (auto& [user, e] : users_) {
-        fail_waiters(e, ec, fx);
+    for (auto it = users_.begin(); it != users_.end(); ++it) {
+        fail_waiters(it->second, ec, fx);
+        went_offline(it, fx);
     }
     users_.clear();
     deadlines_.clear();

@@ -92,7 +92,8 @@ class binding_table {
     // The link went down: nothing is bound any more (the exclusive queue died with it), no command is outstanding.
     // Users inside the grace are forgotten; waiters of users with subscribers keep waiting until their deadline.
     effects link_down();
-    // Stop: every waiter gets `ec`, everything is forgotten, the link is down.
+    // Stop: every waiter gets `ec`, every key still online goes offline (this node stops routing anything), everything
+    // is forgotten, the link is down.
     effects abort(boost::system::error_code ec);
 
     // The earliest time tick() has work (possibly none: stale deadlines are skipped by tick()).

@@ -325,6 +325,34 @@ describe('presence events over two nodes (RabbitMQ)', { skip: amqpMissing }, () 
         assert.deepEqual(q.of('tess').map((e) => e.type), ['online', 'offline'], q.show());
     });
 
+    test('a node that stops (SIGTERM) says offline for every user still online on it, once, long before their grace', async () => {
+        const q = await queueOn(presenceExchange, ['#']);
+        // A node of its own, with a grace far longer than the test: an offline can only come from its stop.
+        const C = await startBinary('pusher', ['--listen', '127.0.0.1:0', '--dev-auth', '--unbind-grace-ms', '600000',
+            ...amqpArgs(names), '--node-id', 'node-c', '--presence-exchange', presenceExchange, '--drain-ms', '2000']);
+        nodes.push(C);
+        await eventually(async () => (await fetch(`${C.url}/readyz`)).status === 200, { what: 'node C ready' });
+        const carol = [await tab(C, 'carol'), await tab(C, 'carol', { transports: ['polling'] })];
+        const dave = await tab(C, 'dave');
+        checkEvent(await q.next('carol', 'online', 'node-c'), { user: 'carol', type: 'online', node: 'node-c', sessions: 1 });
+        checkEvent(await q.next('dave', 'online', 'node-c'), { user: 'dave', type: 'online', node: 'node-c', sessions: 1 });
+        // Dave leaves before the stop: inside his (long) grace he is still online on node C.
+        dave.disconnect();
+        await roundTrip(C, carol);
+        for (const s of [...carol, dave]) {
+            s.io.opts.reconnection = false; // node C is going away: no reconnection attempts to it
+        }
+        const { code } = await C.stop();
+        assert.equal(code, 0, 'a clean exit');
+        for (const user of ['carol', 'dave']) {
+            checkEvent(await q.next(user, 'offline', 'node-c'), { user, type: 'offline', node: 'node-c', sessions: 0 });
+        }
+        await q.barrier();
+        for (const user of ['carol', 'dave']) {
+            assert.deepEqual(q.of(user, { node: 'node-c' }).map((e) => e.type), ['online', 'offline'], q.show());
+        }
+    });
+
     test('--presence-exchange \'\' turns it off: nothing on the default exchange, the metric stays 0', async () => {
         const run = randomBytes(3).toString('hex');
         const offUser = `presence-off-${run}`;

@@ -294,11 +294,35 @@ TEST_F(binding_table_test, abort_fails_every_waiter) {
     t.subscribe("bob", p.make(), t0);
     auto fx = t.abort(error::stopped);
     EXPECT_EQ(fx.completions.size(), 2u);
+    EXPECT_EQ(fx.presence.size(), 2u) << "both keys were online";
     run(fx);
     EXPECT_EQ(p.ec(0), error::stopped);
     EXPECT_EQ(p.ec(1), error::stopped);
     EXPECT_EQ(t.users(), 0u);
     EXPECT_FALSE(t.next_deadline().has_value());
+}
+
+TEST_F(binding_table_test, abort_reports_every_key_still_online_offline_once) {
+    auto t = make(2000ms);
+    t.link_up();
+    t.subscribe("alice", p.make(), t0);
+    t.confirmed("alice");
+    t.subscribe("bob", p.make(), t0);
+    t.confirmed("bob");
+    t.unsubscribe("bob", t0 + 2s);  // its grace runs until t0 + 4 s: still online at the abort
+    t.subscribe("carol", p.make(), t0);
+    t.confirmed("carol");
+    t.unsubscribe("carol", t0);
+    auto gone = t.tick(t0 + 3s);  // carol's grace ended: offline already
+    ASSERT_EQ(gone.presence.size(), 1u);
+    auto fx = t.abort(error::stopped);
+    std::vector<std::string> offline;
+    for (auto const& c : fx.presence) {
+        EXPECT_FALSE(c.online);
+        offline.push_back(c.key);
+    }
+    std::sort(offline.begin(), offline.end());
+    EXPECT_EQ(offline, (std::vector<std::string>{"alice", "bob"}));
 }
 
 TEST_F(binding_table_test, stale_deadlines_do_nothing) {
