@@ -43,14 +43,17 @@ std::optional<seq_t> parse_offset(std::string_view text) {
 
 void history::append(entry e, history_limits const& lim, lost_messages& lost) {
     bytes_ += e.bytes();
-    entries_.push_back(std::move(e));
-    while (!entries_.empty() && (entries_.size() > lim.max_events || bytes_ > lim.max_bytes)) {
+    if (!entries_) {
+        entries_ = std::make_unique<std::deque<entry>>();
+    }
+    entries_->push_back(std::move(e));
+    while (!empty() && (size() > lim.max_events || bytes_ > lim.max_bytes)) {
         pop_front(lost);
     }
 }
 
 bool history::drop_oldest(lost_messages& lost) {
-    if (entries_.empty()) {
+    if (empty()) {
         return false;
     }
     pop_front(lost);
@@ -58,13 +61,16 @@ bool history::drop_oldest(lost_messages& lost) {
 }
 
 void history::pop_front(lost_messages& lost) {
-    entry& e = entries_.front();
+    entry& e = entries_->front();
     bytes_ -= e.bytes();  // before the origin moves out: it counts in bytes()
     if (!e.delivered && e.origin) {
         lost.push_back(std::move(e.origin));
     }
     trimmed_through_ = seq_max(trimmed_through_, e.seq);
-    entries_.pop_front();
+    entries_->pop_front();
+    if (entries_->empty()) {
+        entries_.reset();
+    }
 }
 
 void history::forget_origin(entry& e) {
@@ -76,7 +82,10 @@ void history::forget_origin(entry& e) {
 }
 
 void history::replay_after(seq_t offset, std::vector<replayed>& out) {
-    for (auto& e : entries_) {
+    if (!entries_) {
+        return;
+    }
+    for (auto& e : *entries_) {
         if (seq_after(e.seq, offset)) {
             out.push_back({e.seq, e.key, e.f});
             forget_origin(e);
@@ -85,7 +94,10 @@ void history::replay_after(seq_t offset, std::vector<replayed>& out) {
 }
 
 void history::take_undelivered(lost_messages& out) {
-    for (auto& e : entries_) {
+    if (!entries_) {
+        return;
+    }
+    for (auto& e : *entries_) {
         if (!e.delivered) {
             if (e.origin) {
                 out.push_back(e.origin);

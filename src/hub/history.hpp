@@ -119,15 +119,17 @@ class history {
     // as delivered from then on.
     void take_undelivered(lost_messages& out);
 
-    std::size_t size() const { return entries_.size(); }
+    std::size_t size() const { return entries_ ? entries_->size() : 0; }
     std::size_t bytes() const { return bytes_; }
-    bool empty() const { return entries_.empty(); }
+    bool empty() const { return size() == 0; }
 
   private:
     void forget_origin(entry& e);
     void pop_front(lost_messages& lost);
 
-    std::deque<entry> entries_;
+    // Made on the first append and freed when it empties again: an empty std::deque allocates its map and a first
+    // 512-byte block, and every user with a session here has a history (most of them empty).
+    std::unique_ptr<std::deque<entry>> entries_;
     std::size_t bytes_ = 0;
     seq_t trimmed_through_;
 };
