@@ -328,9 +328,15 @@ void gate::bind_handover_channels(socketio::socket_ptr const& s, socketio::admis
         std::make_shared<recovery_request const>(recovery_request{rr->pid, rr->offset, rr->waited, rr->holder, true});
     if (names.empty() || names.size() > channels_per_session_ ||
         !std::ranges::all_of(names, [](std::string const& n) { return channels::valid_name(n); })) {
-        // Not a session this node could hold (never from a well-behaved node): connects anew.
-        log::warn("recovery: user {}: node {} named channels this node does not take: connects anew", m->user,
-                  rr->holder);
+        if (names.empty()) {
+            // A node of the version before channels moved: it refused the session and gave it up.
+            log::debug("recovery: user {}: node {} does not hand over sessions with channels: connects anew", m->user,
+                       rr->holder);
+        } else {
+            // Not a session this node could hold (never from a well-behaved node).
+            log::warn("recovery: user {}: node {} named channels this node does not take: connects anew", m->user,
+                      rr->holder);
+        }
         finish_handover(s, a, again, std::make_shared<std::optional<cluster::handover_reply> const>());
         return;
     }
