@@ -260,7 +260,23 @@ void gate::finish_handover(socketio::socket_ptr const& s, socketio::admission co
     hub::seq_t const start = *m->reserved;
     auto here = hub_.recover(m->user, s->session(), std::nullopt, start, m->reserved_channels);
     if (!here) {
-        // What waited here was pushed out by a cap: a plain connection from now on.
+        // What waited here was pushed out by a cap: a plain connection from now on. The old node gave the session up
+        // (when it handed it over): its events are not replayed, so the user's go to the undelivered exchange
+        // (channel events never do), as for any recovery that overflowed.
+        if (handed) {
+            stats_.recovery_overflow.fetch_add(1, std::memory_order_relaxed);
+            for (auto const& e : r->events) {
+                if (e.channel.empty() && recovery_.undeliver) {
+                    recovery_.undeliver(broker::undelivered{m->user,
+                                                            e.event,
+                                                            e.payload,
+                                                            true,
+                                                            {},
+                                                            std::nullopt,
+                                                            broker::undelivered_reason::recovery_overflow});
+                }
+            }
+        }
         drop_handover_channels(*s);
         release_reservation(m->user, m->reserved);
         hub_.attach(m->user, s->session(), &m->start);

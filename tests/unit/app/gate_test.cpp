@@ -291,11 +291,12 @@ TEST_F(gate_test, a_disconnect_gives_every_channel_subscription_back_pending_or_
 // One node with recovery on: a hub that records, held sessions, the hand-over transport over the test's broker.
 class handover_node {
   public:
-    explicit handover_node(std::string id)
-        : h(4, recovery()),
+    explicit handover_node(std::string id, hub::history_limits per_user = {})
+        : h(4, recovery(per_user)),
           transport(bus, timers, reg, id, 3000ms),
           door(h, bus, nullptr, /*dev_auth*/ true, auth::clock::now,
-               gate_recovery{&held, &timers, 120000ms, {}, &transport, id}),
+               gate_recovery{&held, &timers, 120000ms,
+                             [this](broker::undelivered u) { undelivered.push_back(std::move(u)); }, &transport, id}),
           srv(timers, socketio::options{}) {
         srv.add_namespace("/", door);
     }
@@ -304,10 +305,11 @@ class handover_node {
             s->drop(engineio::disconnect_reason::server_shutdown);
         }
     }
-    static hub::recovery_options recovery() {
+    static hub::recovery_options recovery(hub::history_limits per_user) {
         hub::recovery_options r;
         r.enabled = true;
         r.first_seq = 1000;
+        r.per_user = per_user;
         return r;
     }
     std::shared_ptr<fake_session> connect(std::string const& auth_json) {
@@ -342,6 +344,7 @@ class handover_node {
 
     manual_scheduler timers;
     metrics::registry reg;
+    std::vector<broker::undelivered> undelivered;  // what the gate sent to the undelivered exchange
     hub::hub h;
     held_broker bus;
     held_sessions held;
@@ -452,6 +455,40 @@ TEST(gate_handover, a_channel_that_does_not_bind_connects_the_client_anew_withou
     EXPECT_THAT(b.bus.channel_unsubscribed, ElementsAre("chat:1"));
     EXPECT_EQ(b.h.channel_members(), 0u);
     EXPECT_EQ(b.bus.sent_control.size(), 2u) << "no second round";
+}
+
+TEST(gate_handover, events_handed_over_to_a_node_whose_own_record_capped_out_go_to_the_undelivered_exchange) {
+    handover_node b("node-b", hub::history_limits{2, 1 << 20});
+    auto s = b.connect(R"({"user":"alice","pid":")" + moving_pid + R"("})");
+    b.bus.confirm(0);
+    s->run_pending();
+    for (int i = 0; i < 3; ++i) {  // reach this node while it asks: the third pushes the first out of its record
+        auto const seq = b.h.next_seq();
+        b.h.deliver_recorded("alice", make_frame("42[\"n\",{},\"" + std::to_string(seq) + "\"]"), seq,
+                             [] { return std::make_shared<broker::undelivered const>(); });
+    }
+    cluster::handover_reply ok;
+    ok.id = b.last_request().id;
+    ok.ok = true;
+    ok.sid = "old-sid-0123456789ab";
+    ok.events = {{11, "mail.new", R"({"i":1})", ""}, {22, "c", R"({"i":2})", "chat:1"}};
+    b.reply(ok);
+    EXPECT_THAT(s->take(), ElementsAre(MatchesRegex(R"(40\{"sid":"[A-Za-z0-9_-]{20}","pid":"node-b\.[0-9a-f]{32}"\})")))
+        << "connected anew";
+    // What waited here for the socket (the two this node still had) goes as no_session, as before; what the old
+    // node handed over, as recovery_overflow.
+    std::vector<broker::undelivered> overflow;
+    for (auto const& u : b.undelivered) {
+        if (u.reason == broker::undelivered_reason::recovery_overflow) {
+            overflow.push_back(u);
+        }
+    }
+    EXPECT_EQ(b.undelivered.size(), 3u);
+    ASSERT_EQ(overflow.size(), 1u) << "the user's handed-over event; channel events are never undelivered";
+    EXPECT_EQ(overflow[0].user, "alice");
+    EXPECT_EQ(overflow[0].event, "mail.new");
+    EXPECT_EQ(overflow[0].payload, R"({"i":1})");
+    EXPECT_EQ(b.door.stats().recovery_overflow.load(), 1u);
 }
 
 TEST(gate_handover, the_holder_names_the_channels_first_then_hands_over_their_events_and_lets_them_go) {
