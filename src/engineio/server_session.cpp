@@ -3,6 +3,7 @@
 #include "common/log.hpp"
 #include "engineio/payload_v3.hpp"
 #include "engineio/session_mailbox.hpp"
+#include "engineio/session_timers.hpp"
 #include "engineio/sid.hpp"
 #include "httpd/upgrade.hpp"
 
@@ -51,7 +52,7 @@ server_session::server_session(std::shared_ptr<engine> e, asio::io_context& ctx,
       transport_(t),
       mailbox_(session_mailbox::of(ctx)),
       heartbeat_(engine_->opts.ping_interval, engine_->opts.ping_timeout),
-      timer_(ctx) {
+      timers_(session_timers::of(ctx)) {
     engine_->stats.session_objects.fetch_add(1, std::memory_order_relaxed);
 }
 
@@ -559,12 +560,28 @@ void server_session::arm_timer() {
     if (upgrade_deadline_ != heartbeat::time_point{} && upgrade_deadline_ < when) {
         when = upgrade_deadline_;
     }
-    timer_.expires_at(when);
-    timer_.async_wait([self = shared_from_this()](error_code ec) {
-        if (!ec) {
-            self->on_timer();
-        }
-    });
+    wake_at_ = when;
+    if (when < queued_at_) {  // a later time is re-queued when our earlier entry falls due (on_wake)
+        queued_at_ = when;
+        timers_.wake_at(when, weak_from_this());
+    }
+}
+
+void server_session::on_wake(heartbeat::time_point at) {
+    if (at != queued_at_) {
+        return;  // an entry we queued before an earlier one: stale
+    }
+    queued_at_ = heartbeat::time_point::max();
+    if (wake_at_ == heartbeat::time_point::max()) {
+        return;  // disarmed (closed)
+    }
+    if (wake_at_ > clock::now()) {
+        queued_at_ = wake_at_;  // moved later meanwhile (a pong, a packet): wait on
+        timers_.wake_at(wake_at_, weak_from_this());
+        return;
+    }
+    wake_at_ = heartbeat::time_point::max();
+    on_timer();
 }
 
 void server_session::on_timer() {
@@ -604,7 +621,7 @@ void server_session::do_close(disconnect_reason why) {
         engine_->stats.closed_total[static_cast<std::size_t>(why)].fetch_add(1, std::memory_order_relaxed);
         count_open(engine_->stats, transport_, -1);
     }
-    timer_.cancel();
+    wake_at_ = heartbeat::time_point::max();  // our entry in session_timers, if any, finds us disarmed
     upgrade_deadline_ = {};
     if (probe_) {
         probe_->detach();

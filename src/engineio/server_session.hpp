@@ -10,7 +10,6 @@
 #include "engineio/websocket_transport.hpp"
 
 #include <boost/asio/io_context.hpp>
-#include <boost/asio/steady_timer.hpp>
 
 #include <memory>
 #include <mutex>
@@ -18,6 +17,7 @@
 
 namespace pusher::engineio {
 class session_mailbox;
+class session_timers;
 
 class server_session final : public session, public ws_listener, public std::enable_shared_from_this<server_session> {
   public:
@@ -57,6 +57,8 @@ class server_session final : public session, public ws_listener, public std::ena
     void post(httpd::reply rep, std::string origin, std::string body, bool too_large);
     // A websocket carrying this sid: an upgrade attempt (or one too many).
     void upgrade(std::unique_ptr<httpd::upgrade> up);
+    // session_timers: the entry this session queued for `at` fell due.
+    void on_wake(heartbeat::time_point at);
 
     // ws_listener
     void on_ws_open(websocket_transport& t, error_code ec) override;
@@ -121,7 +123,11 @@ class server_session final : public session, public ws_listener, public std::ena
     std::shared_ptr<websocket_transport> probe_;  // the websocket being probed for an upgrade
 
     heartbeat heartbeat_;
-    boost::asio::steady_timer timer_;  // heartbeat deadlines and the upgrade timeout, whichever comes first
+    // The one timer (heartbeat deadlines and the upgrade timeout, whichever comes first) is an entry in the worker's
+    // session_timers: on_timer runs at wake_at_ (max: not armed); queued_at_ is our earliest entry there (max: none).
+    session_timers& timers_;
+    heartbeat::time_point wake_at_ = heartbeat::time_point::max();
+    heartbeat::time_point queued_at_ = heartbeat::time_point::max();
     heartbeat::time_point upgrade_deadline_{};
 
     bool batching_ = false;  // inside a POST: flush once at the end, so its replies go out together
