@@ -18,9 +18,10 @@ void binding_table::send(map::iterator it, op what, effects& fx) {
     fx.commands.push_back({what, it->first});
 }
 
-void binding_table::fail_waiters(entry& e, boost::system::error_code ec, effects& fx) {
+void binding_table::answer_waiters(entry& e, boost::system::error_code ec, effects& fx) {
     for (auto& w : e.waiters) {
         fx.completions.push_back({std::move(w.done), ec});
+        deadlines_.erase(w.where);
     }
     e.waiters.clear();
 }
@@ -58,8 +59,7 @@ binding_table::effects binding_table::subscribe(std::string_view user, done_fn d
         return fx;
     }
     auto const deadline = now + options_.subscribe_timeout;
-    e.waiters.push_back({std::move(done), deadline});
-    deadlines_.emplace(deadline, it->first);
+    e.waiters.push_back({std::move(done), deadline, deadlines_.emplace(deadline, it->first)});
     if (!e.bound && connected_) {
         // Also right after an unbind still in flight: the broker applies unbind then bind, so the key ends bound.
         send(it, op::bind, fx);
@@ -89,7 +89,7 @@ binding_table::effects binding_table::unsubscribe(std::string_view user, time_po
         send(it, op::unbind, fx);
     }
     went_offline(it, fx);
-    fail_waiters(e, error::unsubscribed, fx);
+    answer_waiters(e, error::unsubscribed, fx);
     erase_if_idle(it);
     return fx;
 }
@@ -103,10 +103,7 @@ binding_table::effects binding_table::confirmed(std::string_view user) {
     entry& e = it->second;
     --e.outstanding;
     if (e.outstanding == 0 && e.bound) {
-        for (auto& w : e.waiters) {
-            fx.completions.push_back({std::move(w.done), {}});
-        }
-        e.waiters.clear();
+        answer_waiters(e, {}, fx);
     }
     erase_if_idle(it);
     return fx;
@@ -135,7 +132,7 @@ binding_table::effects binding_table::tick(time_point now) {
                 send(it, op::unbind, fx);
             }
             went_offline(it, fx);
-            fail_waiters(e, error::unsubscribed, fx);
+            answer_waiters(e, error::unsubscribed, fx);
         }
         erase_if_idle(it);
     }
@@ -164,7 +161,7 @@ binding_table::effects binding_table::link_down() {
         e.unbind_at.reset();
         if (e.count == 0) {
             went_offline(it, fx);  // inside its grace: gone now
-            fail_waiters(e, error::unsubscribed, fx);
+            answer_waiters(e, error::unsubscribed, fx);
             it = users_.erase(it);
         } else {
             ++it;
@@ -176,7 +173,7 @@ binding_table::effects binding_table::link_down() {
 binding_table::effects binding_table::abort(boost::system::error_code ec) {
     effects fx;
     for (auto it = users_.begin(); it != users_.end(); ++it) {
-        fail_waiters(it->second, ec, fx);
+        answer_waiters(it->second, ec, fx);
         went_offline(it, fx);
     }
     users_.clear();

@@ -109,9 +109,11 @@ class binding_table {
     std::size_t mismatched() const { return mismatched_; }        // unsubscribes without a subscription
 
   private:
+    using deadline_map = std::multimap<time_point, std::string>;
     struct waiter {
         done_fn done;
         time_point deadline;
+        deadline_map::iterator where;  // its entry in deadlines_, erased when it is answered before the deadline
     };
     struct entry {
         std::size_t count = 0;        // subscribers
@@ -128,14 +130,16 @@ class binding_table {
     using map = std::unordered_map<std::string, entry, string_hash, std::equal_to<>>;
 
     void send(map::iterator it, op what, effects& fx);
-    void fail_waiters(entry& e, boost::system::error_code ec, effects& fx);
+    // Answers every waiter of `e` with `ec` (success too) and takes their deadlines out.
+    void answer_waiters(entry& e, boost::system::error_code ec, effects& fx);
     void erase_if_idle(map::iterator it);
     void went_offline(map::iterator it, effects& fx);
 
     options options_;
     map users_;
-    // Deadlines (grace ends, waiter timeouts) by time; an entry may be stale (cancelled grace, completed waiter).
-    std::multimap<time_point, std::string> deadlines_;
+    // Deadlines (grace ends, waiter timeouts) by time; an entry may be stale (a cancelled grace). A waiter answered
+    // before its deadline takes its entry out, so that a burst of connections leaves no timer work behind.
+    deadline_map deadlines_;
     bool connected_ = false;
     std::size_t bound_users_ = 0;
     std::size_t subscriptions_ = 0;

@@ -325,11 +325,20 @@ TEST_F(binding_table_test, abort_reports_every_key_still_online_offline_once) {
     EXPECT_EQ(offline, (std::vector<std::string>{"alice", "bob"}));
 }
 
-TEST_F(binding_table_test, stale_deadlines_do_nothing) {
+TEST_F(binding_table_test, answered_waiters_take_their_deadlines_out_and_stale_ones_do_nothing) {
     auto t = make(2000ms);
     t.subscribe("alice", p.make(), t0);
-    t.confirmed("alice");  // the waiter's deadline (t0+10s) is now stale
+    ASSERT_TRUE(t.next_deadline().has_value());
+    t.confirmed("alice");  // answered: its deadline (t0+10s) goes, no timer work is left for it
+    EXPECT_FALSE(t.next_deadline().has_value());
     EXPECT_TRUE(t.tick(t0 + 11s).empty());
+    EXPECT_TRUE(t.routed("alice"));
+
+    // A grace cancelled by a new subscriber leaves a stale deadline behind: it does nothing when it comes.
+    t.unsubscribe("alice", t0 + 12s);
+    t.subscribe("alice", p.make(), t0 + 13s);  // bound already: answered at once
+    ASSERT_TRUE(t.next_deadline().has_value());
+    EXPECT_TRUE(t.tick(t0 + 15s).commands.empty());
     EXPECT_TRUE(t.routed("alice"));
     EXPECT_FALSE(t.next_deadline().has_value());
 }
