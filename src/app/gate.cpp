@@ -288,11 +288,11 @@ void gate::finish_handover(socketio::socket_ptr const& s, socketio::admission co
     // Members of the session's channels again (the hub joined them back); their subscriptions are this socket's.
     std::unordered_set<std::string_view> mine;
     for (auto const& c : m->reserved_channels) {
-        auto& sub = m->channels[c.channel];
-        sub.joined = true;
-        sub.joined_at = c.joined;
+        auto const it = m->channels.try_emplace(c.channel).first;
+        it->second.joined = true;
+        it->second.joined_at = c.joined;
         roster_.joined(c.channel, m->user);
-        mine.insert(m->channels.find(c.channel)->first);
+        mine.insert(it->first);
     }
     m->reserved_channels.clear();
     std::vector<frame> frames;

@@ -34,7 +34,6 @@ class session_timers final : public boost::asio::execution_context::service {
 
     // Calls s->on_wake(at) at `at` (or soon after), unless `s` is gone by then.
     void wake_at(time_point at, std::weak_ptr<server_session> s);
-    std::size_t queued() const { return heap_.size(); }
 
   private:
     struct entry {

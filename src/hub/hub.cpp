@@ -212,17 +212,19 @@ void hub::release_held_channels(std::span<channel_point const> channels) {
 }
 
 seq_t hub::reserve(std::string_view user) {
-    auto& sh = shard_for(user);
-    std::lock_guard lock(sh.mutex);
-    ++record_for(sh, kind::user, user).held;
-    held_.fetch_add(1, std::memory_order_relaxed);
-    return sh.through;
+    seq_t const from = reserve(kind::user, user);
+    held_.fetch_add(1, std::memory_order_relaxed);  // a held session (a channel's place is not one)
+    return from;
 }
 
 seq_t hub::reserve_channel(std::string_view channel) {
-    auto& sh = shard_for(channel);
+    return reserve(kind::channel, channel);
+}
+
+seq_t hub::reserve(kind k, std::string_view key) {
+    auto& sh = shard_for(key);
     std::lock_guard lock(sh.mutex);
-    ++record_for(sh, kind::channel, channel).held;
+    ++record_for(sh, k, key).held;
     return sh.through;
 }
 

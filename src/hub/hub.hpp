@@ -189,6 +189,8 @@ class hub {
     void account_node(std::size_t before, std::size_t after);
     // Under the shard lock: appends `s` to the record's session list (copy on write).
     void add_session(user_record& rec, kind k, session_ptr s);
+    // reserve() and reserve_channel(): one more held place in the record (made when missing); the shard's last offset.
+    seq_t reserve(kind k, std::string_view key);
     // attach() and join(): adds `s` to the record (false when there already); `start` gets the shard's last offset.
     bool add(kind k, std::string_view key, session_ptr s, seq_t* start);
     // detach(), leave() and hold(): takes `s` out of the record; with keep_held, counts it as held (one lock).

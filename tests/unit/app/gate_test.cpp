@@ -288,6 +288,11 @@ TEST_F(gate_test, a_disconnect_gives_every_channel_subscription_back_pending_or_
 
 // ---- the hand-over of a session with channels between nodes ----
 
+// A pid node A issued: a node-b that sees it asks node A.
+std::string const moving_pid = "node-a." + std::string(32, 'a');
+// The CONNECT reply of a client connected anew on node B (a sid and a pid of its own).
+constexpr char const* connected_anew_on_b = R"(40\{"sid":"[A-Za-z0-9_-]{20}","pid":"node-b\.[0-9a-f]{32}"\})";
+
 // One node with recovery on: a hub that records, held sessions, the hand-over transport over the test's broker.
 class handover_node {
   public:
@@ -341,6 +346,21 @@ class handover_node {
         r.from = "node-a";
         transport.on_control(cluster::handover_reply_type, cluster::encode(r));
     }
+    // A client of `user` reconnecting with moving_pid: once its binding here is confirmed, this node asks node A.
+    std::shared_ptr<fake_session> reconnect_from_a(std::string const& user) {
+        auto s = connect(R"({"user":")" + user + R"(","pid":")" + moving_pid + R"("})");
+        bus.confirm(bus.subscribed.size() - 1);
+        s->run_pending();
+        return s;
+    }
+    // Node A's first-round answer to the last request: bind these channels, then ask again.
+    void reply_bind_first(std::vector<std::string> channels) {
+        cluster::handover_reply bind;
+        bind.id = last_request().id;
+        bind.error = cluster::handover_bind_channels_first;
+        bind.channels = std::move(channels);
+        reply(bind);
+    }
 
     manual_scheduler timers;
     metrics::registry reg;
@@ -354,22 +374,13 @@ class handover_node {
     std::vector<std::shared_ptr<fake_session>> sessions;
 };
 
-std::string const moving_pid = "node-a." + std::string(32, 'a');
-
 TEST(gate_handover, the_asking_node_binds_the_sessions_channels_then_asks_again_and_the_socket_is_a_member) {
     handover_node b("node-b");
-    auto s = b.connect(R"({"user":"alice","pid":")" + moving_pid + R"("})");
-    b.bus.confirm(0);
-    s->run_pending();
-    auto first = b.last_request();
+    auto s = b.reconnect_from_a("alice");
     EXPECT_EQ(b.bus.sent_control.back().node, "node-a");
-    EXPECT_TRUE(first.channels.empty());
+    EXPECT_TRUE(b.last_request().channels.empty());
 
-    cluster::handover_reply bind;
-    bind.id = first.id;
-    bind.error = cluster::handover_bind_channels_first;
-    bind.channels = {"chat:1"};
-    b.reply(bind);
+    b.reply_bind_first({"chat:1"});
     ASSERT_EQ(b.bus.channel_subscribed.size(), 1u);
     EXPECT_EQ(b.bus.channel_subscribed[0].user, "chat:1");
     EXPECT_EQ(b.bus.sent_control.size(), 1u) << "no second request before the channel is bound";
@@ -405,14 +416,8 @@ TEST(gate_handover, the_asking_node_binds_the_sessions_channels_then_asks_again_
 
 TEST(gate_handover, a_socket_that_leaves_while_its_channels_bind_gives_them_back) {
     handover_node b("node-b");
-    auto s = b.connect(R"({"user":"alice","pid":")" + moving_pid + R"("})");
-    b.bus.confirm(0);
-    s->run_pending();
-    cluster::handover_reply bind;
-    bind.id = b.last_request().id;
-    bind.error = cluster::handover_bind_channels_first;
-    bind.channels = {"chat:2", "chat:1", "chat:1"};  // duplicates are bound once
-    b.reply(bind);
+    auto s = b.reconnect_from_a("alice");
+    b.reply_bind_first({"chat:2", "chat:1", "chat:1"});  // duplicates are bound once
     ASSERT_EQ(b.bus.channel_subscribed.size(), 2u);
 
     s->drop(engineio::disconnect_reason::transport_close);
@@ -430,28 +435,16 @@ TEST(gate_handover, a_socket_that_leaves_while_its_channels_bind_gives_them_back
 
 TEST(gate_handover, a_channel_that_does_not_bind_connects_the_client_anew_without_it) {
     handover_node b("node-b");
-    auto s = b.connect(R"({"user":"alice","pid":")" + moving_pid + R"("})");
-    b.bus.confirm(0);
-    s->run_pending();
-    cluster::handover_reply bind;
-    bind.id = b.last_request().id;
-    bind.error = cluster::handover_bind_channels_first;
-    bind.channels = {"chat:1", "bad name"};
-    b.reply(bind);
+    auto s = b.reconnect_from_a("alice");
+    b.reply_bind_first({"chat:1", "bad name"});
     EXPECT_TRUE(b.bus.channel_subscribed.empty()) << "a name this node refuses: nothing is bound";
-    EXPECT_THAT(s->take(),
-                ElementsAre(MatchesRegex(R"(40\{"sid":"[A-Za-z0-9_-]{20}","pid":"node-b\.[0-9a-f]{32}"\})")));
+    EXPECT_THAT(s->take(), ElementsAre(MatchesRegex(connected_anew_on_b)));
 
-    auto t = b.connect(R"({"user":"bob","pid":")" + moving_pid + R"("})");
-    b.bus.confirm(1);
-    t->run_pending();
-    bind.id = b.last_request().id;
-    bind.channels = {"chat:1"};
-    b.reply(bind);
+    auto t = b.reconnect_from_a("bob");
+    b.reply_bind_first({"chat:1"});
     b.bus.fail_channel(0);
     t->run_pending();
-    EXPECT_THAT(t->take(),
-                ElementsAre(MatchesRegex(R"(40\{"sid":"[A-Za-z0-9_-]{20}","pid":"node-b\.[0-9a-f]{32}"\})")));
+    EXPECT_THAT(t->take(), ElementsAre(MatchesRegex(connected_anew_on_b)));
     EXPECT_THAT(b.bus.channel_unsubscribed, ElementsAre("chat:1"));
     EXPECT_EQ(b.h.channel_members(), 0u);
     EXPECT_EQ(b.bus.sent_control.size(), 2u) << "no second round";
@@ -459,9 +452,7 @@ TEST(gate_handover, a_channel_that_does_not_bind_connects_the_client_anew_withou
 
 TEST(gate_handover, events_handed_over_to_a_node_whose_own_record_capped_out_go_to_the_undelivered_exchange) {
     handover_node b("node-b", hub::history_limits{2, 1 << 20});
-    auto s = b.connect(R"({"user":"alice","pid":")" + moving_pid + R"("})");
-    b.bus.confirm(0);
-    s->run_pending();
+    auto s = b.reconnect_from_a("alice");
     for (int i = 0; i < 3; ++i) {  // reach this node while it asks: the third pushes the first out of its record
         auto const seq = b.h.next_seq();
         b.h.deliver_recorded("alice", make_frame("42[\"n\",{},\"" + std::to_string(seq) + "\"]"), seq,
@@ -473,8 +464,7 @@ TEST(gate_handover, events_handed_over_to_a_node_whose_own_record_capped_out_go_
     ok.sid = "old-sid-0123456789ab";
     ok.events = {{11, "mail.new", R"({"i":1})", ""}, {22, "c", R"({"i":2})", "chat:1"}};
     b.reply(ok);
-    EXPECT_THAT(s->take(), ElementsAre(MatchesRegex(R"(40\{"sid":"[A-Za-z0-9_-]{20}","pid":"node-b\.[0-9a-f]{32}"\})")))
-        << "connected anew";
+    EXPECT_THAT(s->take(), ElementsAre(MatchesRegex(connected_anew_on_b))) << "connected anew";
     // What waited here for the socket (the two this node still had) goes as no_session, as before; what the old
     // node handed over, as recovery_overflow.
     std::vector<broker::undelivered> overflow;

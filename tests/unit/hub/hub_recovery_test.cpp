@@ -11,6 +11,7 @@
 #include <memory>
 #include <string>
 #include <thread>
+#include <utility>
 #include <vector>
 
 namespace pusher::hub {
@@ -269,6 +270,18 @@ TEST(hub_recovery, recovers_exactly_once_and_in_order_while_deliveries_run_on_an
 
 // ---- channels ----
 
+// alice attached, a member of chat:1, then held: where her session began, and its channel point.
+std::pair<seq_t, std::vector<channel_point>> hold_alice_in_chat1(hub& h) {
+    auto s1 = std::make_shared<fake_session>("s1");
+    seq_t start = 0;
+    h.attach("alice", s1, &start);
+    seq_t joined = 0;
+    h.join("chat:1", s1, &joined);
+    std::vector<channel_point> points{{"chat:1", joined}};
+    EXPECT_TRUE(h.hold("alice", *s1, points));
+    return {start, std::move(points)};
+}
+
 delivery to_channel(hub& h, std::string_view channel, seq_t* last = nullptr) {
     seq_t const s = h.next_seq();
     if (last != nullptr) {
@@ -339,13 +352,7 @@ TEST(hub_channels, a_recovery_merges_the_users_and_its_channels_frames_in_offset
 
 TEST(hub_channels, a_channel_that_capped_out_what_a_held_member_missed_is_not_recovered_and_release_frees_it) {
     hub h(4, on(1000, history_limits{2, 1 << 20}));
-    auto s1 = std::make_shared<fake_session>("s1");
-    seq_t start = 0;
-    h.attach("alice", s1, &start);
-    seq_t joined = 0;
-    h.join("chat:1", s1, &joined);
-    std::vector<channel_point> const points{{"chat:1", joined}};
-    ASSERT_TRUE(h.hold("alice", *s1, points));
+    auto const [start, points] = hold_alice_in_chat1(h);
     to_channel(h, "chat:1");
     to_channel(h, "chat:1");
     to_channel(h, "chat:1");  // the first of the three is gone: no exact replay
@@ -361,13 +368,7 @@ TEST(hub_channels, a_channel_that_capped_out_what_a_held_member_missed_is_not_re
 
 TEST(hub_channels, a_handed_over_session_takes_its_channels_frames_and_frees_their_records) {
     hub h(4, on());
-    auto s1 = std::make_shared<fake_session>("s1");
-    seq_t start = 0;
-    h.attach("alice", s1, &start);
-    seq_t joined = 0;
-    h.join("chat:1", s1, &joined);
-    std::vector<channel_point> const points{{"chat:1", joined}};
-    ASSERT_TRUE(h.hold("alice", *s1, points));
+    auto const [start, points] = hold_alice_in_chat1(h);
     to_channel(h, "chat:1");  // 1000
     deliver(h, "alice");      // 1001
     auto const out = h.hand_over("alice", std::nullopt, start, points);
